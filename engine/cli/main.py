@@ -1,0 +1,58 @@
+"""The ``casework`` command: one root parser, subcommands registered by modules.
+
+Each command module owns its subcommands and exposes ``register(subparsers)``;
+each subcommand sets ``func`` (taking the parsed arguments, returning an exit
+code). Exit codes: 0 success, 1 the thing checked is invalid or the operation
+failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Modules that contribute subcommands; a module that does not exist yet is skipped.
+COMMAND_MODULES = (
+    "engine.cli.analyst",  # validate, describe, diagram, schema
+    "engine.cli.simulate",  # simulate
+    "engine.cli.database",  # db upgrade / db current, audit verify
+    "engine.cli.operator",  # cases, timers, outbox
+    "engine.cli.worker",  # worker
+    "engine.cli.serve",  # serve
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="casework",
+        description="Casework: a workflow engine for healthcare case management.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

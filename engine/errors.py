@@ -1,0 +1,206 @@
+"""One hierarchy for every error the engine raises.
+
+Each class's docstring is its default message. Messages carry identifiers
+(case id, workflow, state, event, JSON path, field name) and what would have
+been allowed, never case data: case records are protected health information.
+Every class has a stable ``code`` used as the RFC 9457 problem type by the
+HTTP API and as the ``error`` field of the CLI's JSON output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.definitions.diagnostics import Diagnostic
+
+
+class EngineError(Exception):
+    """The engine could not do what was asked."""
+
+    code = "engine-error"
+    http_status = 500
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip().splitlines()[0]
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (no case data)."""
+        return {"error": self.code, "message": self.message}
+
+
+class DefinitionError(EngineError):
+    """The workflow definition is invalid."""
+
+    code = "invalid-definition"
+    http_status = 422
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], message: str | None = None) -> None:
+        self.diagnostics = tuple(diagnostics)
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        if message is None:
+            shown = "\n".join(str(d) for d in errors[:20])
+            more = f"\n... and {len(errors) - 20} more" if len(errors) > 20 else ""
+            message = f"{len(errors)} error(s) in workflow definition:\n{shown}{more}"
+        super().__init__(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["diagnostics"] = [x.to_dict() for x in self.diagnostics]
+        return d
+
+
+class DefinitionConflict(EngineError):
+    """A workflow file changed without its version being raised."""
+
+    code = "definition-conflict"
+    http_status = 409
+
+
+class UnknownWorkflow(EngineError):
+    """No workflow with that name (and version) is registered."""
+
+    code = "unknown-workflow"
+    http_status = 404
+
+
+class CaseNotFound(EngineError):
+    """No case with that id exists."""
+
+    code = "case-not-found"
+    http_status = 404
+
+    def __init__(self, case_id: str) -> None:
+        self.case_id = case_id
+        super().__init__(f"case {case_id} not found")
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why one event is not allowed now."""
+
+    event: str
+    reason: str  # "wrong_state" | "guard_false" | "role_missing" | "guard_error"
+    detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"event": self.event, "reason": self.reason, "detail": self.detail}
+
+
+class EventRejected(EngineError):
+    """The event is not allowed for this case now."""
+
+    code = "event-rejected"
+    http_status = 409
+
+    def __init__(
+        self,
+        *,
+        case_id: str,
+        state: str,
+        event: str,
+        reason: str,
+        detail: str,
+        allowed_events: Sequence[str] = (),
+    ) -> None:
+        self.case_id = case_id
+        self.state = state
+        self.event = event
+        self.reason = reason
+        self.detail = detail
+        self.allowed_events = tuple(allowed_events)
+        allowed = ", ".join(self.allowed_events) or "none"
+        super().__init__(
+            f"case {case_id} in state {state!r}: event {event!r} rejected ({reason}): "
+            f"{detail}; allowed now: {allowed}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(
+            case_id=self.case_id,
+            state=self.state,
+            event=self.event,
+            reason=self.reason,
+            detail=self.detail,
+            allowed_events=list(self.allowed_events),
+        )
+        return d
+
+
+class PayloadInvalid(EngineError):
+    """The event payload or case record does not match its schema."""
+
+    code = "payload-invalid"
+    http_status = 422
+
+    def __init__(self, *, what: str, json_path: str, problem: str, case_id: str | None = None):
+        self.what = what  # "payload of event X" / "case record"
+        self.json_path = json_path
+        self.problem = problem  # schema keyword based, never echoes the value
+        self.case_id = case_id
+        where = f"case {case_id}: " if case_id else ""
+        super().__init__(f"{where}{what} invalid at {json_path}: {problem}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(what=self.what, json_path=self.json_path, problem=self.problem)
+        if self.case_id:
+            d["case_id"] = self.case_id
+        return d
+
+
+class ConcurrencyConflict(EngineError):
+    """The case changed since it was read."""
+
+    code = "concurrency-conflict"
+    http_status = 409
+
+    def __init__(
+        self, *, case_id: str, expected_version: int | None, actual_version: int, state: str
+    ) -> None:
+        self.case_id = case_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        self.state = state
+        super().__init__(
+            f"case {case_id} changed concurrently: expected version {expected_version}, "
+            f"found version {actual_version} in state {state!r}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(
+            case_id=self.case_id,
+            expected_version=self.expected_version,
+            actual_version=self.actual_version,
+            state=self.state,
+        )
+        return d
+
+
+class IdempotencyKeyReused(EngineError):
+    """The idempotency key was already used for a different request."""
+
+    code = "idempotency-key-reused"
+    http_status = 422
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"idempotency key {key!r} was already used for a different request")
+
+
+class SchemaOutOfDate(EngineError):
+    """The database schema is behind this version of Casework."""
+
+    code = "schema-out-of-date"
+    http_status = 503
+
+
+class ActionNotRegistered(EngineError):
+    """An action named by the workflow has no registered implementation."""
+
+    code = "action-not-registered"

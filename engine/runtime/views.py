@@ -1,0 +1,196 @@
+"""Immutable, typed objects returned by the engine facade.
+
+They are snapshots: changing the case afterwards does not change them, and
+they cannot be changed. ``record`` and ``payload`` are deep-frozen
+(``MappingProxyType`` and tuples); :func:`thaw` gives a plain, mutable copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def freeze(value: Any) -> Any:
+    """Deep-freeze JSON-like data: dicts become read-only mappings, lists tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """The inverse of :func:`freeze`: plain dicts and lists, safe to mutate."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class TimerView:
+    """A timer row as operators see it."""
+
+    id: int
+    case_id: str
+    name: str
+    event: str
+    state: str
+    due_at: datetime | None  # None while paused
+    status: str  # "pending" | "paused" | "fired" | "cancelled"
+    recurring: bool
+    remaining_seconds: float | None = None  # while paused: the time that was left
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "case_id": self.case_id,
+            "name": self.name,
+            "event": self.event,
+            "state": self.state,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "status": self.status,
+            "recurring": self.recurring,
+            "remaining_seconds": self.remaining_seconds,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """A case as it is at one version."""
+
+    id: str
+    workflow: str
+    workflow_version: int
+    state: str
+    phase: str
+    version: int  # row version: 1 when opened, +1 on every change
+    record: Mapping[str, Any]
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    pending_timers: tuple[TimerView, ...] = ()
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "workflow": self.workflow,
+            "workflow_version": self.workflow_version,
+            "state": self.state,
+            "phase": self.phase,
+            "version": self.version,
+            "record": thaw(self.record),
+            "opened_at": self.opened_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "pending_timers": [t.to_dict() for t in self.pending_timers],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One append-only history row of a case (tamper-evident: hash-chained)."""
+
+    case_id: str
+    seq: int  # 1, 2, 3... per case
+    event: str  # "@open" for the row that opened the case
+    from_state: str | None
+    to_state: str
+    actor: str
+    roles: tuple[str, ...]
+    payload: Mapping[str, Any]
+    idempotency_key: str | None
+    workflow_version: int
+    recorded_at: datetime  # database timestamp
+    outcome: str  # "opened" | "transitioned" | "internal" | "timer"
+    timer: str | None = None  # name of the timer that sent the event
+    lateness_seconds: float | None = None  # for timer firings: fired_at - due_at
+    hash: str = ""
+    prev_hash: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "seq": self.seq,
+            "event": self.event,
+            "from_state": self.from_state,
+            "to_state": self.to_state,
+            "actor": self.actor,
+            "roles": list(self.roles),
+            "payload": thaw(self.payload),
+            "idempotency_key": self.idempotency_key,
+            "workflow_version": self.workflow_version,
+            "recorded_at": self.recorded_at.isoformat(),
+            "outcome": self.outcome,
+            "timer": self.timer,
+            "lateness_seconds": self.lateness_seconds,
+            "hash": self.hash,
+            "prev_hash": self.prev_hash,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EventOption:
+    """Whether one event of the case's workflow may be sent now, and why not."""
+
+    event: str
+    allowed: bool
+    reason: str | None = None  # "wrong_state" | "guard_false" | "role_missing" | "guard_error"
+    detail: str | None = None
+    roles: tuple[str, ...] = ()  # roles that may send it from the current state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event": self.event,
+            "allowed": self.allowed,
+            "reason": self.reason,
+            "detail": self.detail,
+            "roles": list(self.roles),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """An action waiting for delivery, delivered, or dead-lettered."""
+
+    id: int
+    case_id: str
+    action: str
+    status: str  # "pending" | "done" | "dead"
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None  # exception type and message from the host's action
+    created_at: datetime
+    history_seq: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "case_id": self.case_id,
+            "action": self.action,
+            "status": self.status,
+            "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
+            "last_error": self.last_error,
+            "created_at": self.created_at.isoformat(),
+            "history_seq": self.history_seq,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of results; pass ``next_cursor`` back to get the next one."""
+
+    items: Sequence[T]
+    next_cursor: str | None
