@@ -137,7 +137,9 @@ class PayloadInvalid(EngineError):
     code = "payload-invalid"
     http_status = 422
 
-    def __init__(self, *, what: str, json_path: str, problem: str, case_id: str | None = None):
+    def __init__(
+        self, *, what: str, json_path: str, problem: str, case_id: str | None = None
+    ) -> None:
         self.what = what  # "payload of event X" / "case record"
         self.json_path = json_path
         self.problem = problem  # schema keyword based, never echoes the value
