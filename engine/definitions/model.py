@@ -197,6 +197,7 @@ class WorkflowDefinition:
     transitions: tuple[Transition, ...]  # expanded: shared transitions copied per source
     timezone: str = "UTC"
     calendar: Calendar = field(default_factory=Calendar)
+    parameters: dict[str, Any] = field(default_factory=dict)  # resolved values, CEL `params`
     source_path: str = ""
     source_text: str = ""
     content_hash: str = ""  # sha256 of the source text(s), hex
