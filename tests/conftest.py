@@ -62,7 +62,6 @@ def postgres_url() -> Iterator[str]:
     if err is not None:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL required (CASEWORK_REQUIRE_POSTGRES=1) but unreachable: {err}")
-        _pg_state["skipped"] = int(_pg_state.get("skipped", 0) or 0) + 1  # type: ignore[call-overload]
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {err}")
     import sqlalchemy as sa
 
@@ -87,11 +86,12 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    skipped = _pg_state.get("skipped")
-    if skipped:
+    # Checked here too because under xdist the skips happen in worker processes.
+    err = _pg_available()
+    if err is not None:
         terminalreporter.write_sep(
             "!",
-            f"{skipped} PostgreSQL test(s) SKIPPED: server unreachable ({_pg_state.get('error')}). "
+            f"PostgreSQL tests SKIPPED: server unreachable at {PG_ADMIN_URL} ({err}). "
             "Start PostgreSQL on 127.0.0.1:5432 or set CASEWORK_TEST_PG_URL.",
             red=True,
             bold=True,
