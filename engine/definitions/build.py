@@ -1,0 +1,147 @@
+"""Assembled, checked raw data -> the immutable :class:`WorkflowDefinition`.
+
+Only called once the schema and the checks found no error, so shapes are
+trusted here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from engine.definitions.assemble import Assembled, Origin, RawTransition, as_dict, str_list
+from engine.definitions.model import (
+    Calendar,
+    CatchUp,
+    Model,
+    Phase,
+    Role,
+    SourceLocation,
+    State,
+    Timer,
+    TimerKind,
+    Transition,
+    WorkflowDefinition,
+)
+from engine.definitions.resolve import resolve_business_days, resolve_duration
+
+FRAGMENT_SEPARATOR = "\n---\n# fragment: {path}\n"
+
+
+def source_text(asm: Assembled) -> str:
+    parts = [asm.main.text]
+    for frag in asm.fragments:
+        parts.append(FRAGMENT_SEPARATOR.format(path=frag.file))
+        parts.append(frag.text)
+    return "".join(parts)
+
+
+def _location(origin: Origin) -> SourceLocation:
+    line, col = origin.position()
+    return SourceLocation(origin.doc.file, line, col)
+
+
+def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
+    data = asm.data
+    text = source_text(asm)
+    cal = as_dict(data.get("calendar"))
+    states = {name: _state(asm, name) for name in asm.states}
+    return WorkflowDefinition(
+        name=data["name"],
+        version=int(data["version"]),
+        title=data["title"],
+        description=data["description"],
+        model=Model(data["model"]),
+        initial=data["initial"],
+        case_schema=data["case_schema"],
+        roles={
+            name: Role(name, str(as_dict(r.data).get("description", "")))
+            for name, r in asm.roles.items()
+        },
+        states=states,
+        transitions=tuple(_transition(t) for t in asm.transitions),
+        timezone=data.get("timezone", "UTC"),
+        calendar=Calendar(
+            country=cal.get("country", "US"),
+            subdivision=cal.get("subdivision"),
+            extra_holidays=tuple(str_list(cal.get("extra_holidays"))),
+        ),
+        parameters={name: as_dict(p.data).get("value") for name, p in asm.parameters.items()},
+        source_path=source_path,
+        source_text=text,
+        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    )
+
+
+def _state(asm: Assembled, name: str) -> State:
+    raw = asm.states[name]
+    data = raw.data
+    timers = tuple(
+        _timer(asm, name, t, raw.origin.child("timers", i))
+        for i, t in enumerate(data.get("timers", []))
+    )
+    return State(
+        name=name,
+        phase=Phase(data["phase"]),
+        description=data.get("description", ""),
+        final=data.get("final", False),
+        hold=data.get("hold", False),
+        on_enter=tuple(data.get("on_enter", ())),
+        on_exit=tuple(data.get("on_exit", ())),
+        timers=timers,
+        location=_location(raw.origin),
+    )
+
+
+def _timer(asm: Assembled, state: str, t: dict[str, Any], origin: Origin) -> Timer:
+    def dur(key: str) -> Any:
+        return resolve_duration(asm, t[key])[0] if key in t else None
+
+    if "after" in t:
+        kind = TimerKind.AFTER
+    elif "business_days" in t:
+        kind = TimerKind.BUSINESS_DAYS
+    elif "at" in t:
+        kind = TimerKind.AT
+    else:
+        kind = TimerKind.EVERY
+    business_days = (
+        resolve_business_days(asm, t["business_days"])[0] if "business_days" in t else None
+    )
+    return Timer(
+        name=t["name"],
+        state=state,
+        event=t["event"],
+        kind=kind,
+        after=dur("after"),
+        business_days=business_days,
+        at=t.get("at"),
+        offset=dur("offset"),
+        every=dur("every"),
+        catch_up=CatchUp(t.get("catch_up", "once")),
+        pausable=t.get("pausable", False),
+        description=t.get("description", ""),
+        location=_location(origin),
+    )
+
+
+def _transition(t: RawTransition) -> Transition:
+    data = t.data
+    writes = data.get("writes")
+    if isinstance(writes, dict):
+        pairs = tuple((k, v) for k, v in writes.items())
+    else:
+        pairs = tuple((w, w) for w in writes or ())
+    return Transition(
+        source=t.source,
+        event=data["event"],
+        target=t.target,
+        guard=data.get("guard"),
+        roles=tuple(data.get("roles", ())),
+        payload_schema=data.get("payload"),
+        writes=pairs,
+        sets=tuple((k, v) for k, v in as_dict(data.get("set")).items()),
+        actions=tuple(data.get("actions", ())),
+        description=data.get("description", ""),
+        location=_location(t.origin),
+    )

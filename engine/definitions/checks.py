@@ -1,0 +1,486 @@
+"""Static checks beyond the schema, each a located Diagnostic with a stable code.
+
+Codes: unknown-target, initial-missing, initial-not-intake, unreachable-state,
+cannot-close, no-final-state, final-has-transitions, final-not-closure,
+timer-event-unhandled, duplicate-timer, cel-syntax, unknown-case-field,
+unknown-event-field, unknown-param, param-type, unknown-role, invalid-duration,
+invalid-case-schema, invalid-payload-schema, unknown-write-field,
+unknown-set-field, empty-phase, previous-not-hold, offset-without-at,
+transition-target, invalid-timezone, invalid-calendar; warning: no-way-out.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from engine.definitions.assemble import (
+    PREVIOUS,
+    Assembled,
+    Origin,
+    RawTransition,
+    as_dict,
+    as_list,
+    as_str,
+    did_you_mean,
+    str_list,
+)
+from engine.definitions.diagnostics import Diagnostic
+from engine.definitions.expressions import ExpressionError, compile_expression, field_references
+from engine.definitions.model import PHASE_ORDER, Phase
+from engine.definitions.resolve import Problem, resolve_business_days, resolve_duration
+
+
+def run_checks(asm: Assembled) -> list[Diagnostic]:
+    """Every static-check finding for an assembled workflow (deduplicated, sorted)."""
+    c = _Checker(asm)
+    c.run()
+    unique = {(d.file, d.line, d.column, d.json_path, d.code, d.message): d for d in c.out}
+    return sorted(unique.values(), key=lambda d: (d.sort_key, d.code))
+
+
+def schema_properties(schema: Any) -> set[str] | None:
+    """Declared top-level properties of a JSON Schema, or None when it declares none."""
+    props = as_dict(schema).get("properties")
+    return set(props) if isinstance(props, dict) else None
+
+
+class _Checker:
+    def __init__(self, asm: Assembled) -> None:
+        self.asm = asm
+        self.out: list[Diagnostic] = []
+        self.states = asm.states
+        self.case_fields = schema_properties(asm.data.get("case_schema"))
+
+    def add(
+        self,
+        origin: Origin,
+        sub: tuple[str | int, ...],
+        message: str,
+        code: str,
+        *,
+        key: bool = False,
+        hint: str | None = None,
+        severity: str = "error",
+    ) -> None:
+        self.out.append(origin.diag(sub, message, code, key=key, hint=hint, severity=severity))
+
+    def problem(self, origin: Origin, sub: tuple[str | int, ...], p: Problem | None) -> None:
+        if p is not None:
+            self.add(origin, sub, p.message, p.code, hint=p.hint)
+
+    def run(self) -> None:
+        self.check_settings()
+        self.check_case_schema()
+        self.check_initial()
+        self.check_states()
+        self.check_transitions()
+        self.check_graph()
+
+    # -- workflow level ------------------------------------------------------------
+
+    def check_settings(self) -> None:
+        data = self.asm.data
+        tz = data.get("timezone")
+        if isinstance(tz, str):
+            try:
+                ZoneInfo(tz)
+            except (ZoneInfoNotFoundError, ValueError):
+                self.add(
+                    self.asm.origin(),
+                    ("timezone",),
+                    f"unknown time zone '{tz}'",
+                    "invalid-timezone",
+                    hint="use an IANA name such as America/Chicago",
+                )
+        cal = data.get("calendar")
+        if isinstance(cal, dict) and isinstance(cal.get("country", "US"), str):
+            self.check_calendar(cal)
+
+    def check_calendar(self, cal: dict[str, Any]) -> None:
+        import holidays
+
+        country = cal.get("country", "US")
+        subdiv = cal.get("subdivision")
+        try:
+            holidays.country_holidays(country, subdiv=subdiv if isinstance(subdiv, str) else None)
+        except NotImplementedError:
+            where = "subdivision" if "subdivision" in cal else "country"
+            self.add(
+                self.asm.origin("calendar"),
+                (where,),
+                "no holiday calendar is known for this country/subdivision",
+                "invalid-calendar",
+            )
+        except Exception:  # the holidays package validates in its own ways
+            self.add(
+                self.asm.origin("calendar"),
+                (),
+                "invalid holiday calendar",
+                "invalid-calendar",
+                key=True,
+            )
+
+    def check_case_schema(self) -> None:
+        schema = self.asm.data.get("case_schema")
+        if isinstance(schema, dict):
+            self.check_json_schema(
+                self.asm.origin("case_schema"), schema, "invalid-case-schema", "case_schema"
+            )
+
+    def check_json_schema(
+        self, origin: Origin, schema: dict[str, Any], code: str, what: str
+    ) -> None:
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            sub = tuple(exc.path)
+            self.add(
+                origin,
+                sub,
+                f"{what} is not a valid JSON Schema: {exc.message}",
+                code,
+                key=isinstance(exc.instance, dict | list),
+            )
+
+    def check_initial(self) -> None:
+        data = self.asm.data
+        initial = data.get("initial")
+        if not isinstance(initial, str):
+            return
+        origin = self.asm.origin()
+        state = self.states.get(initial)
+        if state is None:
+            self.add(
+                origin,
+                ("initial",),
+                f"initial state '{initial}' is not defined",
+                "initial-missing",
+                hint=did_you_mean(initial, self.states),
+            )
+        elif state.phase is not None and state.phase != Phase.INTAKE:
+            self.add(
+                origin,
+                ("initial",),
+                f"initial state '{initial}' is in phase '{state.phase}', not intake",
+                "initial-not-intake",
+            )
+
+    # -- states and timers ---------------------------------------------------------
+
+    def check_states(self) -> None:
+        used_phases = {s.phase for s in self.states.values()}
+        if isinstance(self.asm.data.get("states"), dict):
+            for phase in PHASE_ORDER:
+                if phase.value not in used_phases:
+                    self.add(
+                        self.asm.origin(),
+                        ("states",),
+                        f"phase '{phase.value}' has no state",
+                        "empty-phase",
+                        key=True,
+                    )
+        if self.states and not any(s.final for s in self.states.values()):
+            self.add(
+                self.asm.origin(),
+                ("states",),
+                "no state is final: a case could never close",
+                "no-final-state",
+                key=True,
+            )
+        for state in self.states.values():
+            if state.final and state.phase is not None and state.phase != Phase.CLOSURE:
+                self.add(
+                    state.origin,
+                    ("phase",),
+                    f"final state '{state.name}' is in phase '{state.phase}', not closure",
+                    "final-not-closure",
+                )
+            self.check_timers(state.name)
+
+    def check_timers(self, name: str) -> None:
+        state = self.states[name]
+        handled = {t.event for t in self.asm.transitions_from(name)}
+        seen: dict[str, int] = {}
+        for i, timer in enumerate(as_list(state.data.get("timers"))):
+            if not isinstance(timer, dict):
+                continue
+            origin = state.origin.child("timers", i)
+            tname = as_str(timer.get("name"))
+            if tname is not None:
+                if tname in seen:
+                    self.add(
+                        origin,
+                        ("name",),
+                        f"timer '{tname}' is defined twice in state '{name}'",
+                        "duplicate-timer",
+                    )
+                seen.setdefault(tname, i)
+            event = as_str(timer.get("event"))
+            if event is not None and event not in handled:
+                self.add(
+                    origin,
+                    ("event",),
+                    f"no transition of state '{name}' handles the timer's event '{event}'",
+                    "timer-event-unhandled",
+                    hint=did_you_mean(event, handled - {None}),
+                )
+            for key in ("after", "every", "offset"):
+                if key in timer:
+                    _, p = resolve_duration(self.asm, timer[key])
+                    self.problem(origin, (key,), p)
+            if "business_days" in timer:
+                _, p = resolve_business_days(self.asm, timer["business_days"])
+                self.problem(origin, ("business_days",), p)
+            if "offset" in timer and "at" not in timer:
+                self.add(
+                    origin, ("offset",), "offset is only allowed with 'at'", "offset-without-at"
+                )
+            at = timer.get("at")
+            if isinstance(at, str):
+                self.check_cel(origin, ("at",), at, payload=None, allow_event=False)
+
+    # -- transitions -----------------------------------------------------------------
+
+    def check_transitions(self) -> None:
+        roles = self.asm.roles
+        for t in self.asm.transitions:
+            data, origin = t.data, t.origin
+            source = self.states[t.source]
+            if source.final:
+                self.add(
+                    origin,
+                    (),
+                    f"final state '{t.source}' must not have transitions",
+                    "final-has-transitions",
+                    key=True,
+                )
+            has_target = "target" in data and data["target"] is not None
+            if data.get("internal") is True and has_target:
+                self.add(
+                    origin,
+                    ("internal",),
+                    "a transition has either a target or internal: true, not both",
+                    "transition-target",
+                )
+            elif data.get("internal") is False and not has_target and "target" not in data:
+                self.add(
+                    origin, ("internal",), "internal: false needs a target", "transition-target"
+                )
+            target = t.target
+            if target is not None:
+                if target == PREVIOUS:
+                    if not source.hold:
+                        self.add(
+                            origin,
+                            ("target",),
+                            f"'@previous' is only allowed from a hold state; "
+                            f"'{t.source}' is not one (set hold: true)",
+                            "previous-not-hold",
+                        )
+                elif target not in self.states:
+                    self.add(
+                        origin,
+                        ("target",),
+                        f"unknown target state '{target}'",
+                        "unknown-target",
+                        hint=did_you_mean(target, self.states),
+                    )
+            for j, role in enumerate(as_list(data.get("roles"))):
+                if isinstance(role, str) and role not in roles:
+                    self.add(
+                        origin,
+                        ("roles", j),
+                        f"role '{role}' is not declared under roles",
+                        "unknown-role",
+                        hint=did_you_mean(role, roles),
+                    )
+            payload = data.get("payload")
+            payload_fields: set[str] | None = None
+            if isinstance(payload, dict):
+                self.check_json_schema(
+                    origin.child("payload"), payload, "invalid-payload-schema", "payload"
+                )
+                payload_fields = schema_properties(payload)
+            guard = data.get("guard")
+            if isinstance(guard, str):
+                self.check_cel(origin, ("guard",), guard, payload=payload_fields)
+            self.check_writes(origin, data.get("writes"), payload_fields)
+            for field, expr in as_dict(data.get("set")).items():
+                if self.case_fields is not None and field not in self.case_fields:
+                    self.add(
+                        origin,
+                        ("set", field),
+                        f"'set' names case field '{field}' that case_schema does not declare",
+                        "unknown-set-field",
+                        key=True,
+                        hint=did_you_mean(field, self.case_fields),
+                    )
+                if isinstance(expr, str):
+                    self.check_cel(origin, ("set", field), expr, payload=payload_fields)
+
+    def check_writes(self, origin: Origin, writes: Any, payload_fields: set[str] | None) -> None:
+        pairs: list[tuple[tuple[str | int, ...], str, str]] = []
+        if isinstance(writes, list):
+            pairs = [(("writes", i), w, w) for i, w in enumerate(writes) if isinstance(w, str)]
+        elif isinstance(writes, dict):
+            pairs = [(("writes", k), k, v) for k, v in writes.items() if isinstance(v, str)]
+        for sub, case_field, payload_field in pairs:
+            if self.case_fields is not None and case_field not in self.case_fields:
+                self.add(
+                    origin,
+                    sub,
+                    f"writes case field '{case_field}' that case_schema does not declare",
+                    "unknown-write-field",
+                    hint=did_you_mean(case_field, self.case_fields),
+                )
+            if payload_fields is not None and payload_field not in payload_fields:
+                self.add(
+                    origin,
+                    sub,
+                    f"writes payload field '{payload_field}' that the payload "
+                    "schema does not declare",
+                    "unknown-write-field",
+                    hint=did_you_mean(payload_field, payload_fields),
+                )
+
+    def check_cel(
+        self,
+        origin: Origin,
+        sub: tuple[str | int, ...],
+        source: str,
+        *,
+        payload: set[str] | None,
+        allow_event: bool = True,
+    ) -> None:
+        try:
+            compile_expression(source)
+        except ExpressionError as exc:
+            self.add(origin, sub, str(exc), "cel-syntax")
+            return
+        for ref in field_references(source):
+            if ref.root == "case" and self.case_fields is not None:
+                if ref.name not in self.case_fields:
+                    self.add(
+                        origin,
+                        sub,
+                        f"'case.{ref.name}' is not a field of case_schema",
+                        "unknown-case-field",
+                        hint=did_you_mean(ref.name, self.case_fields),
+                    )
+            elif ref.root == "event":
+                if not allow_event:
+                    self.add(
+                        origin,
+                        sub,
+                        f"'event.{ref.name}': a timer expression has no event payload",
+                        "unknown-event-field",
+                    )
+                elif payload is not None and ref.name not in payload:
+                    self.add(
+                        origin,
+                        sub,
+                        f"'event.{ref.name}' is not a field of the payload schema",
+                        "unknown-event-field",
+                        hint=did_you_mean(ref.name, payload),
+                    )
+            elif ref.root == "params":
+                param = self.asm.parameters.get(ref.name)
+                if param is None:
+                    self.add(
+                        origin,
+                        sub,
+                        f"parameter '{ref.name}' is not declared under parameters",
+                        "unknown-param",
+                        hint=did_you_mean(ref.name, self.asm.parameters),
+                    )
+
+    # -- graph ---------------------------------------------------------------------
+
+    def edges(self) -> dict[str, set[str]]:
+        """state -> states it can move to; '@previous' -> any state that enters the hold state."""
+        enters: dict[str, set[str]] = {n: set() for n in self.states}
+        for t in self.asm.transitions:
+            target = t.target
+            if target in self.states and target != t.source:
+                enters[target].add(t.source)
+        out: dict[str, set[str]] = {n: set() for n in self.states}
+        for t in self.asm.transitions:
+            target = t.target
+            if target == PREVIOUS:
+                out[t.source] |= enters[t.source]
+            elif target in self.states:
+                out[t.source].add(target)
+        return out
+
+    def check_graph(self) -> None:
+        edges = self.edges()
+        initial = self.asm.data.get("initial")
+        reachable: set[str] = set()
+        if isinstance(initial, str) and initial in self.states:
+            reachable = _closure([initial], edges)
+            for name, state in self.states.items():
+                if name not in reachable:
+                    self.add(
+                        state.origin,
+                        (),
+                        f"state '{name}' is unreachable from the initial state '{initial}'",
+                        "unreachable-state",
+                        key=True,
+                    )
+        finals = [n for n, s in self.states.items() if s.final]
+        if finals:
+            reverse: dict[str, set[str]] = {n: set() for n in self.states}
+            for src, targets in edges.items():
+                for dst in targets:
+                    reverse[dst].add(src)
+            can_close = _closure(finals, reverse)
+            for name, state in self.states.items():
+                if name in can_close or (reachable and name not in reachable):
+                    continue
+                self.add(
+                    state.origin,
+                    (),
+                    f"no final state can be reached from '{name}': a case there could never close",
+                    "cannot-close",
+                    key=True,
+                )
+        self.check_ways_out()
+
+    def check_ways_out(self) -> None:
+        for name, state in self.states.items():
+            if state.final or as_list(state.data.get("timers")):
+                continue
+            if any(
+                _leaves(t) and str_list(t.data.get("roles"))
+                for t in self.asm.transitions_from(name)
+            ):
+                continue
+            self.add(
+                state.origin,
+                (),
+                f"no role can move a case out of '{name}' and it has no timer",
+                "no-way-out",
+                key=True,
+                severity="warning",
+            )
+
+
+def _leaves(t: RawTransition) -> bool:
+    return t.target is not None
+
+
+def _closure(start: list[str], edges: dict[str, set[str]]) -> set[str]:
+    seen = set(start)
+    queue = deque(start)
+    while queue:
+        node = queue.popleft()
+        for nxt in edges.get(node, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen

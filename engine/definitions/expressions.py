@@ -1,0 +1,200 @@
+"""CEL guards and computed instants, compiled once and evaluated over plain data.
+
+We use the ``cel`` module of PyPI ``common-expression-language`` (a Rust CEL
+implementation: about 7 µs per evaluation of a compiled program). Expressions
+see four variables: ``case`` (the case record), ``event`` (the payload, ``{}``
+for timers), ``params`` (workflow parameters) and ``now`` (UTC timestamp).
+
+Error messages never contain data values: only field names that are written
+in the expression itself, and the kind of failure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+import cel
+
+VARIABLES = ("case", "event", "params", "now")
+MAX_SOURCE = 2000
+
+
+class ExpressionError(Exception):
+    """A CEL expression does not compile or could not be evaluated (no data values)."""
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A compiled CEL expression."""
+
+    source: str
+    _program: Any = field(repr=False, compare=False, default=None)
+
+    def evaluate(
+        self,
+        *,
+        case: Mapping[str, Any],
+        event: Mapping[str, Any],
+        params: Mapping[str, Any],
+        now: datetime,
+    ) -> Any:
+        """Evaluate over plain data; raises :class:`ExpressionError`."""
+        context = {
+            "case": dict(case),
+            "event": dict(event),
+            "params": dict(params),
+            "now": now,
+        }
+        try:
+            return self._program.execute(context)
+        except KeyError as exc:
+            raise ExpressionError(self._missing_message(exc)) from None
+        except ZeroDivisionError:
+            raise ExpressionError("CEL evaluation failed: division by zero") from None
+        except TypeError:
+            raise ExpressionError(
+                "CEL evaluation failed: an operator or function got values of the wrong type"
+            ) from None
+        except (RuntimeError, ValueError, OverflowError) as exc:
+            raise ExpressionError(self._runtime_message(exc)) from None
+        except Exception as exc:  # the Rust core may raise anything; never leak values
+            raise ExpressionError(f"CEL evaluation failed ({type(exc).__name__})") from None
+
+    def _missing_message(self, exc: KeyError) -> str:
+        name = exc.args[0] if exc.args else None
+        # Only name the key if the expression itself spells it: a computed key
+        # (case[case.x]) could be a data value.
+        if isinstance(name, str) and name in _identifiers(self.source):
+            refs = [r for r in field_references(self.source) if r.name == name]
+            where = f"{refs[0].root}.{name}" if refs else name
+            return f"field {where!r} is missing (test it with has({where}) first)"
+        return "CEL evaluation failed: a field or map key is missing"
+
+    def _runtime_message(self, exc: Exception) -> str:
+        text = str(exc)
+        m = re.search(r"Undefined variable or function: '([A-Za-z_][A-Za-z0-9_]*)'", text)
+        if m and m.group(1) in _identifiers(self.source):
+            return f"CEL evaluation failed: undefined variable or function {m.group(1)!r}"
+        return f"CEL evaluation failed ({type(exc).__name__})"
+
+
+def compile_expression(source: str) -> Expression:
+    """Compile CEL source (cached: the same source compiles once); raises ExpressionError."""
+    if not isinstance(source, str):
+        raise ExpressionError("a CEL expression must be a string")
+    return _compile(source)
+
+
+@lru_cache(maxsize=4096)
+def _compile(source: str) -> Expression:
+    if not source.strip():
+        raise ExpressionError("empty CEL expression")
+    if len(source) > MAX_SOURCE:
+        raise ExpressionError(f"CEL expression longer than {MAX_SOURCE} characters")
+    try:
+        program = cel.compile(source)
+    except Exception as exc:
+        raise ExpressionError(_compile_message(str(exc))) from None
+    return Expression(source=source, _program=program)
+
+
+def _compile_message(text: str) -> str:
+    """The first useful line of the cel parser's message (it echoes only the source)."""
+    m = re.search(r"<input>:(\d+):(\d+): (.*)", text)
+    if m:
+        return f"CEL syntax error at {m.group(1)}:{m.group(2)}: {m.group(3).strip()}"
+    first = text.strip().splitlines()[0] if text.strip() else "invalid CEL"
+    return f"CEL does not compile: {first}"
+
+
+def variables_of(source: str) -> list[str]:
+    """Top-level variable names the expression uses (from the compiled program)."""
+    expr = compile_expression(source)
+    return list(expr._program.variables())
+
+
+# -- static references ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FieldReference:
+    """``case.<name>``, ``event.<name>`` or ``params.<name>`` written in an expression."""
+
+    root: str  # "case" | "event" | "params"
+    name: str
+    offset: int  # character offset of the root identifier in the source
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<string>[rRbB]{0,2}(?:'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\"
+        |'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"))
+    | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+    | (?P<number>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?[uU]?)
+    | (?P<space>\s+)
+    | (?P<op>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_ROOTS = ("case", "event", "params")
+
+
+def _tokens(source: str) -> list[tuple[str, str, int]]:
+    out: list[tuple[str, str, int]] = []
+    for m in _TOKEN.finditer(source):
+        kind = m.lastgroup or "op"
+        if kind == "space":
+            continue
+        out.append((kind, m.group(), m.start()))
+    return out
+
+
+def _identifiers(source: str) -> set[str]:
+    names = {text for kind, text, _ in _tokens(source) if kind == "ident"}
+    for kind, text, _ in _tokens(source):
+        if kind == "string":
+            inner = _string_value(text)
+            if inner is not None:
+                names.add(inner)
+    return names
+
+
+def _string_value(token: str) -> str | None:
+    body = token.lstrip("rRbB")
+    for quote in ('"""', "'''", '"', "'"):
+        if body.startswith(quote) and body.endswith(quote) and len(body) >= 2 * len(quote):
+            return body[len(quote) : -len(quote)]
+    return None
+
+
+def field_references(source: str) -> list[FieldReference]:
+    """Every ``case.x`` / ``event.x`` / ``params.x`` (or ``case["x"]``) in ``source``.
+
+    A static scan: string literals are skipped, ``a.case.x`` (a member named
+    case) is not a reference, and names bound by macros are not resolved.
+    """
+    toks = _tokens(source)
+    refs: list[FieldReference] = []
+    for i, (kind, text, pos) in enumerate(toks):
+        if kind != "ident" or text not in _ROOTS:
+            continue
+        if i > 0 and toks[i - 1][1] == "." and toks[i - 1][0] == "op":
+            continue
+        if i + 2 < len(toks) and toks[i + 1][1] == "." and toks[i + 2][0] == "ident":
+            refs.append(FieldReference(text, toks[i + 2][1], pos))
+        elif (
+            i + 3 < len(toks)
+            and toks[i + 1][1] == "["
+            and toks[i + 2][0] == "string"
+            and toks[i + 3][1] == "]"
+        ):
+            value = _string_value(toks[i + 2][1])
+            if value is not None:
+                refs.append(FieldReference(text, value, pos))
+    return refs
