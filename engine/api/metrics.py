@@ -1,0 +1,101 @@
+"""Prometheus metrics, one registry per app (no global state between apps).
+
+Counters of events applied and rejected through the API (labels: workflow,
+event, reason; unknown names are folded into ``unknown`` so callers cannot
+inflate label cardinality), and gauges read from ``engine.stats()`` at
+scrape time: cases by state, timers pending/paused/overdue, the lag of the
+most overdue pending timer, outbox pending/dead. A timer-lag histogram is
+fed by :meth:`ApiMetrics.observe_timer_lag` when firings are observed in
+this process (``casework serve`` runs the worker beside the API).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from engine.runtime.views import EngineStats
+
+LAG_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+
+
+class _StatsCollector(Collector):
+    def __init__(self, stats: Callable[[], EngineStats], now: Callable[[], datetime]) -> None:
+        self._stats = stats
+        self._now = now
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._stats()
+        cases = GaugeMetricFamily(
+            "casework_cases", "Cases by workflow and state", labels=["workflow", "state"]
+        )
+        for (workflow, state), n in sorted(s.cases_by_state.items()):
+            cases.add_metric([workflow, state], n)
+        yield cases
+        yield GaugeMetricFamily("casework_open_cases", "Cases not closed", value=s.open_cases)
+        timers = GaugeMetricFamily("casework_timers", "Timers by status", labels=["status"])
+        timers.add_metric(["pending"], s.pending_timers)
+        timers.add_metric(["paused"], s.paused_timers)
+        timers.add_metric(["overdue"], s.overdue_timers)
+        yield timers
+        lag = 0.0
+        if s.oldest_pending_due is not None:
+            lag = max(0.0, (self._now() - s.oldest_pending_due).total_seconds())
+        yield GaugeMetricFamily(
+            "casework_timer_oldest_overdue_seconds",
+            "How far past due the oldest pending timer is (0 when none is late)",
+            value=lag,
+        )
+        outbox = GaugeMetricFamily("casework_outbox", "Outbox items by status", labels=["status"])
+        outbox.add_metric(["pending"], s.outbox_pending)
+        outbox.add_metric(["dead"], s.outbox_dead)
+        yield outbox
+
+
+class ApiMetrics:
+    """The metrics of one app."""
+
+    def __init__(
+        self,
+        stats: Callable[[], EngineStats] | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self._applied = Counter(
+            "casework_events_applied",
+            "Events applied through the API (@open: cases opened)",
+            ["workflow", "event"],
+            registry=self.registry,
+        )
+        self._rejected = Counter(
+            "casework_events_rejected",
+            "Events rejected through the API, by reason",
+            ["workflow", "event", "reason"],
+            registry=self.registry,
+        )
+        self._lag = Histogram(
+            "casework_timer_lag_seconds",
+            "Time from a timer's due instant to its firing, for firings seen by this process",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+        if stats is not None and now is not None:
+            self.registry.register(_StatsCollector(stats, now))
+
+    def applied(self, workflow: str, event: str) -> None:
+        self._applied.labels(workflow, event).inc()
+
+    def rejected(self, workflow: str, event: str, reason: str) -> None:
+        self._rejected.labels(workflow, event, reason).inc()
+
+    def observe_timer_lag(self, seconds: float) -> None:
+        self._lag.observe(max(0.0, seconds))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,172 @@
+"""Request and response bodies: typed, validated, and the source of the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
+
+
+class OpenCaseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    workflow: str = Field(pattern=NAME_PATTERN, description="workflow name")
+    record: dict[str, Any] = Field(
+        default_factory=dict, description="the case record (checked against the case schema)"
+    )
+
+
+class SendEventRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event: str = Field(pattern=NAME_PATTERN, description="event name")
+    payload: dict[str, Any] = Field(default_factory=dict, description="event payload")
+
+
+class TimerOut(BaseModel):
+    id: int
+    case_id: str
+    name: str
+    event: str
+    state: str
+    due_at: str | None
+    status: str
+    recurring: bool
+    remaining_seconds: float | None = None
+
+
+class EventOptionOut(BaseModel):
+    event: str
+    allowed: bool
+    reason: str | None = Field(
+        default=None, description="wrong_state | guard_false | role_missing | guard_error"
+    )
+    detail: str | None = None
+    roles: list[str] = Field(default_factory=list)
+
+
+class CaseOut(BaseModel):
+    id: str
+    workflow: str
+    workflow_version: int
+    state: str
+    phase: str
+    version: int
+    record: dict[str, Any]
+    opened_at: str
+    updated_at: str
+    closed_at: str | None
+    pending_timers: list[TimerOut]
+    allowed_events: list[EventOptionOut] = Field(
+        default_factory=list, description="every event of the workflow, for the caller's roles"
+    )
+
+
+class CaseSummary(BaseModel):
+    """A search hit: no record (read a case to see it; that read is audited)."""
+
+    id: str
+    workflow: str
+    workflow_version: int
+    state: str
+    phase: str
+    version: int
+    opened_at: str
+    updated_at: str
+    closed_at: str | None
+    pending_timers: list[TimerOut]
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummary]
+    next_cursor: str | None
+
+
+class HistoryEntryOut(BaseModel):
+    case_id: str
+    seq: int
+    event: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    roles: list[str]
+    payload: dict[str, Any]
+    idempotency_key: str | None
+    workflow_version: int
+    recorded_at: str
+    outcome: str
+    timer: str | None = None
+    lateness_seconds: float | None = None
+    hash: str = ""
+    prev_hash: str = ""
+
+
+class HistoryOut(BaseModel):
+    case_id: str
+    entries: list[HistoryEntryOut]
+
+
+class DefinitionSummary(BaseModel):
+    name: str
+    version: int
+    title: str
+    model: str
+    initial: str
+    states: list[str]
+    events: list[str]
+    roles: list[str]
+    content_hash: str
+
+
+class StateOut(BaseModel):
+    name: str
+    phase: str
+    description: str
+    final: bool
+    hold: bool
+    timers: list[dict[str, Any]]
+
+
+class TransitionOut(BaseModel):
+    source: str
+    event: str
+    target: str | None
+    guard: str | None
+    roles: list[str]
+    description: str
+
+
+class DefinitionOut(DefinitionSummary):
+    description: str
+    timezone: str
+    case_schema: dict[str, Any]
+    parameters: dict[str, Any]
+    states_detail: list[StateOut]
+    transitions: list[TransitionOut]
+
+
+class DefinitionList(BaseModel):
+    items: list[DefinitionSummary]
+
+
+class HealthOut(BaseModel):
+    status: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (extension members vary by ``type``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str

@@ -1,0 +1,191 @@
+"""RFC 9457 problem details: every error response of the API.
+
+Each error class has a stable ``type`` URI built from its code
+(``https://casework.dev/problems/<code>``). Extension members come from
+``EngineError.to_dict()``, which carries ids, state and event names and JSON
+paths, never case data.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine.errors import ConcurrencyConflict, EngineError
+
+PROBLEM_BASE = "https://casework.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+log = logging.getLogger("casework.api")
+
+_TITLES: dict[int, str] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class ApiProblem(Exception):
+    """An error the API layer itself detects (auth, limits, preconditions)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = headers or {}
+        self.extensions = extensions or {}
+
+
+def problem_body(
+    status: int, code: str, detail: str, instance: str, **extensions: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    for key, value in extensions.items():
+        body.setdefault(key, value)
+    return body
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    instance: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    return JSONResponse(
+        problem_body(status, code, detail, instance, **extensions),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _instance(request: Request) -> str:
+    return request.url.path
+
+
+async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EngineError)
+    status = exc.http_status
+    extensions = {k: v for k, v in exc.to_dict().items() if k != "message"}
+    code = exc.code
+    if isinstance(exc, ConcurrencyConflict) and request.headers.get("if-match") is not None:
+        status, code = 412, "precondition-failed"
+        extensions["error"] = code
+    if status >= 500:
+        log.error("engine error %s on %s %s", exc.code, request.method, _route(request))
+    return problem_response(status, code, exc.message, _instance(request), **extensions)
+
+
+async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiProblem)
+    return problem_response(
+        exc.status,
+        exc.code,
+        exc.detail,
+        _instance(request),
+        headers=exc.headers,
+        error=exc.code,
+        **exc.extensions,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    malformed = False
+    for err in exc.errors():
+        # Only where and what kind: never "input"/"ctx", which echo the submitted values.
+        kind = str(err.get("type", ""))
+        malformed = malformed or kind == "json_invalid"
+        errors.append(
+            {
+                "loc": [str(p) for p in err.get("loc", ())],
+                "type": kind,
+                "msg": str(err.get("msg", "")) if kind != "json_invalid" else "invalid JSON",
+            }
+        )
+    if malformed:
+        return problem_response(
+            400,
+            "malformed-json",
+            "the request body is not valid JSON",
+            _instance(request),
+            error="malformed-json",
+        )
+    return problem_response(
+        422,
+        "request-invalid",
+        f"{len(errors)} problem(s) in the request",
+        _instance(request),
+        error="request-invalid",
+        errors=errors,
+    )
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    code = {404: "not-found", 405: "method-not-allowed"}.get(status, f"http-{status}")
+    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(status, "Error")
+    return problem_response(
+        status, code, detail, _instance(request), headers=exc.headers, error=code
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The message of an unexpected exception may quote data (driver errors quote
+    # SQL parameters): log the type and the frames only.
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error(
+        "unhandled %s on %s %s\n%s", type(exc).__name__, request.method, _route(request), frames
+    )
+    return problem_response(
+        500, "internal-error", "internal server error", _instance(request), error="internal-error"
+    )
+
+
+def _route(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "?"))
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(EngineError, _engine_error)
+    app.add_exception_handler(ApiProblem, _api_problem)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(Exception, _unexpected)

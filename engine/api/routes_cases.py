@@ -1,0 +1,267 @@
+"""Case endpoints: open, send, read, history, search."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+
+from engine.api.auth import require
+from engine.api.clients import Client
+from engine.api.models import (
+    CaseOut,
+    CasePage,
+    CaseSummary,
+    HistoryOut,
+    OpenCaseRequest,
+    Problem,
+    SendEventRequest,
+)
+from engine.api.problems import ApiProblem
+from engine.errors import EngineError, EventRejected, UnknownWorkflow
+
+if TYPE_CHECKING:
+    from engine.api.metrics import ApiMetrics
+    from engine.runtime.engine import Engine
+    from engine.runtime.views import CaseView
+
+router = APIRouter(prefix="/v1", tags=["cases"])
+
+CaseId = Annotated[str, Path(min_length=1, max_length=200, description="case id")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="retrying with the same key and request returns the first result",
+    ),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", max_length=100, description='the case ETag, e.g. "3"'),
+]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {"application/problem+json": {}}}
+    for code in (400, 401, 403, 404, 409, 412, 413, 422)
+}
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def _metrics(request: Request) -> ApiMetrics:
+    metrics: ApiMetrics = request.app.state.metrics
+    return metrics
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    """The case version an ``If-Match`` header names; None for absent or ``*``."""
+    if if_match is None:
+        return None
+    tag = if_match.strip()
+    if tag == "*":
+        return None
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    tag = tag.strip('"')
+    if not tag.isdigit() or len(tag) > 18:
+        raise ApiProblem(
+            412, "precondition-failed", "If-Match does not name a version of this case"
+        )
+    return int(tag)
+
+
+def _roles(engine: Engine, client: Client, workflow: str, version: int | None = None) -> list[str]:
+    defn = engine.definition(workflow, version)
+    return list(client.roles_for(defn.roles))
+
+
+def _case_body(view: CaseView, options: list[Any] | None = None) -> dict[str, Any]:
+    body = view.to_dict()
+    body["allowed_events"] = [o.to_dict() for o in options or []]
+    return body
+
+
+def _summary(view: CaseView) -> dict[str, Any]:
+    body = view.to_dict()
+    body.pop("record", None)
+    return body
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=CaseOut,
+    responses=_ERRORS,
+    summary="Open a case",
+)
+def open_case(
+    body: OpenCaseRequest,
+    request: Request,
+    response: Response,
+    client: Annotated[Client, Depends(require("write"))],
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    engine = _engine(request)
+    metrics = _metrics(request)
+    try:
+        roles = _roles(engine, client, body.workflow)
+    except UnknownWorkflow:
+        metrics.rejected("unknown", "@open", "unknown-workflow")
+        raise
+    try:
+        view = engine.open_case(
+            body.workflow,
+            body.record,
+            actor=client.actor,
+            roles=roles,
+            idempotency_key=idempotency_key,
+        )
+    except EngineError as exc:
+        metrics.rejected(body.workflow, "@open", _reason(exc))
+        raise
+    metrics.applied(body.workflow, "@open")
+    request.state.case_id = view.id
+    response.headers["ETag"] = _etag(view.version)
+    response.headers["Location"] = f"/v1/cases/{view.id}"
+    return _case_body(view, engine.allowed_events(view.id, roles))
+
+
+@router.post(
+    "/cases/{case_id}/events",
+    response_model=CaseOut,
+    responses=_ERRORS,
+    summary="Send an event to a case",
+)
+def send_event(
+    case_id: CaseId,
+    body: SendEventRequest,
+    request: Request,
+    response: Response,
+    client: Annotated[Client, Depends(require("write"))],
+    idempotency_key: IdempotencyKey = None,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    engine = _engine(request)
+    metrics = _metrics(request)
+    expected = _expected_version(if_match)
+    current = engine.get(case_id)
+    defn = engine.definition(current.workflow, current.workflow_version)
+    roles = list(client.roles_for(defn.roles))
+    label = body.event if body.event in defn.events else "unknown"
+    try:
+        view = engine.send(
+            case_id,
+            body.event,
+            body.payload,
+            actor=client.actor,
+            roles=roles,
+            idempotency_key=idempotency_key,
+            expected_version=expected,
+        )
+    except EngineError as exc:
+        metrics.rejected(current.workflow, label, _reason(exc))
+        raise
+    metrics.applied(current.workflow, label)
+    response.headers["ETag"] = _etag(view.version)
+    return _case_body(view, engine.allowed_events(case_id, roles))
+
+
+def _reason(exc: EngineError) -> str:
+    if isinstance(exc, EventRejected):
+        return exc.reason
+    return exc.code
+
+
+@router.get(
+    "/cases/{case_id}",
+    response_model=CaseOut,
+    responses=_ERRORS,
+    summary="Read a case (audited)",
+)
+def get_case(
+    case_id: CaseId,
+    request: Request,
+    response: Response,
+    client: Annotated[Client, Depends(require("read"))],
+) -> dict[str, Any]:
+    engine = _engine(request)
+    view = engine.get(case_id)
+    roles = _roles(engine, client, view.workflow, view.workflow_version)
+    engine.record_access(case_id, actor=client.actor, what="case")
+    response.headers["ETag"] = _etag(view.version)
+    return _case_body(view, engine.allowed_events(case_id, roles))
+
+
+@router.get(
+    "/cases/{case_id}/history",
+    response_model=HistoryOut,
+    responses=_ERRORS,
+    summary="The history of a case (audited)",
+)
+def get_history(
+    case_id: CaseId,
+    request: Request,
+    client: Annotated[Client, Depends(require("read"))],
+) -> dict[str, Any]:
+    engine = _engine(request)
+    entries = engine.history(case_id)
+    engine.record_access(case_id, actor=client.actor, what="history")
+    return {"case_id": case_id, "entries": [e.to_dict() for e in entries]}
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@router.get(
+    "/cases",
+    response_model=CasePage,
+    responses=_ERRORS,
+    summary="Search cases (summaries without records)",
+)
+def search_cases(
+    request: Request,
+    client: Annotated[Client, Depends(require("read"))],
+    workflow: Annotated[str | None, Query(max_length=128)] = None,
+    state: Annotated[str | None, Query(max_length=128)] = None,
+    phase: Annotated[str | None, Query(max_length=64)] = None,
+    overdue: bool | None = None,
+    opened_after: datetime | None = None,
+    opened_before: datetime | None = None,
+    closed: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    engine = _engine(request)
+    try:
+        page = engine.find(
+            workflow=workflow,
+            state=state,
+            phase=phase,
+            overdue=overdue,
+            opened_after=_utc(opened_after),
+            opened_before=_utc(opened_before),
+            closed=closed,
+            limit=limit,
+            cursor=cursor,
+        )
+    except (ValueError, TypeError, IndexError, KeyError):
+        raise ApiProblem(400, "invalid-cursor", "the cursor is not valid") from None
+    return {
+        "items": [CaseSummary.model_validate(_summary(v)) for v in page.items],
+        "next_cursor": page.next_cursor,
+    }
