@@ -194,3 +194,82 @@ class Page(Generic[T]):
 
     items: Sequence[T]
     next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionContext:
+    """What a host action receives: ids only, never the case record.
+
+    ``idempotency_key`` is stable across retries of one delivery (it is the
+    outbox id), so the host can make its side effect exactly once.
+    """
+
+    idempotency_key: str
+    outbox_id: int
+    case_id: str
+    action: str
+    event: str
+    workflow: str
+    workflow_version: int
+    attempt: int  # 1 on the first delivery
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenLink:
+    """The first history row whose hash chain does not verify."""
+
+    case_id: str
+    seq: int
+    reason: str  # "hash_mismatch" | "prev_hash_mismatch" | "seq_gap" | "head_mismatch"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"case_id": self.case_id, "seq": self.seq, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """The result of walking the hash chains of the history."""
+
+    ok: bool
+    cases_checked: int
+    rows_checked: int
+    first_broken: BrokenLink | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "cases_checked": self.cases_checked,
+            "rows_checked": self.rows_checked,
+            "first_broken": self.first_broken.to_dict() if self.first_broken else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """Counts for metrics and dashboards (no case data)."""
+
+    cases_by_state: Mapping[tuple[str, str], int]  # (workflow, state) -> open + closed cases
+    open_cases: int
+    pending_timers: int
+    paused_timers: int
+    overdue_timers: int  # pending and past due
+    oldest_pending_due: datetime | None
+    outbox_pending: int
+    outbox_dead: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cases_by_state": [
+                {"workflow": w, "state": s, "count": n}
+                for (w, s), n in sorted(self.cases_by_state.items())
+            ],
+            "open_cases": self.open_cases,
+            "pending_timers": self.pending_timers,
+            "paused_timers": self.paused_timers,
+            "overdue_timers": self.overdue_timers,
+            "oldest_pending_due": (
+                self.oldest_pending_due.isoformat() if self.oldest_pending_due else None
+            ),
+            "outbox_pending": self.outbox_pending,
+            "outbox_dead": self.outbox_dead,
+        }

@@ -1,0 +1,60 @@
+"""The tamper-evident history: each row's hash covers its fields and the previous hash.
+
+``hash = sha256(canonical JSON of the row's fields, including prev_hash)``;
+the first row of a case chains to ``GENESIS``. Editing, deleting or
+reordering any row breaks the chain from that row on, and the cases table
+keeps the newest hash so a truncated tail is caught too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS = "0" * 64
+
+HASHED_FIELDS = (
+    "case_id",
+    "seq",
+    "event",
+    "from_state",
+    "to_state",
+    "actor",
+    "roles",
+    "payload",
+    "idempotency_key",
+    "workflow_version",
+    "recorded_at",
+    "outcome",
+    "timer",
+    "lateness_seconds",
+    "prev_hash",
+)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _norm(key: str, value: Any) -> Any:
+    if key == "recorded_at" and isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if key == "roles":
+        return list(value)
+    if key == "lateness_seconds" and value is not None:
+        return round(float(value), 6)
+    return value
+
+
+def row_hash(row: Mapping[str, Any]) -> str:
+    """The hash of one history row (a mapping with every ``HASHED_FIELDS`` key)."""
+    doc = {k: _norm(k, row[k]) for k in HASHED_FIELDS}
+    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
+
+
+def fingerprint(value: Any) -> str:
+    """sha256 of a request's canonical JSON (for idempotency)."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()

@@ -1,0 +1,42 @@
+"""The engine's internals shared by the facade, timer firing and outbox delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from engine.clock import Clock
+from engine.runtime.registry import Registry
+from engine.runtime.views import ActionContext
+from engine.store.queries import Store
+
+Action = Callable[[ActionContext], None]
+
+
+@dataclass
+class Core:
+    """Database, definitions, clock and registered actions of one :class:`Engine`."""
+
+    store: Store
+    registry: Registry
+    clock: Clock
+    use_db_clock: bool  # PostgreSQL with the system clock: "now" is the database's now()
+    actions: dict[str, Action] = field(default_factory=dict)
+    outbox_max_attempts: int = 5
+    outbox_base_delay: timedelta = timedelta(seconds=10)
+    outbox_max_delay: timedelta = timedelta(hours=1)
+    outbox_lease: timedelta = timedelta(minutes=5)
+    timer_batch: int = 100
+
+    def now(self, conn: sa.Connection | None = None) -> datetime:
+        """The transaction's instant: the database clock on PostgreSQL, else the Clock."""
+        if self.use_db_clock and conn is not None:
+            return self.store.db_now(conn)
+        return self.clock.now()
+
+    def backoff(self, attempts: int) -> timedelta:
+        delay = self.outbox_base_delay * (2 ** max(0, attempts - 1))
+        return min(delay, self.outbox_max_delay)

@@ -1,0 +1,221 @@
+"""Firing due timers: one transaction per timer, each timer fired once.
+
+In one transaction: claim the oldest due pending timer (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, judged by the database's ``now()`` when the engine
+runs on the system clock; the single writer lock on SQLite), lock its case,
+check that the case is still in the state entry that armed the timer (else
+the timer is cancelled), mark the timer fired and apply its event through the
+normal transition path as actor ``timer`` with roles ``("system",)``.
+
+When no transition accepts the timer's event now (every guard false), the
+firing is still recorded: a history row with outcome ``timer_ignored`` and
+the case staying where it is. A one-shot timer that fires while the case
+stays in its state sets ``cases.overdue_since`` (the deadline passed); any
+state change clears it. A recurring (``every``) timer still in its state
+entry is re-armed at ``next_recurrence`` (catch-up once or all); the number
+of skipped periods is recorded in the history payload as ``skipped_periods``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.definitions.model import Timer, WorkflowDefinition
+from engine.errors import ConcurrencyConflict, EventRejected, PayloadInvalid
+from engine.runtime.core import Core
+from engine.runtime.machine import CompiledWorkflow
+from engine.runtime.transact import HistoryFacts, commit_applied, history_row
+
+TIMER_ACTOR = "timer"
+TIMER_ROLES = ("system",)
+
+
+def next_recurrence(
+    timer: Timer, *, previous_due: datetime, now: datetime, definition: WorkflowDefinition
+) -> tuple[datetime, int]:
+    from engine.scheduling.due import next_recurrence as compute
+
+    result: tuple[datetime, int] = compute(
+        timer, previous_due=previous_due, now=now, definition=definition
+    )
+    return result
+
+
+def fire_due_timers(core: Core, *, limit: int = 100) -> int:
+    """Fire up to ``limit`` due timers, oldest first; returns how many fired."""
+    fired = 0
+    busy: list[int] = []
+    for _ in range(2 * limit):
+        outcome = fire_one(core, busy)
+        if outcome is None:
+            break
+        if outcome == "fired":
+            fired += 1
+            if fired >= limit:
+                break
+    return fired
+
+
+def fire_one(core: Core, busy: list[int]) -> str | None:
+    """Claim and fire one due timer.
+
+    Returns None when nothing is due, "fired", "stale" (the case left the
+    state entry: the timer is cancelled) or "busy" (its case is locked by
+    another transaction right now: the timer id is added to ``busy`` and
+    retried on a later call, which avoids a timer-then-case lock order
+    deadlocking with ``send``'s case-then-timer order).
+    """
+    store = core.store
+    try:
+        with store.write() as conn:
+            clock_now = None if core.use_db_clock else core.clock.now()
+            timer = store.claim_next_due_timer(conn, clock_now, busy)
+            if timer is None:
+                return None
+            now: datetime = timer["db_now"] if clock_now is None else clock_now
+            case = store.lock_case(conn, timer["case_id"], skip_locked=True)
+            if case is None:
+                busy.append(int(timer["id"]))
+                return "busy"
+            if case["state"] != timer["state"] or int(case["state_entry_seq"]) != int(
+                timer["state_entry_seq"]
+            ):
+                store.update_timer(conn, int(timer["id"]), {"status": "cancelled"})
+                return "stale"
+            compiled = core.registry.compiled(case["workflow_name"], int(case["workflow_version"]))
+            _fire(core, conn, compiled, case, timer, now)
+            return "fired"
+    except ConcurrencyConflict:  # pragma: no cover - the case row is locked, so not expected
+        return "stale"
+
+
+def _timer_def(compiled: CompiledWorkflow, state: str, name: str) -> Timer | None:
+    st = compiled.definition.states.get(state)
+    if st is None:
+        return None
+    return next((tm for tm in st.timers if tm.name == name), None)
+
+
+def _fire(
+    core: Core,
+    conn: sa.Connection,
+    compiled: CompiledWorkflow,
+    case: Mapping[str, Any],
+    timer: Mapping[str, Any],
+    now: datetime,
+) -> None:
+    store = core.store
+    definition = compiled.definition
+    timer_id = int(timer["id"])
+    store.update_timer(conn, timer_id, {"status": "fired", "fired_at": now})
+    tdef = _timer_def(compiled, timer["state"], timer["name"])
+    recurring = bool(timer["recurring"])
+    next_due: datetime | None = None
+    payload: dict[str, Any] = {}
+    if recurring and tdef is not None:
+        next_due, skipped = next_recurrence(
+            tdef, previous_due=timer["due_at"], now=now, definition=definition
+        )
+        if skipped:
+            payload["skipped_periods"] = skipped
+    facts = HistoryFacts(
+        actor=TIMER_ACTOR,
+        roles=TIMER_ROLES,
+        payload=payload,
+        idempotency_key=None,
+        timer=timer["name"],
+        lateness_seconds=max(0.0, (now - timer["due_at"]).total_seconds()),
+    )
+    overdue = None if recurring else (case["overdue_since"] or now)
+    entered = False
+    try:
+        applied = compiled.apply(
+            case_id=case["id"],
+            state=case["state"],
+            previous_state=case["previous_state"],
+            event=timer["event"],
+            payload={},
+            record=case["record"],
+            roles=TIMER_ROLES,
+            now=now,
+            system=True,
+        )
+    except (EventRejected, PayloadInvalid):
+        _record_ignored(core, conn, compiled, case, timer, facts, now, overdue)
+    else:
+        entered = applied.entered
+        commit_applied(
+            store,
+            conn,
+            compiled,
+            case,
+            applied,
+            event=timer["event"],
+            facts=facts,
+            now=now,
+            outcome="timer",
+            keep_overdue=overdue,
+        )
+    if recurring and not entered and next_due is not None:
+        store.insert_timers(
+            conn,
+            [
+                {
+                    "case_id": case["id"],
+                    "name": timer["name"],
+                    "event": timer["event"],
+                    "state": timer["state"],
+                    "state_entry_seq": int(timer["state_entry_seq"]),
+                    "due_at": next_due,
+                    "status": "pending",
+                    "recurring": True,
+                    "pausable": bool(timer["pausable"]),
+                    "remaining_seconds": None,
+                    "created_at": now,
+                    "fired_at": None,
+                }
+            ],
+        )
+
+
+def _record_ignored(
+    core: Core,
+    conn: sa.Connection,
+    compiled: CompiledWorkflow,
+    case: Mapping[str, Any],
+    timer: Mapping[str, Any],
+    facts: HistoryFacts,
+    now: datetime,
+    overdue: datetime | None,
+) -> None:
+    """History row for a timer whose event no transition accepted now."""
+    store = core.store
+    version = int(case["version"])
+    seq = version + 1
+    hist = history_row(
+        case_id=case["id"],
+        seq=seq,
+        event=timer["event"],
+        from_state=case["state"],
+        to_state=case["state"],
+        outcome="timer_ignored",
+        workflow_version=compiled.definition.version,
+        facts=facts,
+        now=now,
+        prev_hash=case["last_hash"],
+    )
+    values = {
+        "version": seq,
+        "last_hash": hist["hash"],
+        "overdue_since": overdue if overdue is not None else case["overdue_since"],
+        "updated_at": now,
+    }
+    if not store.update_case(conn, case["id"], version, values):  # pragma: no cover - row locked
+        raise ConcurrencyConflict(
+            case_id=case["id"], expected_version=version, actual_version=-1, state=case["state"]
+        )
+    store.insert_history(conn, hist)

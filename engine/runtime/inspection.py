@@ -1,0 +1,116 @@
+"""Read-only questions about cases: which events are allowed now; does the audit verify."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from engine.errors import CaseNotFound
+from engine.runtime.audit import GENESIS, row_hash
+from engine.runtime.machine import CompiledWorkflow
+from engine.runtime.views import AuditReport, BrokenLink, EventOption
+from engine.store.queries import Store
+
+
+def allowed_events(
+    compiled: CompiledWorkflow, case: Mapping[str, Any], roles: frozenset[str], now: datetime
+) -> list[EventOption]:
+    """Every event of the workflow, allowed now or with the reason it is not."""
+    state = case["state"]
+    out: list[EventOption] = []
+    for event in compiled.definition.events:
+        cands = compiled.candidates(state, event)
+        if not cands:
+            sources = sorted(
+                {t.source for t in compiled.definition.transitions if t.event == event}
+            )
+            out.append(
+                EventOption(event, False, "wrong_state", f"accepted in: {', '.join(sources)}", ())
+            )
+            continue
+        may_send = tuple(sorted({r for t in cands for r in t.roles}))
+        mine = [t for t in cands if set(t.roles) & roles]
+        if not mine:
+            detail = (
+                f"needs one of the roles: {', '.join(may_send)}"
+                if may_send
+                else "only the engine (timers) may send this event"
+            )
+            out.append(EventOption(event, False, "role_missing", detail, may_send))
+            continue
+        reason: str | None = None
+        detail: str | None = None
+        allowed = False
+        for t in mine:
+            if t.returns_to_previous and case["previous_state"] is None:
+                reason, detail = "wrong_state", "no previous state to return to"
+                continue
+            ok, why = compiled.check_guard(t, record=case["record"], now=now)
+            if ok:
+                allowed = True
+                break
+            if reason is None or why == "guard_false":
+                reason, detail = why, f"guard: {t.guard}"
+        if allowed:
+            out.append(EventOption(event, True, None, None, may_send))
+        else:
+            out.append(EventOption(event, False, reason, detail, may_send))
+    return out
+
+
+def verify_audit(store: Store, case_id: str | None) -> AuditReport:
+    """Walk each case's hash chain; the first broken link (by case id, seq) is reported."""
+    with store.read() as conn:
+        heads = store.case_heads(conn, case_id)
+        if case_id is not None and case_id not in heads:
+            raise CaseNotFound(case_id)
+        cases = 0
+        rows = 0
+        first: BrokenLink | None = None
+        current: str | None = None
+        expect_seq = 1
+        prev = GENESIS
+        seen: set[str] = set()
+
+        def close_case(cid: str, last_seq: int, last_hash: str) -> BrokenLink | None:
+            head = heads.get(cid)
+            if head is None:
+                return BrokenLink(cid, last_seq, "orphan_history")
+            if head != (last_seq, last_hash):
+                return BrokenLink(cid, last_seq, "head_mismatch")
+            return None
+
+        broken_case: str | None = None
+        for row in store.history_batches(conn, case_id):
+            cid = row["case_id"]
+            if cid != current:
+                if current is not None and broken_case != current and first is None:
+                    first = close_case(current, expect_seq - 1, prev)
+                current, expect_seq, prev = cid, 1, GENESIS
+                cases += 1
+                seen.add(cid)
+            rows += 1
+            if first is not None or broken_case == cid:
+                continue
+            reason = None
+            if row["seq"] != expect_seq:
+                reason = "seq_gap"
+            elif row["prev_hash"] != prev:
+                reason = "prev_hash_mismatch"
+            elif row_hash(row) != row["hash"]:
+                reason = "hash_mismatch"
+            if reason is not None:
+                first = BrokenLink(cid, int(row["seq"]), reason)
+                broken_case = cid
+                continue
+            expect_seq += 1
+            prev = row["hash"]
+        if current is not None and first is None and broken_case != current:
+            first = close_case(current, expect_seq - 1, prev)
+        if first is None:
+            for cid in sorted(set(heads) - seen):
+                first = BrokenLink(cid, 1, "missing_history")
+                cases += 1
+                break
+    return AuditReport(ok=first is None, cases_checked=cases, rows_checked=rows, first_broken=first)

@@ -1,0 +1,205 @@
+"""Workflow definitions to and from JSON, so every registered version survives.
+
+Open cases stay on the version they started with even after its file is
+replaced by a newer version; the engine rebuilds that version from the JSON
+stored in ``workflow_definitions.ir``. Plain data only: no pickling, nothing
+that could import or run code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.definitions.model import (
+    Calendar,
+    CatchUp,
+    Duration,
+    Model,
+    Phase,
+    Role,
+    SourceLocation,
+    State,
+    Timer,
+    TimerKind,
+    Transition,
+    WorkflowDefinition,
+)
+
+CODEC_VERSION = 1
+
+
+def _loc(loc: SourceLocation | None) -> list[Any] | None:
+    return None if loc is None else [loc.file, loc.line, loc.column]
+
+
+def _unloc(data: list[Any] | None) -> SourceLocation | None:
+    return None if data is None else SourceLocation(str(data[0]), int(data[1]), int(data[2]))
+
+
+def _dur(d: Duration | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {
+        "text": d.text,
+        "years": d.years,
+        "months": d.months,
+        "weeks": d.weeks,
+        "days": d.days,
+        "hours": d.hours,
+        "minutes": d.minutes,
+        "seconds": d.seconds,
+    }
+
+
+def _undur(data: dict[str, Any] | None) -> Duration | None:
+    return None if data is None else Duration(**data)
+
+
+def _timer(t: Timer) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "state": t.state,
+        "event": t.event,
+        "kind": t.kind.value,
+        "after": _dur(t.after),
+        "business_days": t.business_days,
+        "at": t.at,
+        "offset": _dur(t.offset),
+        "every": _dur(t.every),
+        "catch_up": t.catch_up.value,
+        "pausable": t.pausable,
+        "description": t.description,
+        "location": _loc(t.location),
+    }
+
+
+def _untimer(d: dict[str, Any]) -> Timer:
+    return Timer(
+        name=d["name"],
+        state=d["state"],
+        event=d["event"],
+        kind=TimerKind(d["kind"]),
+        after=_undur(d["after"]),
+        business_days=d["business_days"],
+        at=d["at"],
+        offset=_undur(d["offset"]),
+        every=_undur(d["every"]),
+        catch_up=CatchUp(d["catch_up"]),
+        pausable=bool(d["pausable"]),
+        description=d["description"],
+        location=_unloc(d["location"]),
+    )
+
+
+def _transition(t: Transition) -> dict[str, Any]:
+    return {
+        "source": t.source,
+        "event": t.event,
+        "target": t.target,
+        "guard": t.guard,
+        "roles": list(t.roles),
+        "payload_schema": t.payload_schema,
+        "writes": [list(w) for w in t.writes],
+        "sets": [list(s) for s in t.sets],
+        "actions": list(t.actions),
+        "description": t.description,
+        "location": _loc(t.location),
+    }
+
+
+def _untransition(d: dict[str, Any]) -> Transition:
+    return Transition(
+        source=d["source"],
+        event=d["event"],
+        target=d["target"],
+        guard=d["guard"],
+        roles=tuple(d["roles"]),
+        payload_schema=d["payload_schema"],
+        writes=tuple((a, b) for a, b in d["writes"]),
+        sets=tuple((a, b) for a, b in d["sets"]),
+        actions=tuple(d["actions"]),
+        description=d["description"],
+        location=_unloc(d["location"]),
+    )
+
+
+def _state(s: State) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "phase": s.phase.value,
+        "description": s.description,
+        "final": s.final,
+        "hold": s.hold,
+        "on_enter": list(s.on_enter),
+        "on_exit": list(s.on_exit),
+        "timers": [_timer(t) for t in s.timers],
+        "location": _loc(s.location),
+    }
+
+
+def _unstate(d: dict[str, Any]) -> State:
+    return State(
+        name=d["name"],
+        phase=Phase(d["phase"]),
+        description=d["description"],
+        final=bool(d["final"]),
+        hold=bool(d["hold"]),
+        on_enter=tuple(d["on_enter"]),
+        on_exit=tuple(d["on_exit"]),
+        timers=tuple(_untimer(t) for t in d["timers"]),
+        location=_unloc(d["location"]),
+    )
+
+
+def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
+    """A JSON-ready dict holding everything the runtime needs."""
+    return {
+        "codec": CODEC_VERSION,
+        "name": d.name,
+        "version": d.version,
+        "title": d.title,
+        "description": d.description,
+        "model": d.model.value,
+        "initial": d.initial,
+        "case_schema": d.case_schema,
+        "roles": [[r.name, r.description] for r in d.roles.values()],
+        "states": [_state(s) for s in d.states.values()],
+        "transitions": [_transition(t) for t in d.transitions],
+        "timezone": d.timezone,
+        "calendar": {
+            "country": d.calendar.country,
+            "subdivision": d.calendar.subdivision,
+            "extra_holidays": list(d.calendar.extra_holidays),
+        },
+        "parameters": d.parameters,
+        "source_path": d.source_path,
+        "content_hash": d.content_hash,
+    }
+
+
+def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefinition:
+    """Rebuild a definition stored by :func:`definition_to_json`."""
+    cal = data["calendar"]
+    states = [_unstate(s) for s in data["states"]]
+    return WorkflowDefinition(
+        name=data["name"],
+        version=int(data["version"]),
+        title=data["title"],
+        description=data["description"],
+        model=Model(data["model"]),
+        initial=data["initial"],
+        case_schema=data["case_schema"],
+        roles={name: Role(name, desc) for name, desc in data["roles"]},
+        states={s.name: s for s in states},
+        transitions=tuple(_untransition(t) for t in data["transitions"]),
+        timezone=data["timezone"],
+        calendar=Calendar(
+            country=cal["country"],
+            subdivision=cal["subdivision"],
+            extra_holidays=tuple(cal["extra_holidays"]),
+        ),
+        parameters=data["parameters"],
+        source_path=data["source_path"],
+        source_text=source_text,
+        content_hash=data["content_hash"],
+    )

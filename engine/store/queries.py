@@ -1,0 +1,432 @@
+"""Every SQL statement Casework issues, and nothing else.
+
+The runtime calls these functions inside transactions it opens with
+:meth:`Store.write` (``BEGIN IMMEDIATE`` on SQLite; row locks on PostgreSQL)
+or :meth:`Store.read`. Functions take the open connection first; none of them
+commits.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.store import tables as t
+from engine.store.database import READ, create_database_engine, is_postgres
+
+Row = sa.RowMapping
+
+CASE_COLUMNS = (
+    t.cases.c.id,
+    t.cases.c.workflow_name,
+    t.cases.c.workflow_version,
+    t.cases.c.state,
+    t.cases.c.phase,
+    t.cases.c.record,
+    t.cases.c.version,
+    t.cases.c.previous_state,
+    t.cases.c.state_entry_seq,
+    t.cases.c.last_hash,
+    t.cases.c.overdue_since,
+    t.cases.c.opened_at,
+    t.cases.c.updated_at,
+    t.cases.c.closed_at,
+)
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    try:
+        pad = "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(cursor + pad))
+        if not isinstance(values, list):
+            raise ValueError("cursor is not a list")
+        return values
+    except (ValueError, TypeError) as exc:
+        raise ValueError("invalid cursor") from exc
+
+
+class Store:
+    """The database: connections, transactions and every query."""
+
+    def __init__(self, url: str) -> None:
+        self.db = create_database_engine(url)
+        self.postgres = is_postgres(self.db)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        with self.db.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A read-only transaction (deferred BEGIN on SQLite)."""
+        with self.db.connect() as conn:
+            conn = conn.execution_options(**READ)
+            with conn.begin():
+                yield conn
+
+    def db_now(self, conn: sa.Connection) -> datetime:
+        value = conn.execute(sa.select(sa.func.now())).scalar_one()
+        assert isinstance(value, datetime)
+        return value
+
+    # -- definitions -------------------------------------------------------------
+
+    def definitions(self, conn: sa.Connection) -> list[Row]:
+        q = sa.select(t.workflow_definitions).order_by(
+            t.workflow_definitions.c.name, t.workflow_definitions.c.version
+        )
+        return list(conn.execute(q).mappings())
+
+    def insert_definition(self, conn: sa.Connection, values: Mapping[str, Any]) -> None:
+        conn.execute(sa.insert(t.workflow_definitions).values(**values))
+
+    # -- cases -------------------------------------------------------------------
+
+    def lock_case(
+        self,
+        conn: sa.Connection,
+        case_id: str,
+        *,
+        with_db_now: bool = False,
+        skip_locked: bool = False,
+    ) -> Row | None:
+        """The case row, locked for this transaction (FOR UPDATE on PostgreSQL).
+
+        With ``skip_locked`` a case another transaction holds comes back as None.
+        """
+        cols: list[Any] = list(CASE_COLUMNS)
+        if with_db_now:
+            cols.append(sa.func.now().label("db_now"))
+        q = sa.select(*cols).where(t.cases.c.id == case_id)
+        if self.postgres:
+            q = q.with_for_update(of=t.cases, skip_locked=skip_locked)
+        return conn.execute(q).mappings().first()
+
+    def get_case(self, conn: sa.Connection, case_id: str) -> Row | None:
+        q = sa.select(*CASE_COLUMNS).where(t.cases.c.id == case_id)
+        return conn.execute(q).mappings().first()
+
+    def insert_case(self, conn: sa.Connection, values: Mapping[str, Any]) -> None:
+        conn.execute(sa.insert(t.cases).values(**values))
+
+    def update_case(
+        self, conn: sa.Connection, case_id: str, expected_version: int, values: Mapping[str, Any]
+    ) -> bool:
+        """Update if the row is still at ``expected_version``; False if it is not."""
+        q = (
+            sa.update(t.cases)
+            .where(t.cases.c.id == case_id, t.cases.c.version == expected_version)
+            .values(**values)
+        )
+        return conn.execute(q).rowcount == 1
+
+    def find_cases(
+        self,
+        conn: sa.Connection,
+        *,
+        workflow: str | None,
+        state: str | None,
+        phase: str | None,
+        overdue: bool | None,
+        opened_after: datetime | None,
+        opened_before: datetime | None,
+        closed: bool | None,
+        now: datetime,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[Row]:
+        c = t.cases.c
+        q = sa.select(*CASE_COLUMNS)
+        if workflow is not None:
+            q = q.where(c.workflow_name == workflow)
+        if state is not None:
+            q = q.where(c.state == state)
+        if phase is not None:
+            q = q.where(c.phase == phase)
+        if opened_after is not None:
+            q = q.where(c.opened_at >= opened_after)
+        if opened_before is not None:
+            q = q.where(c.opened_at < opened_before)
+        if closed is not None:
+            q = q.where(c.closed_at.is_not(None) if closed else c.closed_at.is_(None))
+        if overdue is not None:
+            late_timer = (
+                sa.select(t.timers.c.id)
+                .where(
+                    t.timers.c.case_id == c.id,
+                    t.timers.c.status == "pending",
+                    t.timers.c.due_at <= now,
+                )
+                .exists()
+            )
+            cond = sa.or_(c.overdue_since.is_not(None), late_timer)
+            q = q.where(cond if overdue else sa.not_(cond))
+        if after is not None:
+            q = q.where(
+                sa.tuple_(c.opened_at, c.id)
+                > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1])
+            )
+        q = q.order_by(c.opened_at, c.id).limit(limit)
+        return list(conn.execute(q).mappings())
+
+    # -- history -----------------------------------------------------------------
+
+    def insert_history(self, conn: sa.Connection, values: Mapping[str, Any]) -> None:
+        conn.execute(sa.insert(t.history).values(**values))
+
+    def history(self, conn: sa.Connection, case_id: str) -> list[Row]:
+        q = sa.select(t.history).where(t.history.c.case_id == case_id).order_by(t.history.c.seq)
+        return list(conn.execute(q).mappings())
+
+    def history_batches(
+        self, conn: sa.Connection, case_id: str | None, batch: int = 1000
+    ) -> Iterator[Row]:
+        """Every history row ordered by case and seq, read in keyset batches."""
+        h = t.history.c
+        last: tuple[str, int] | None = None
+        while True:
+            q = sa.select(t.history)
+            if case_id is not None:
+                q = q.where(h.case_id == case_id)
+            if last is not None:
+                q = q.where(sa.tuple_(h.case_id, h.seq) > sa.tuple_(sa.literal(last[0]), last[1]))
+            rows = list(conn.execute(q.order_by(h.case_id, h.seq).limit(batch)).mappings())
+            if not rows:
+                return
+            yield from rows
+            last = (rows[-1]["case_id"], rows[-1]["seq"])
+
+    def case_heads(self, conn: sa.Connection, case_id: str | None) -> dict[str, tuple[int, str]]:
+        """case id -> (version, last_hash) for the audit walk."""
+        q = sa.select(t.cases.c.id, t.cases.c.version, t.cases.c.last_hash)
+        if case_id is not None:
+            q = q.where(t.cases.c.id == case_id)
+        return {r.id: (r.version, r.last_hash) for r in conn.execute(q)}
+
+    # -- idempotency -------------------------------------------------------------
+
+    def get_idempotency(self, conn: sa.Connection, key: str) -> Row | None:
+        q = sa.select(t.idempotency).where(t.idempotency.c.key == key)
+        return conn.execute(q).mappings().first()
+
+    def insert_idempotency(self, conn: sa.Connection, values: Mapping[str, Any]) -> None:
+        conn.execute(sa.insert(t.idempotency).values(**values))
+
+    # -- timers ------------------------------------------------------------------
+
+    def insert_timers(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        ids: list[int] = []
+        for row in rows:
+            res = conn.execute(sa.insert(t.timers).values(**row).returning(t.timers.c.id))
+            ids.append(int(res.scalar_one()))
+        return ids
+
+    def cancel_timers(self, conn: sa.Connection, case_id: str, statuses: Iterable[str]) -> int:
+        q = (
+            sa.update(t.timers)
+            .where(t.timers.c.case_id == case_id, t.timers.c.status.in_(list(statuses)))
+            .values(status="cancelled")
+        )
+        return int(conn.execute(q).rowcount)
+
+    def pending_timers_of(self, conn: sa.Connection, case_id: str) -> list[Row]:
+        q = (
+            sa.select(t.timers)
+            .where(t.timers.c.case_id == case_id, t.timers.c.status.in_(("pending", "paused")))
+            .order_by(t.timers.c.id)
+        )
+        return list(conn.execute(q).mappings())
+
+    def pending_timers_for(
+        self, conn: sa.Connection, case_ids: Sequence[str]
+    ) -> dict[str, list[Row]]:
+        out: dict[str, list[Row]] = {}
+        if not case_ids:
+            return out
+        q = (
+            sa.select(t.timers)
+            .where(
+                t.timers.c.case_id.in_(list(case_ids)), t.timers.c.status.in_(("pending", "paused"))
+            )
+            .order_by(t.timers.c.id)
+        )
+        for r in conn.execute(q).mappings():
+            out.setdefault(r["case_id"], []).append(r)
+        return out
+
+    def pause_timers(
+        self, conn: sa.Connection, case_id: str, now: datetime, pausable_names: Sequence[str]
+    ) -> None:
+        """Pause the case's pending timers named; cancel its other pending timers."""
+        rows = conn.execute(
+            sa.select(t.timers.c.id, t.timers.c.name, t.timers.c.due_at).where(
+                t.timers.c.case_id == case_id, t.timers.c.status == "pending"
+            )
+        ).all()
+        for r in rows:
+            if r.name in pausable_names and r.due_at is not None:
+                remaining = max(0.0, (r.due_at - now).total_seconds())
+                values: dict[str, Any] = {
+                    "status": "paused",
+                    "remaining_seconds": remaining,
+                    "due_at": None,
+                }
+            else:
+                values = {"status": "cancelled"}
+            conn.execute(sa.update(t.timers).where(t.timers.c.id == r.id).values(**values))
+
+    def paused_timers_of(self, conn: sa.Connection, case_id: str) -> list[Row]:
+        q = sa.select(t.timers).where(t.timers.c.case_id == case_id, t.timers.c.status == "paused")
+        return list(conn.execute(q).mappings())
+
+    def update_timer(self, conn: sa.Connection, timer_id: int, values: Mapping[str, Any]) -> None:
+        conn.execute(sa.update(t.timers).where(t.timers.c.id == timer_id).values(**values))
+
+    def claim_next_due_timer(
+        self, conn: sa.Connection, now: datetime | None, exclude: Sequence[int] = ()
+    ) -> Row | None:
+        """Lock the oldest due pending timer nobody else holds (not one of ``exclude``)."""
+        due = sa.func.now() if now is None else sa.literal(now, t.UTCDateTime)
+        cols: list[Any] = [t.timers]
+        if now is None:
+            cols.append(sa.func.now().label("db_now"))
+        q = (
+            sa.select(*cols)
+            .where(t.timers.c.status == "pending", t.timers.c.due_at <= due)
+            .order_by(t.timers.c.due_at, t.timers.c.id)
+            .limit(1)
+        )
+        if exclude:
+            q = q.where(t.timers.c.id.not_in(list(exclude)))
+        if self.postgres:
+            q = q.with_for_update(skip_locked=True, of=t.timers)
+        return conn.execute(q).mappings().first()
+
+    def next_timer_due(self, conn: sa.Connection) -> datetime | None:
+        q = sa.select(sa.func.min(t.timers.c.due_at)).where(t.timers.c.status == "pending")
+        value = conn.execute(q).scalar()
+        return t.UTCDateTime().process_result_value(value, conn.dialect)
+
+    def list_timers(
+        self,
+        conn: sa.Connection,
+        *,
+        case_id: str | None,
+        status: str | None,
+        due_before: datetime | None,
+        limit: int,
+        after_id: int | None,
+    ) -> list[Row]:
+        q = sa.select(t.timers)
+        if case_id is not None:
+            q = q.where(t.timers.c.case_id == case_id)
+        if status is not None:
+            q = q.where(t.timers.c.status == status)
+        if due_before is not None:
+            q = q.where(t.timers.c.due_at < due_before)
+        if after_id is not None:
+            q = q.where(t.timers.c.id > after_id)
+        return list(conn.execute(q.order_by(t.timers.c.id).limit(limit)).mappings())
+
+    # -- outbox ------------------------------------------------------------------
+
+    def insert_outbox(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            conn.execute(sa.insert(t.outbox), list(rows))
+
+    def claim_outbox(self, conn: sa.Connection, now: datetime, limit: int) -> list[Row]:
+        """Lock pending outbox rows whose time has come (SKIP LOCKED on PostgreSQL)."""
+        q = (
+            sa.select(t.outbox)
+            .where(t.outbox.c.status == "pending", t.outbox.c.next_attempt_at <= now)
+            .order_by(t.outbox.c.next_attempt_at, t.outbox.c.id)
+            .limit(limit)
+        )
+        if self.postgres:
+            q = q.with_for_update(skip_locked=True)
+        return list(conn.execute(q).mappings())
+
+    def get_outbox(self, conn: sa.Connection, item_id: int, *, lock: bool = False) -> Row | None:
+        q = sa.select(t.outbox).where(t.outbox.c.id == item_id)
+        if lock and self.postgres:
+            q = q.with_for_update()
+        return conn.execute(q).mappings().first()
+
+    def update_outbox(self, conn: sa.Connection, item_id: int, values: Mapping[str, Any]) -> None:
+        conn.execute(sa.update(t.outbox).where(t.outbox.c.id == item_id).values(**values))
+
+    def list_outbox(
+        self, conn: sa.Connection, *, status: str | None, limit: int, after_id: int | None
+    ) -> list[Row]:
+        q = sa.select(t.outbox)
+        if status is not None:
+            q = q.where(t.outbox.c.status == status)
+        if after_id is not None:
+            q = q.where(t.outbox.c.id > after_id)
+        return list(conn.execute(q.order_by(t.outbox.c.id).limit(limit)).mappings())
+
+    # -- access log --------------------------------------------------------------
+
+    def insert_access(self, conn: sa.Connection, values: Mapping[str, Any]) -> None:
+        conn.execute(sa.insert(t.access_log).values(**values))
+
+    # -- stats -------------------------------------------------------------------
+
+    def stats(self, conn: sa.Connection, now: datetime) -> dict[str, Any]:
+        c = t.cases.c
+        by_state = {
+            (r.workflow_name, r.state): int(r.n)
+            for r in conn.execute(
+                sa.select(c.workflow_name, c.state, sa.func.count().label("n")).group_by(
+                    c.workflow_name, c.state
+                )
+            )
+        }
+        open_cases = conn.execute(
+            sa.select(sa.func.count()).select_from(t.cases).where(c.closed_at.is_(None))
+        ).scalar_one()
+        tm = t.timers.c
+        timer_counts = dict(
+            conn.execute(
+                sa.select(tm.status, sa.func.count())
+                .where(tm.status.in_(("pending", "paused")))
+                .group_by(tm.status)
+            ).all()
+        )
+        overdue = conn.execute(
+            sa.select(sa.func.count()).where(tm.status == "pending", tm.due_at <= now)
+        ).scalar_one()
+        ob = t.outbox.c
+        outbox_counts = dict(
+            conn.execute(
+                sa.select(ob.status, sa.func.count())
+                .where(ob.status.in_(("pending", "dead")))
+                .group_by(ob.status)
+            ).all()
+        )
+        return {
+            "cases_by_state": by_state,
+            "open_cases": int(open_cases),
+            "pending_timers": int(timer_counts.get("pending", 0)),
+            "paused_timers": int(timer_counts.get("paused", 0)),
+            "overdue_timers": int(overdue),
+            "oldest_pending_due": self.next_timer_due(conn),
+            "outbox_pending": int(outbox_counts.get("pending", 0)),
+            "outbox_dead": int(outbox_counts.get("dead", 0)),
+        }

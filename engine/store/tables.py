@@ -1,0 +1,182 @@
+"""The database schema as SQLAlchemy Core tables.
+
+Alembic migrations in ``engine/store/migrations`` create exactly these tables;
+a test compares the two. Every instant is stored timezone-aware in UTC: a
+``timestamptz`` on PostgreSQL, a fixed-width ISO 8601 string on SQLite (so it
+sorts and compares correctly as text).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_SQLITE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC instant that round-trips exactly on every backend."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(32))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError("UTCDateTime needs a timezone-aware datetime")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.strftime(_SQLITE_FORMAT)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _json() -> sa.JSON:
+    # plain JSON (not JSONB): the text is kept as written, so hashes over it are stable
+    return sa.JSON(none_as_null=True)
+
+
+workflow_definitions = sa.Table(
+    "workflow_definitions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("source_text", sa.Text, nullable=False),
+    sa.Column("ir", _json(), nullable=False),
+    sa.Column("registered_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("name", "version"),
+)
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("workflow_name", sa.String(200), nullable=False),
+    sa.Column("workflow_version", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(200), nullable=False),
+    sa.Column("phase", sa.String(40), nullable=False),
+    sa.Column("record", _json(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("previous_state", sa.String(200), nullable=True),
+    sa.Column("state_entry_seq", sa.Integer, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
+    sa.Column("overdue_since", UTCDateTime, nullable=True),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Index(None, "workflow_name", "state"),
+    sa.Index(None, "phase"),
+    sa.Index(None, "opened_at", "id"),
+    sa.Index(None, "overdue_since"),
+    sa.Index(None, "closed_at"),
+)
+
+history = sa.Table(
+    "history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(36), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("event", sa.String(200), nullable=False),
+    sa.Column("from_state", sa.String(200), nullable=True),
+    sa.Column("to_state", sa.String(200), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("roles", _json(), nullable=False),
+    sa.Column("payload", _json(), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=True),
+    sa.Column("workflow_version", sa.Integer, nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.Column("outcome", sa.String(40), nullable=False),
+    sa.Column("timer", sa.String(200), nullable=True),
+    sa.Column("lateness_seconds", sa.Float, nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("case_id", "seq"),
+)
+
+timers = sa.Table(
+    "timers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(36), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("event", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(200), nullable=False),
+    sa.Column("state_entry_seq", sa.Integer, nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("recurring", sa.Boolean, nullable=False),
+    sa.Column("pausable", sa.Boolean, nullable=False),
+    sa.Column("remaining_seconds", sa.Float, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("fired_at", UTCDateTime, nullable=True),
+    sa.Index(None, "status", "due_at"),
+    sa.Index(None, "case_id", "status"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(36), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("history_seq", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(200), nullable=False),
+    sa.Column("event", sa.String(200), nullable=False),
+    sa.Column("workflow_name", sa.String(200), nullable=False),
+    sa.Column("workflow_version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "status", "next_attempt_at"),
+)
+
+idempotency = sa.Table(
+    "idempotency",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("case_id", sa.String(36), nullable=False),
+    sa.Column("response", _json(), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+access_log = sa.Table(
+    "access_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("case_id", sa.String(36), nullable=True),
+    sa.Column("what", sa.String(200), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index(None, "case_id"),
+)
