@@ -31,7 +31,8 @@ from engine.definitions.model import (
     WorkflowDefinition,
 )
 
-WIDTH = 100
+WIDTH = 120
+MIN_COLUMN = 14
 NONE = "-"
 
 
@@ -127,19 +128,38 @@ def _one_line(text: str) -> str:
 # -- text ---------------------------------------------------------------------------
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> list[str]:
-    """Left-aligned columns separated by two spaces; the last column is not padded."""
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "", width: int = WIDTH
+) -> list[str]:
+    """Left-aligned columns two spaces apart; long cells wrap inside their column.
+
+    When the natural width exceeds ``width``, the widest column is narrowed
+    (one character at a time, down to MIN_COLUMN) and its cells wrap onto continuation lines, so
+    nothing is cut off.
+    """
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
+    budget = width - len(indent) - 2 * (len(widths) - 1)
+    while sum(widths) > budget and max(widths) > MIN_COLUMN:
+        widths[widths.index(max(widths))] -= 1
 
-    def line(cells: Sequence[str]) -> str:
-        padded = [c.ljust(widths[i]) for i, c in enumerate(cells[:-1])]
-        return (indent + "  ".join([*padded, cells[-1]])).rstrip()
+    def lines(cells: Sequence[str]) -> list[str]:
+        wrapped = [
+            textwrap.wrap(c, widths[i], break_long_words=True, break_on_hyphens=False) or [""]
+            for i, c in enumerate(cells)
+        ]
+        out = []
+        for n in range(max(len(w) for w in wrapped)):
+            parts = [w[n] if n < len(w) else "" for w in wrapped]
+            padded = [p.ljust(widths[i]) for i, p in enumerate(parts)]
+            out.append((indent + "  ".join(padded)).rstrip())
+        return out
 
-    out = [line(headers), line(["-" * w for w in widths])]
-    out.extend(line(row) for row in rows)
+    out = [*lines(headers), (indent + "  ".join("-" * w for w in widths)).rstrip()]
+    for row in rows:
+        out.extend(lines(row))
     return out
 
 

@@ -1,0 +1,281 @@
+"""Analyst commands: ``validate``, ``describe``, ``diagram`` and ``schema``.
+
+Exit codes a CI can rely on: 0 valid (warnings allowed), 1 invalid, 2 usage
+error (a path that does not exist, no YAML found, an unknown workflow name,
+an output file that cannot be written). Bad input never gives a traceback:
+an invalid workflow prints its located diagnostics and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from engine.definitions import (
+    CheckReport,
+    Diagnostic,
+    WorkflowDefinition,
+    check_paths,
+    default_workflows_dir,
+    load_workflow,
+    schema_path,
+)
+from engine.definitions.describe import describe, describe_dict
+from engine.definitions.diagram import render_dot, render_mermaid
+from engine.errors import DefinitionError
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class UsageError(Exception):
+    """The command line names something that is not there (exit code 2)."""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``validate``, ``describe``, ``diagram`` and ``schema`` to the root parser."""
+    p = subparsers.add_parser(
+        "validate",
+        help="check workflow files and folders",
+        description="Check workflow files (folders recursively, *.yaml/*.yml). "
+        "Exit 0 valid (warnings allowed), 1 invalid, 2 usage error.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="workflow file or folder")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    p.set_defaults(func=cmd_validate)
+
+    p = subparsers.add_parser(
+        "describe",
+        help="phases, states, events, roles and timers of a workflow, as a table",
+        description="Describe a workflow: WORKFLOW is a file or the name of a bundled workflow.",
+    )
+    p.add_argument("workflow", metavar="WORKFLOW", help="workflow file, or bundled workflow name")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    p.set_defaults(func=cmd_describe)
+
+    p = subparsers.add_parser(
+        "diagram",
+        help="draw a workflow (Mermaid or Graphviz DOT)",
+        description="Draw a workflow: phases as clusters, timers on their edges. "
+        "Mermaid renders natively on GitHub and GitLab; DOT renders with Graphviz.",
+    )
+    p.add_argument("workflow", metavar="WORKFLOW", help="workflow file, or bundled workflow name")
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="diagram kind")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument(
+        "--markdown",
+        action="store_true",
+        help="wrap Mermaid in a ```mermaid fenced block, ready to paste into Markdown",
+    )
+    p.set_defaults(func=cmd_diagram)
+
+    p = subparsers.add_parser(
+        "schema",
+        help="where the workflow JSON Schema is, for editor set-up",
+        description="Print the path of the workflow JSON Schema and how to point "
+        "an editor (YAML language server) at it.",
+    )
+    p.add_argument("--print", action="store_true", dest="print_schema", help="print the schema")
+    p.set_defaults(func=cmd_schema)
+
+
+# -- validate -----------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        _check_paths_exist(args.paths)
+        report = check_paths(args.paths)
+        if not report.files:
+            raise UsageError("no workflow files (*.yaml, *.yml) found in " + ", ".join(args.paths))
+    except UsageError as exc:
+        return _usage(str(exc))
+    if args.format == "json":
+        _write_json(validation_dict(report), sys.stdout)
+    else:
+        for diag in sorted(report.diagnostics, key=lambda d: (d.sort_key, d.code)):
+            print(diag)
+        print(validation_summary(report))
+    return EXIT_OK if report.ok else EXIT_INVALID
+
+
+def _check_paths_exist(paths: Sequence[str]) -> None:
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise UsageError("no such file or folder: " + ", ".join(missing))
+    for p in paths:
+        path = Path(p)
+        if path.is_file() and path.suffix not in YAML_SUFFIXES:
+            raise UsageError(f"not a YAML file (*.yaml, *.yml): {p}")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def validation_summary(report: CheckReport) -> str:
+    """``checked 6 workflow(s) in 7 file(s): 0 errors, 1 warning``.
+
+    Workflows counted: those that loaded, plus each file with an error that
+    produced no workflow (fragments are counted through their workflows).
+    """
+    loaded = {d.source_path for d in report.definitions}
+    broken = {d.file for d in report.diagnostics if d.severity == "error"} - loaded
+    workflows = len(report.definitions) + len(broken & set(report.files))
+    errors = sum(1 for d in report.diagnostics if d.severity == "error")
+    warnings = len(report.diagnostics) - errors
+    return (
+        f"checked {workflows} workflow(s) in {len(report.files)} file(s): "
+        f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
+    )
+
+
+def validation_dict(report: CheckReport) -> dict[str, Any]:
+    """The ``--format json`` document: for editors and CI."""
+    diagnostics = sorted(report.diagnostics, key=lambda d: (d.sort_key, d.code))
+    errors = sum(1 for d in diagnostics if d.severity == "error")
+    return {
+        "ok": report.ok,
+        "files": list(report.files),
+        "workflows": [
+            {"name": d.name, "version": d.version, "file": d.source_path}
+            for d in report.definitions
+        ],
+        "diagnostics": [d.to_dict() for d in diagnostics],
+        "summary": {"errors": errors, "warnings": len(diagnostics) - errors},
+    }
+
+
+# -- describe / diagram -------------------------------------------------------------
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    try:
+        defn = resolve_workflow(args.workflow)
+    except UsageError as exc:
+        return _usage(str(exc))
+    except DefinitionError as exc:
+        return _invalid(exc)
+    if args.format == "json":
+        _write_json(describe_dict(defn), sys.stdout)
+    else:
+        sys.stdout.write(describe(defn))
+    return EXIT_OK
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    try:
+        defn = resolve_workflow(args.workflow)
+    except UsageError as exc:
+        return _usage(str(exc))
+    except DefinitionError as exc:
+        return _invalid(exc)
+    text = render_mermaid(defn) if args.format == "mermaid" else render_dot(defn)
+    if args.markdown and args.format == "mermaid":
+        text = f"```mermaid\n{text}```\n"
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            return _usage(f"cannot write {args.output}: {exc.strerror or type(exc).__name__}")
+        print(f"wrote {args.format} diagram of {defn.name} v{defn.version} to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def resolve_workflow(spec: str) -> WorkflowDefinition:
+    """A workflow file path, or the name of a bundled workflow (latest version).
+
+    Raises UsageError when nothing matches, DefinitionError when the workflow
+    is invalid.
+    """
+    path = Path(spec)
+    if path.is_file():
+        return load_workflow(path)
+    if path.is_dir():
+        raise UsageError(f"{spec} is a folder: give one workflow file or a workflow name")
+    if path.suffix in YAML_SUFFIXES or "/" in spec or "\\" in spec:
+        raise UsageError(f"no such file: {spec}")
+    folder = default_workflows_dir()
+    for suffix in YAML_SUFFIXES:
+        candidate = folder / f"{spec}{suffix}"
+        if candidate.is_file():
+            defn = load_workflow(candidate)
+            if defn.name == spec:
+                return defn
+    report = check_paths([folder]) if folder.is_dir() else None
+    found = [d for d in report.definitions if d.name == spec] if report else []
+    if found:
+        return max(found, key=lambda d: d.version)
+    names = sorted({d.name for d in report.definitions}) if report else []
+    bundled = ", ".join(names) or "none"
+    raise UsageError(f"unknown workflow {spec!r}: not a file, nor a bundled workflow ({bundled})")
+
+
+# -- schema -------------------------------------------------------------------------
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    path = schema_path()
+    if not path.is_file():
+        print(f"casework: error: workflow schema not found at {path}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.print_schema:
+        sys.stdout.write(path.read_text(encoding="utf-8"))
+        return EXIT_OK
+    sys.stdout.write(schema_help(path))
+    return EXIT_OK
+
+
+def schema_help(path: Path) -> str:
+    """Where the schema is and how to point the YAML language server at it."""
+    uri = path.resolve().as_uri()
+    settings = json.dumps(
+        {"yaml.schemas": {uri: ["workflows/*.yaml", "workflows/**/*.yaml"]}}, indent=2
+    )
+    return (
+        f"Workflow JSON Schema: {path.resolve()}\n"
+        "\n"
+        "Put this line at the top of a workflow file for completion, hover help and\n"
+        "checks in any editor using the YAML language server (VS Code with the\n"
+        "Red Hat YAML extension, Neovim, Helix, JetBrains); a path relative to the\n"
+        "workflow file works too:\n"
+        "\n"
+        f"# yaml-language-server: $schema={uri}\n"
+        "\n"
+        "Or, in VS Code, map it to every workflow file in .vscode/settings.json:\n"
+        "\n"
+        f"{settings}\n"
+        "\n"
+        "Print the schema itself with: casework schema --print\n"
+    )
+
+
+# -- output helpers -----------------------------------------------------------------
+
+
+def _write_json(data: Any, out: TextIO) -> None:
+    json.dump(data, out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def _usage(message: str) -> int:
+    print(f"casework: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _invalid(exc: DefinitionError) -> int:
+    diags: Sequence[Diagnostic] = sorted(exc.diagnostics, key=lambda d: (d.sort_key, d.code))
+    for diag in diags:
+        print(diag, file=sys.stderr)
+    errors = sum(1 for d in diags if d.severity == "error")
+    print(f"invalid workflow: {_plural(errors, 'error')}", file=sys.stderr)
+    return EXIT_INVALID
