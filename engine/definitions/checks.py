@@ -174,7 +174,8 @@ class _Checker:
 
     def check_states(self) -> None:
         used_phases = {s.phase for s in self.states.values()}
-        if isinstance(self.asm.data.get("states"), dict):
+        known = {p.value for p in PHASE_ORDER}
+        if isinstance(self.asm.data.get("states"), dict) and used_phases <= known:
             for phase in PHASE_ORDER:
                 if phase.value not in used_phases:
                     self.add(
@@ -336,6 +337,7 @@ class _Checker:
                     sub,
                     f"writes case field '{case_field}' that case_schema does not declare",
                     "unknown-write-field",
+                    key=isinstance(writes, dict),
                     hint=did_you_mean(case_field, self.case_fields),
                 )
             if payload_fields is not None and payload_field not in payload_fields:
@@ -401,28 +403,54 @@ class _Checker:
 
     # -- graph ---------------------------------------------------------------------
 
-    def edges(self) -> dict[str, set[str]]:
-        """state -> states it can move to; '@previous' -> any state that enters the hold state."""
+    def edges(self, *, previous: bool) -> dict[str, set[str]]:
+        """state -> states it can move to.
+
+        With ``previous``, a hold state's '@previous' transition leads to every
+        state that can enter it. Forward reachability does not need it: a
+        return only ever goes back to a state that was already reached.
+        """
         enters: dict[str, set[str]] = {n: set() for n in self.states}
-        for t in self.asm.transitions:
-            target = t.target
-            if target in self.states and target != t.source:
-                enters[target].add(t.source)
         out: dict[str, set[str]] = {n: set() for n in self.states}
         for t in self.asm.transitions:
             target = t.target
-            if target == PREVIOUS:
-                out[t.source] |= enters[t.source]
-            elif target in self.states:
+            if target is not None and target in self.states:
                 out[t.source].add(target)
+                if target != t.source:
+                    enters[target].add(t.source)
+        if previous:
+            for t in self.asm.transitions:
+                if t.target == PREVIOUS:
+                    out[t.source] |= enters[t.source]
         return out
 
+    def broken_edges(self) -> bool:
+        """Some transition's target is missing or unknown (already reported).
+
+        The graph checks would then flood the report with consequences of
+        that one mistake, so they wait until it is fixed.
+        """
+        for t in self.asm.transitions:
+            if t.internal:
+                continue
+            target = t.target
+            if target is None:
+                return True
+            if target == PREVIOUS:
+                if not self.states[t.source].hold:
+                    return True
+            elif target not in self.states:
+                return True
+        return False
+
     def check_graph(self) -> None:
-        edges = self.edges()
+        if self.broken_edges():
+            return
+        forward = self.edges(previous=False)
         initial = self.asm.data.get("initial")
         reachable: set[str] = set()
         if isinstance(initial, str) and initial in self.states:
-            reachable = _closure([initial], edges)
+            reachable = _closure([initial], forward)
             for name, state in self.states.items():
                 if name not in reachable:
                     self.add(
@@ -435,7 +463,7 @@ class _Checker:
         finals = [n for n, s in self.states.items() if s.final]
         if finals:
             reverse: dict[str, set[str]] = {n: set() for n in self.states}
-            for src, targets in edges.items():
+            for src, targets in self.edges(previous=True).items():
                 for dst in targets:
                     reverse[dst].add(src)
             can_close = _closure(finals, reverse)

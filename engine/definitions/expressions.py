@@ -107,7 +107,8 @@ def _compile_message(text: str) -> str:
     """The first useful line of the cel parser's message (it echoes only the source)."""
     m = re.search(r"<input>:(\d+):(\d+): (.*)", text)
     if m:
-        return f"CEL syntax error at {m.group(1)}:{m.group(2)}: {m.group(3).strip()}"
+        detail = re.sub(r" expecting \{[^}]*\}", "", m.group(3).strip())
+        return f"CEL syntax error at {m.group(1)}:{m.group(2)}: {detail}"
     first = text.strip().splitlines()[0] if text.strip() else "invalid CEL"
     return f"CEL does not compile: {first}"
 

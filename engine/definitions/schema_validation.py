@@ -66,7 +66,25 @@ def validate_document(doc: YamlDocument) -> list[Diagnostic]:
     for error in _validator().iter_errors(doc.data):
         for diag in _translate(error, doc):
             out.setdefault((diag.line, diag.column, diag.json_path, diag.message), diag)
-    return sorted(out.values(), key=lambda d: d.sort_key)
+    return sorted(_drop_consequences(list(out.values())), key=lambda d: d.sort_key)
+
+
+_CHOICE_KEYS = {
+    "transition-target": ("target", "internal"),
+    "timer-kind": ("after", "business_days", "at", "every"),
+}
+
+
+def _drop_consequences(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """Drop "needs target" when the same object has a misspelt 'target' (say 'tragets')."""
+    misspelt: set[tuple[str, str]] = set()
+    for d in diags:
+        if d.code == "unknown-property" and d.hint:
+            parent = d.json_path.rsplit(".", 1)[0]
+            for code, keys in _CHOICE_KEYS.items():
+                if any(f"'{k}'" in d.hint for k in keys):
+                    misspelt.add((parent, code))
+    return [d for d in diags if (d.json_path, d.code) not in misspelt]
 
 
 def _json_type(value: Any) -> str:

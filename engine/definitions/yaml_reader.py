@@ -17,7 +17,7 @@ JSON-like data itself, so that:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -276,9 +276,10 @@ def parse_text(text: str, file: str) -> YamlDocument:
         problem = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.problem:
             problem = f"{exc.context}: {exc.problem}"
-        raise YamlError(
-            [_diag(file, line, col, f"YAML syntax error: {problem}", "yaml-syntax")]
-        ) from None
+        diag = _diag(file, line, col, f"YAML syntax error: {problem}", "yaml-syntax")
+        if "block" in problem or "indent" in problem:
+            diag = replace(diag, hint="check the indentation of this line and the one above")
+        raise YamlError([diag]) from None
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
         raise YamlError([_diag(file, 1, 1, f"YAML error: {first}", "yaml-syntax")]) from None
@@ -313,7 +314,8 @@ def parse_text(text: str, file: str) -> YamlDocument:
 
 
 class _AliasBomb(Exception):
-    pass
+    def __init__(self, mark: yaml.Mark) -> None:
+        self.mark = mark
 
 
 class _Converter:
@@ -325,19 +327,24 @@ class _Converter:
         self.keys: dict[JsonPath, tuple[int, int]] = {}
         self.errors: list[Diagnostic] = []
         self.count = 0
+        self.top_key: tuple[yaml.Mark, JsonPath] | None = None
 
     def convert(self, node: Node) -> Any:
         try:
             return self._node(node, (), 0)
-        except _AliasBomb:
+        except _AliasBomb as exc:
+            # an aliased node's own mark is its anchor; the top-level key being
+            # converted says better where the expansion happened
+            mark = self.top_key[0] if self.top_key else exc.mark
             self.errors = [
-                _diag(
-                    self.file,
-                    1,
-                    1,
-                    f"aliases expand to more than {MAX_NODES} nodes (an alias bomb?); "
+                Diagnostic(
+                    file=self.file,
+                    line=mark.line + 1,
+                    column=mark.column + 1,
+                    json_path=format_path(self.top_key[1] if self.top_key else ()),
+                    code="yaml-alias-bomb",
+                    message=f"aliases expand to more than {MAX_NODES} nodes (an alias bomb?); "
                     "write the content out or use shared_transitions/include",
-                    "yaml-alias-bomb",
                 )
             ]
             return None
@@ -368,7 +375,7 @@ class _Converter:
     def _node(self, node: Node, path: JsonPath, depth: int) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise _AliasBomb
+            raise _AliasBomb(node.start_mark)
         if depth > MAX_DEPTH:
             raise _TooDeep(node.start_mark)
         self.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
@@ -396,8 +403,10 @@ class _Converter:
         for key_node, value_node in node.value:
             self.count += 1
             if self.count > MAX_NODES:
-                raise _AliasBomb
-            if key_node.tag == _MERGE:
+                raise _AliasBomb(key_node.start_mark)
+            if key_node.tag == _MERGE or (
+                isinstance(key_node, ScalarNode) and key_node.value == "<<" and not key_node.style
+            ):
                 self._error(
                     key_node,
                     path,
@@ -425,6 +434,8 @@ class _Converter:
                 )
                 continue
             self.keys[sub] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if depth == 0:
+                self.top_key = (key_node.start_mark, sub)
             out[key] = self._node(value_node, sub, depth + 1)
         return out
 
