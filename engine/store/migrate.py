@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK_KEY = 0x43415345  # "CASE"
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
@@ -40,8 +41,14 @@ def has_any_table(db: sa.Engine) -> bool:
 
 
 def upgrade(db: sa.Engine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (default: the newest)."""
+    """Upgrade the schema to ``revision`` (default: the newest).
+
+    On PostgreSQL a transaction-scoped advisory lock makes processes that
+    upgrade at the same time take turns (the second finds nothing to do).
+    """
     with db.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
         command.upgrade(alembic_config(conn), revision)
 
 
