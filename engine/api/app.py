@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from engine.api.clients import ClientRegistry
 from engine.api.health import ReadinessCheck, engine_readiness
 from engine.api.metrics import ApiMetrics
 from engine.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from engine.api.models import Problem
 from engine.api.problems import install_problem_handlers
 from engine.api.routes_cases import router as cases_router
 from engine.api.routes_definitions import router as definitions_router
@@ -58,6 +60,7 @@ def create_app(
         ),
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=_operation_id,
     )
     app.state.engine = engine
     app.state.clients = clients
@@ -72,15 +75,32 @@ def create_app(
         BodyLimitMiddleware, max_body_bytes=max_body_bytes, max_json_depth=max_json_depth
     )
     app.add_middleware(AccessLogMiddleware)
+    _install_openapi(app)
     return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document of ``app`` (what docs/openapi.json holds)."""
-    return get_openapi(
+    doc = get_openapi(
         title=app.title,
         version=app.version,
         openapi_version=app.openapi_version,
         description=app.description,
         routes=app.routes,
     )
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = Problem.model_json_schema()
+    return doc
+
+
+def _install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_document(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -48,7 +48,7 @@ def json_depth_exceeds(body: bytes, max_depth: int) -> bool:
 
 async def _send_problem(scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
     body = json.dumps(
-        problem_body(status, code, detail, str(scope.get("path", "")), error=code)
+        problem_body(status, code, detail, str(scope.get("path", "")), {"error": code})
     ).encode()
     await send(
         {

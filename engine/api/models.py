@@ -170,3 +170,27 @@ class Problem(BaseModel):
     status: int
     detail: str
     instance: str
+
+
+_PROBLEM_DESCRIPTIONS = {
+    400: "Malformed request (invalid JSON, too deeply nested, bad cursor)",
+    401: "Missing or invalid bearer token",
+    403: "The client lacks the permission or the role",
+    404: "Unknown case or workflow",
+    409: "The event is not allowed now, or a concurrent change",
+    412: "If-Match does not match the case version",
+    413: "Request body too large",
+    422: "Request, record or payload invalid; idempotency key reused",
+}
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for problem+json errors."""
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        code: {
+            "description": _PROBLEM_DESCRIPTIONS.get(code, "Error"),
+            "content": {"application/problem+json": {"schema": schema}},
+        }
+        for code in codes
+    }

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.errors import ConcurrencyConflict, EngineError
+from engine.errors import ConcurrencyConflict, EngineError, EventRejected
 
 PROBLEM_BASE = "https://casework.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -61,9 +61,17 @@ class ApiProblem(Exception):
         self.extensions = extensions or {}
 
 
+_STANDARD = ("type", "title", "status", "detail", "instance")
+
+
 def problem_body(
-    status: int, code: str, detail: str, instance: str, **extensions: Any
+    status: int,
+    code: str,
+    detail: str,
+    instance: str,
+    extensions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The problem object; extension members named like standard ones get a prefix."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
         "title": _TITLES.get(status, "Error"),
@@ -71,8 +79,10 @@ def problem_body(
         "detail": detail,
         "instance": instance,
     }
-    for key, value in extensions.items():
-        body.setdefault(key, value)
+    for key, value in (extensions or {}).items():
+        if key in _STANDARD:
+            key = "reason_detail" if key == "detail" else f"engine_{key}"
+        body[key] = value
     return body
 
 
@@ -83,10 +93,10 @@ def problem_response(
     instance: str,
     *,
     headers: dict[str, str] | None = None,
-    **extensions: Any,
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     return JSONResponse(
-        problem_body(status, code, detail, instance, **extensions),
+        problem_body(status, code, detail, instance, extensions),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
@@ -104,10 +114,12 @@ async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
     code = exc.code
     if isinstance(exc, ConcurrencyConflict) and request.headers.get("if-match") is not None:
         status, code = 412, "precondition-failed"
-        extensions["error"] = code
+    elif isinstance(exc, EventRejected) and exc.reason == "role_missing":
+        status, code = 403, "role-missing"
+    extensions["error"] = code
     if status >= 500:
         log.error("engine error %s on %s %s", exc.code, request.method, _route(request))
-    return problem_response(status, code, exc.message, _instance(request), **extensions)
+    return problem_response(status, code, exc.message, _instance(request), extensions=extensions)
 
 
 async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -118,8 +130,7 @@ async def _api_problem(request: Request, exc: Exception) -> JSONResponse:
         exc.detail,
         _instance(request),
         headers=exc.headers,
-        error=exc.code,
-        **exc.extensions,
+        extensions={"error": exc.code, **exc.extensions},
     )
 
 
@@ -144,15 +155,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             "malformed-json",
             "the request body is not valid JSON",
             _instance(request),
-            error="malformed-json",
+            extensions={"error": "malformed-json"},
         )
     return problem_response(
         422,
         "request-invalid",
         f"{len(errors)} problem(s) in the request",
         _instance(request),
-        error="request-invalid",
-        errors=errors,
+        extensions={"error": "request-invalid", "errors": errors},
     )
 
 
@@ -162,7 +172,7 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     code = {404: "not-found", 405: "method-not-allowed"}.get(status, f"http-{status}")
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(status, "Error")
     return problem_response(
-        status, code, detail, _instance(request), headers=exc.headers, error=code
+        status, code, detail, _instance(request), headers=exc.headers, extensions={"error": code}
     )
 
 
@@ -174,7 +184,11 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         "unhandled %s on %s %s\n%s", type(exc).__name__, request.method, _route(request), frames
     )
     return problem_response(
-        500, "internal-error", "internal server error", _instance(request), error="internal-error"
+        500,
+        "internal-error",
+        "internal server error",
+        _instance(request),
+        extensions={"error": "internal-error"},
     )
 
 

@@ -15,8 +15,8 @@ from engine.api.models import (
     CaseSummary,
     HistoryOut,
     OpenCaseRequest,
-    Problem,
     SendEventRequest,
+    problem_responses,
 )
 from engine.api.problems import ApiProblem
 from engine.errors import EngineError, EventRejected, UnknownWorkflow
@@ -43,10 +43,7 @@ IfMatch = Annotated[
     Header(alias="If-Match", max_length=100, description='the case ETag, e.g. "3"'),
 ]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (400, 401, 403, 404, 409, 412, 413, 422)
-}
+_ERRORS = problem_responses(400, 401, 403, 404, 409, 412, 413, 422)
 
 
 def _engine(request: Request) -> Engine:

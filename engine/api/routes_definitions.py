@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from engine.api.auth import require
 from engine.api.clients import Client
-from engine.api.models import DefinitionList, DefinitionOut, Problem
+from engine.api.models import DefinitionList, DefinitionOut, problem_responses
 
 if TYPE_CHECKING:
     from engine.definitions.model import WorkflowDefinition
@@ -21,10 +21,7 @@ router = APIRouter(prefix="/v1", tags=["definitions"])
 WorkflowName = Annotated[str, Path(min_length=1, max_length=128, description="workflow name")]
 Version = Annotated[int | None, Query(ge=1, le=1_000_000, description="default: the latest")]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (400, 401, 403, 404, 422)
-}
+_ERRORS = problem_responses(400, 401, 403, 404, 422)
 
 
 def _engine(request: Request) -> Engine:

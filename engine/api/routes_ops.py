@@ -10,16 +10,14 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from engine.api.auth import require
 from engine.api.clients import Client
-from engine.api.models import HealthOut, Problem, ReadyOut
+from engine.api.models import HealthOut, ReadyOut, problem_responses
 
 if TYPE_CHECKING:
     from engine.api.app import ReadinessCheck
 
 router = APIRouter(tags=["operations"])
 
-_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}} for code in (401, 403)
-}
+_AUTH_ERRORS = problem_responses(401, 403)
 
 
 @router.get("/health", response_model=HealthOut, summary="Liveness (no token)")

@@ -1,0 +1,226 @@
+"""``casework serve``: the HTTP API and the timer worker in one process.
+
+On a fresh machine ``casework serve`` creates ``casework.db`` (SQLite) in the
+current directory, registers the bundled workflows, writes
+``casework-clients.json`` next to the database with one admin token (printed
+once on stderr, stored hashed), starts the timer worker and serves on
+127.0.0.1:8000. Several ``serve`` and ``worker`` processes may share one
+PostgreSQL database (``--database-url postgresql://...``).
+
+``casework openapi`` writes (or ``--check``s) the committed OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from engine.cli import _output as out
+from engine.cli.operator import add_database_options, open_engine
+from engine.errors import EngineError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from engine.api.clients import ClientRegistry
+    from engine.runtime.engine import Engine
+
+CLIENTS_FILE_NAME = "casework-clients.json"
+OPENAPI_PATH = Path("docs") / "openapi.json"
+
+log = logging.getLogger("casework.serve")
+
+
+def clients_path_for(database_url: str) -> Path:
+    """Where the bootstrap clients file goes: beside an SQLite file, else the cwd."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(database_url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return Path(str(parsed.database)).resolve().parent / CLIENTS_FILE_NAME
+    return Path.cwd() / CLIENTS_FILE_NAME
+
+
+def load_clients(args: argparse.Namespace) -> ClientRegistry:
+    """``--clients``, else $CASEWORK_CLIENTS_FILE, else the bootstrap file (created once)."""
+    from engine.api.clients import ClientRegistry, bootstrap_clients_file
+
+    given = args.clients or os.environ.get("CASEWORK_CLIENTS_FILE")
+    if given:
+        return ClientRegistry.from_file(given)
+    path = clients_path_for(args.database_url)
+    token = bootstrap_clients_file(path)
+    if token is not None:
+        sys.stderr.write(
+            f"\nCreated {path} with one admin client. Its token (shown only now):\n\n"
+            f"    {token}\n\n"
+            f'Try:  curl -H "Authorization: Bearer {token}" '
+            f"http://{args.host}:{args.port}/v1/definitions\n\n"
+        )
+        sys.stderr.flush()
+    return ClientRegistry.from_file(path)
+
+
+class _FallbackWorker:
+    """Fires due timers and delivers the outbox when the scheduler's worker is absent."""
+
+    def __init__(self, engine: Engine, interval: float = 5.0) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="casework-timers", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.engine.fire_due_timers()
+                self.engine.deliver_outbox()
+            except Exception as exc:  # keep serving; logged by type only (no data)
+                log.error("timer loop: %s", type(exc).__name__)
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, wait: bool = True) -> None:
+        self._stop.set()
+        if wait:
+            self._thread.join()
+
+
+def start_worker(engine: Engine) -> Any:
+    try:
+        from engine.scheduling.worker import TimerWorker
+    except ModuleNotFoundError:
+        worker: Any = _FallbackWorker(engine)
+    else:
+        worker = TimerWorker(engine)
+    worker.start()
+    return worker
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from engine.api import create_app
+    from engine.api.health import schema_readiness
+
+    _configure_logging(args.log_level)
+    try:
+        engine = open_engine(args, must_exist=False)
+    except EngineError as exc:
+        out.error(exc.message)
+        return 1
+    worker = None
+    try:
+        clients = load_clients(args)
+        app = create_app(
+            engine,
+            clients=clients,
+            max_body_bytes=args.max_body_bytes,
+            metrics_public=args.metrics_public,
+            readiness=schema_readiness(args.database_url),
+        )
+        if not args.no_worker:
+            worker = start_worker(engine)
+        names = sorted({d.name for d in engine.definitions()})
+        log.info(
+            "serving %d workflow(s) (%s) on http://%s:%d, timer worker %s",
+            len(names),
+            ", ".join(names),
+            args.host,
+            args.port,
+            "off" if worker is None else "on",
+        )
+        config = uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            access_log=False,  # our own access log carries no query strings or bodies
+            log_level=args.log_level.lower(),
+            log_config=None,
+            lifespan="off",
+        )
+        uvicorn.Server(config).run()
+        return 0
+    except EngineError as exc:
+        out.error(exc.message)
+        return 1
+    finally:
+        if worker is not None:
+            worker.stop(wait=True)
+        engine.close()
+
+
+def build_openapi_app() -> FastAPI:
+    """An app for generating the OpenAPI document (no database needed)."""
+    from engine.api import ClientRegistry, create_app
+    from engine.api.metrics import ApiMetrics
+
+    return create_app(
+        cast("Engine", object()),
+        clients=ClientRegistry(),
+        metrics=ApiMetrics(),
+        readiness=dict,
+    )
+
+
+def openapi_text() -> str:
+    from engine.api import openapi_document
+
+    return json.dumps(openapi_document(build_openapi_app()), indent=2) + "\n"
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    text = openapi_text()
+    target = Path(args.output)
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if json.loads(current or "null") != json.loads(text):
+            out.error(f"{target} is out of date; run `casework openapi`")
+            return 1
+        return 0
+    if str(target) == "-":
+        sys.stdout.write(text)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        out.progress(f"wrote {target}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser("serve", help="run the HTTP API and the timer worker (the main job)")
+    add_database_options(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--clients",
+        metavar="FILE",
+        help="API clients file (JSON or TOML; env CASEWORK_CLIENTS_FILE; default: "
+        f"{CLIENTS_FILE_NAME} next to the database, created with an admin token)",
+    )
+    p.add_argument("--no-worker", action="store_true", help="serve the API only")
+    p.add_argument("--metrics-public", action="store_true", help="serve /metrics without a token")
+    p.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=cmd_serve)
+
+    p = subparsers.add_parser("openapi", help="write the OpenAPI document of the HTTP API")
+    p.add_argument("--output", default=str(OPENAPI_PATH), help="default %(default)s; - for stdout")
+    p.add_argument("--check", action="store_true", help="exit 1 if the file is out of date")
+    p.set_defaults(func=cmd_openapi)
