@@ -69,7 +69,7 @@ def target_text(transition: Transition) -> str:
     if transition.target is None:
         return "(stays)"
     if transition.target == PREVIOUS_STATE:
-        return f"{PREVIOUS_STATE} (state before)"
+        return f"{PREVIOUS_STATE} (resume)"
     return transition.target
 
 
@@ -134,16 +134,26 @@ def table(
     """Left-aligned columns two spaces apart; long cells wrap inside their column.
 
     When the natural width exceeds ``width``, the widest column is narrowed
-    (one character at a time, down to MIN_COLUMN) and its cells wrap onto continuation lines, so
-    nothing is cut off.
+    (one character at a time, down to MIN_COLUMN or its longest word) and
+    its cells wrap onto continuation lines, so nothing is cut off.
     """
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
+    # a column narrows no further than its longest word (names stay whole), up to 40
+    floors = []
+    for i, header in enumerate(headers):
+        words = [w for cell in [header, *(row[i] for row in rows)] for w in cell.split()]
+        longest = max((len(w) for w in words), default=0)
+        floors.append(min(widths[i], max(MIN_COLUMN, min(40, longest))))
     budget = width - len(indent) - 2 * (len(widths) - 1)
-    while sum(widths) > budget and max(widths) > MIN_COLUMN:
-        widths[widths.index(max(widths))] -= 1
+    while sum(widths) > budget:
+        shrinkable = [i for i, w in enumerate(widths) if w > floors[i]]
+        if not shrinkable:
+            break
+        widest = max(shrinkable, key=lambda i: widths[i])
+        widths[widest] -= 1
 
     def lines(cells: Sequence[str]) -> list[str]:
         wrapped = [

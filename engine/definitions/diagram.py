@@ -82,15 +82,20 @@ class _Layout:
 
 def transition_label(t: Transition, timer: Timer | None = None) -> str:
     """``event [guard] / roles``; for a timer edge ``⏱ P14D event [guard]``."""
-    text = f"⏱ {timer_short(timer)} {t.event}" if timer is not None else t.event
+    text = f"⏱ {_shorten(timer_short(timer))} {t.event}" if timer is not None else t.event
     if t.guard:
-        guard = " ".join(t.guard.split())
-        if len(guard) > GUARD_LIMIT:
-            guard = guard[: GUARD_LIMIT - 1].rstrip() + "…"
-        text += f" [{guard}]"
+        text += f" [{_shorten(t.guard)}]"
     if t.roles:
         text += " / " + ", ".join(t.roles)
     return text
+
+
+def _shorten(text: str) -> str:
+    """One line, at most GUARD_LIMIT characters (long CEL is cut with an ellipsis)."""
+    flat = " ".join(text.split())
+    if len(flat) > GUARD_LIMIT:
+        flat = flat[: GUARD_LIMIT - 1].rstrip() + "…"
+    return flat
 
 
 def _layout(defn: WorkflowDefinition) -> _Layout:
