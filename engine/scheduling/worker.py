@@ -62,7 +62,8 @@ WAKEUP_JOB = "casework-wakeup"
 class TimerEngine(Protocol):
     """What the worker needs from :class:`engine.Engine`."""
 
-    clock: Clock
+    @property
+    def clock(self) -> Clock: ...
 
     def fire_due_timers(self, *, limit: int = 100) -> int: ...
 
