@@ -1,0 +1,62 @@
+"""Functions run in spawned processes by the multi-process engine tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine_support import CLERK, V1
+
+from engine.errors import ConcurrencyConflict, EventRejected
+from engine.runtime.engine import Engine
+
+
+def contend(
+    url: str, case_id: str, sends: int, tag: int, barrier: Any
+) -> tuple[int, int, list[str]]:
+    """Read-then-send with expected_version; count wins and conflicts."""
+    wins = conflicts = 0
+    states: list[str] = []
+    with Engine.open(url, workflows=V1) as eng:
+        barrier.wait()
+        for i in range(sends):
+            version = eng.get(case_id).version
+            try:
+                eng.send(
+                    case_id, "annotate", {"note": f"p{tag}-{i}"}, expected_version=version, **CLERK
+                )
+                wins += 1
+            except ConcurrencyConflict as exc:
+                conflicts += 1
+                states.append(exc.state)
+    return wins, conflicts, states
+
+
+def race_one_event(url: str, case_id: str, barrier: Any) -> tuple[str, str]:
+    """Everyone sends the same state-changing event once: one wins."""
+    with Engine.open(url, workflows=V1) as eng:
+        barrier.wait()
+        try:
+            eng.send(case_id, "contacted", **CLERK)
+        except EventRejected as exc:
+            return ("rejected", exc.state)
+        return ("won", "")
+
+
+def retry_with_key(url: str, case_id: str, key: str, barrier: Any) -> dict[str, Any]:
+    with Engine.open(url, workflows=V1) as eng:
+        barrier.wait()
+        return eng.send(case_id, "contacted", idempotency_key=key, **CLERK).to_dict()
+
+
+def send_and_hold(url: str, case_id: str) -> None:
+    """Blocks inside the transaction (CASEWORK_TEST_HOLD_IN_TRANSACTION) until killed."""
+    with Engine.open(url, workflows=V1) as eng:
+        eng.send(case_id, "contacted", **CLERK)
+
+
+def run(name: str, results: Any, args: tuple[Any, ...]) -> None:
+    """Process entry point: call one of the functions above, report its result."""
+    try:
+        results.put(("ok", globals()[name](*args)))
+    except BaseException as exc:  # report, don't hang the parent
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
