@@ -11,7 +11,9 @@ transition-target, invalid-timezone, invalid-calendar; warning: no-way-out.
 
 from __future__ import annotations
 
+import json
 from collections import deque
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -135,16 +137,15 @@ class _Checker:
     def check_json_schema(
         self, origin: Origin, schema: dict[str, Any], code: str, what: str
     ) -> None:
-        try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as exc:
-            sub = tuple(exc.path)
+        problem = _schema_problem(json.dumps(schema, sort_keys=True))
+        if problem is not None:
+            sub, message, container = problem
             self.add(
                 origin,
                 sub,
-                f"{what} is not a valid JSON Schema: {exc.message}",
+                f"{what} is not a valid JSON Schema: {message}",
                 code,
-                key=isinstance(exc.instance, dict | list),
+                key=container,
             )
 
     def check_initial(self) -> None:
@@ -496,6 +497,17 @@ class _Checker:
                 key=True,
                 severity="warning",
             )
+
+
+@lru_cache(maxsize=1024)
+def _schema_problem(schema_json: str) -> tuple[tuple[str | int, ...], str, bool] | None:
+    """Check a JSON Schema once per distinct text: (path, message, is container) or None."""
+    schema = json.loads(schema_json)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return tuple(exc.path), exc.message, isinstance(exc.instance, dict | list)
+    return None
 
 
 def _leaves(t: RawTransition) -> bool:

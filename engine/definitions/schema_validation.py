@@ -154,7 +154,7 @@ def _translate(error: ValidationError, doc: YamlDocument) -> list[Diagnostic]:
     if validator == "type":
         wanted = error.validator_value
         wanted_list = wanted if isinstance(wanted, list) else [wanted]
-        names = " or ".join(_TYPE_NAMES.get(w, w) for w in wanted_list)
+        names = " or ".join(_TYPE_NAMES.get(str(w), str(w)) for w in wanted_list)
         return [
             doc.diagnostic(
                 path,

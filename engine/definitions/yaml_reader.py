@@ -17,6 +17,7 @@ JSON-like data itself, so that:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -149,25 +150,46 @@ class _TooDeep(Exception):
         self.mark = mark
 
 
-class _ComposingLoader(Reader, Scanner, Parser, Composer, _CoreResolver):
-    """Reader to composer only: produces nodes, never Python objects."""
+class _DepthLimit(Composer):
+    """Composer that refuses nesting deeper than MAX_DEPTH (before recursing)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            node: Node | None = super().compose_node(parent, index)
+            return node
+        finally:
+            self._depth -= 1
+
+
+class _ComposingLoader(Reader, Scanner, Parser, _DepthLimit, _CoreResolver):
+    """Pure-Python reader to composer: produces nodes, never Python objects."""
 
     def __init__(self, text: str) -> None:
         Reader.__init__(self, text)
         Scanner.__init__(self)
         Parser.__init__(self)
-        Composer.__init__(self)
+        _DepthLimit.__init__(self)
         _CoreResolver.__init__(self)
-        self._depth = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                raise _TooDeep(self.peek_event().start_mark)
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
-        finally:
-            self._depth -= 1
+
+_Loader: Callable[[str], Any] = _ComposingLoader
+try:  # libyaml's event parser (streaming, non-recursive) is ~6x faster; composing stays ours
+    from yaml._yaml import CParser
+
+    class _FastComposingLoader(_DepthLimit, CParser, _CoreResolver):  # type: ignore[misc]
+        def __init__(self, text: str) -> None:
+            CParser.__init__(self, text)
+            _DepthLimit.__init__(self)
+            _CoreResolver.__init__(self)
+
+    _Loader = _FastComposingLoader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    pass
 
 
 def _diag(file: str, line: int, col: int, message: str, code: str) -> Diagnostic:
@@ -255,7 +277,7 @@ def parse_text(text: str, file: str) -> YamlDocument:
                 )
             ]
         )
-    loader = _ComposingLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
     except _TooDeep as exc:

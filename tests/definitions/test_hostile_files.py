@@ -38,7 +38,7 @@ def _single_diagnostic(path: Path) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_hostile_file_gives_one_located_line(name: str):
+def test_hostile_file_gives_one_located_line(name: str, loader: str):
     code, line, column, fragment = CASES[name]
     path = HOSTILE / name
     with pytest.raises(DefinitionError) as info:
@@ -52,7 +52,7 @@ def test_hostile_file_gives_one_located_line(name: str):
     assert "\n" not in str(diag)
 
 
-def test_alias_bomb_is_rejected_in_bounded_memory():
+def test_alias_bomb_is_rejected_in_bounded_memory(loader: str):
     tracemalloc.start()
     try:
         report = check_paths([HOSTILE / "billion_laughs.yaml"])
@@ -111,14 +111,14 @@ def test_file_just_under_the_limit_is_parsed(tmp_path: Path):
     assert codes == {"missing-property", "unknown-property"}  # workflow errors, not size
 
 
-def test_recursive_alias_is_bounded(tmp_path: Path):
+def test_recursive_alias_is_bounded(tmp_path: Path, loader: str):
     path = tmp_path / "loop.yaml"
     path.write_text("a: &x [*x]\n")
     (diag,) = check_paths([path]).diagnostics
     assert diag.code in {"yaml-too-deep", "yaml-alias-bomb"}
 
 
-def test_deep_block_nesting_is_rejected(tmp_path: Path):
+def test_deep_block_nesting_is_rejected(tmp_path: Path, loader: str):
     path = tmp_path / "deep_block.yaml"
     path.write_text("".join(f"{' ' * i}k{i}:\n" for i in range(200)) + " " * 200 + "x: 1\n")
     (diag,) = check_paths([path]).diagnostics
