@@ -235,25 +235,33 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def schema_help(path: Path) -> str:
-    """Where the schema is and how to point the YAML language server at it."""
-    uri = path.resolve().as_uri()
-    settings = json.dumps(
-        {"yaml.schemas": {uri: ["workflows/*.yaml", "workflows/**/*.yaml"]}}, indent=2
-    )
+def schema_help(path: Path, cwd: Path | None = None) -> str:
+    """Where the schema is and how to point the YAML language server at it.
+
+    The modeline uses the absolute path (the language server also accepts a
+    path relative to the workflow file); the VS Code setting uses a
+    workspace-relative path when the schema is inside the current folder.
+    """
+    absolute = path.resolve()
+    here = (cwd or Path.cwd()).resolve()
+    try:
+        key = "./" + absolute.relative_to(here).as_posix()
+    except ValueError:
+        key = absolute.as_posix()
+    settings = {"yaml.schemas": {key: ["workflows/*.yaml", "workflows/**/*.yaml"]}}
     return (
-        f"Workflow JSON Schema: {path.resolve()}\n"
+        f"Workflow JSON Schema: {absolute}\n"
         "\n"
         "Put this line at the top of a workflow file for completion, hover help and\n"
         "checks in any editor using the YAML language server (VS Code with the\n"
         "Red Hat YAML extension, Neovim, Helix, JetBrains); a path relative to the\n"
-        "workflow file works too:\n"
+        "workflow file works too (from workflows/: ../schemas/workflow.schema.json):\n"
         "\n"
-        f"# yaml-language-server: $schema={uri}\n"
+        f"# yaml-language-server: $schema={absolute.as_posix()}\n"
         "\n"
         "Or, in VS Code, map it to every workflow file in .vscode/settings.json:\n"
         "\n"
-        f"{settings}\n"
+        f"{json.dumps(settings, indent=2)}\n"
         "\n"
         "Print the schema itself with: casework schema --print\n"
     )

@@ -187,7 +187,8 @@ def describe(defn: WorkflowDefinition) -> str:
     if defn.source_path:
         header.append(("source", defn.source_path))
     out += [f"  {k + ':':<11}{v}" for k, v in header]
-    out += _wrapped(defn.description, "  ")
+    if defn.description.strip():
+        out += ["", *_wrapped(defn.description, "  ")]
     if defn.roles:
         out += ["", "Roles"]
         rows = [[r.name, first_sentence(r.description, 70) or NONE] for r in defn.roles.values()]

@@ -391,9 +391,20 @@ def test_schema_prints_its_path_and_the_editor_settings(
     assert code == 0
     path = schema_path().resolve()
     assert f"Workflow JSON Schema: {path}" in out
-    assert f"# yaml-language-server: $schema={path.as_uri()}" in out
+    assert f"# yaml-language-server: $schema={path.as_posix()}" in out
     settings = json.loads(out[out.index("{") : out.rindex("}") + 1])
-    assert list(settings["yaml.schemas"]) == [path.as_uri()]
+    (key,) = settings["yaml.schemas"]
+    assert (Path.cwd() / key).resolve() == path
+    assert settings["yaml.schemas"][key] == ["workflows/*.yaml", "workflows/**/*.yaml"]
+
+
+def test_schema_settings_use_an_absolute_path_outside_the_workspace(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _, out, _ = run(capsys, "schema")
+    settings = json.loads(out[out.index("{") : out.rindex("}") + 1])
+    assert list(settings["yaml.schemas"]) == [schema_path().resolve().as_posix()]
 
 
 def test_schema_print_outputs_the_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
