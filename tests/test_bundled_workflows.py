@@ -1,0 +1,585 @@
+"""Every bundled workflow validates, and every scripted path walks it to closure.
+
+The walker here is deliberately small and pure: it runs a scripted path
+(``tests/paths/<name>.yaml``, format in the contracts) on the loaded
+:class:`WorkflowDefinition` without the engine, so a mistake in a workflow or
+a path is caught here, before the engine and scheduler tests drive the same
+paths. Semantics it follows (those of the workflow language):
+
+- the first transition of the current state with the event, whose roles
+  intersect the sender's roles and whose guard is true, is taken; timer
+  firings (roles ``("system",)``) may take transitions that list no roles;
+- ``writes`` copy payload fields, ``set`` evaluates CEL against the case as it
+  was before the change; the record must stay valid for ``case_schema``;
+- internal transitions keep the state and its timers; any other transition
+  (a self-transition too) re-enters and re-arms timers;
+- entering a ``hold`` state suspends the pausable timers of the state left;
+  ``@previous`` returns there and resumes them with the time that was left;
+- ``advance`` moves the clock, then fires due timers of the current state in
+  due order (``every`` timers re-arm with ``next_recurrence``).
+
+Each path is walked from several start instants (an ordinary week, the
+Christmas/New Year holidays, the spring daylight-saving change) so that its
+``advance`` steps do not depend on when the engine's clock happens to start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from engine.definitions import load_workflow, load_workflows
+from engine.definitions.durations import parse_duration
+from engine.definitions.expressions import compile_expression
+from engine.definitions.model import (
+    PREVIOUS_STATE,
+    Duration,
+    Phase,
+    Timer,
+    TimerKind,
+    Transition,
+    WorkflowDefinition,
+)
+from engine.scheduling.calendar import add_duration, zone
+from engine.scheduling.due import first_due, next_recurrence
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS_DIR = ROOT / "workflows"
+PATHS_DIR = Path(__file__).resolve().parent / "paths"
+SYSTEM_ROLES = ("system",)
+
+WORKFLOW_FILES = sorted(WORKFLOWS_DIR.glob("*.yaml"))
+WORKFLOW_NAMES = [p.stem for p in WORKFLOW_FILES]
+EXPECTED_WORKFLOWS = {
+    "brokerage",
+    "clinical",
+    "strengths_based",
+    "intensive",
+    "targeted",
+    "hospital",
+}
+
+START_INSTANTS = {
+    "ordinary_week": datetime(2026, 3, 2, 15, 0, tzinfo=UTC),  # a Monday
+    "year_end_holidays": datetime(2026, 12, 23, 22, 30, tzinfo=UTC),  # Wednesday before Christmas
+    "spring_dst_change": datetime(2026, 3, 6, 20, 0, tzinfo=UTC),  # Friday before DST starts
+}
+
+
+class PathFailure(AssertionError):
+    """A scripted path does not run on its workflow."""
+
+
+# -- the walker ----------------------------------------------------------------
+
+
+@dataclass
+class ArmedTimer:
+    timer: Timer
+    due: datetime
+
+
+@dataclass
+class Walker:
+    definition: WorkflowDefinition
+    now: datetime
+    case: dict[str, Any] = field(default_factory=dict)
+    state: str = ""
+    armed: list[ArmedTimer] = field(default_factory=list)
+    # (state left when entering a hold state, its suspended pausable timers as time left)
+    held_from: tuple[str, dict[str, Any]] | None = None
+    fired: list[str] = field(default_factory=list)
+
+    @property
+    def tz(self) -> Any:
+        return zone(self.definition.timezone)
+
+    def open(self, record: Mapping[str, Any]) -> None:
+        case = dict(record)
+        for name, prop in self.definition.case_schema.get("properties", {}).items():
+            if name not in case and isinstance(prop, dict) and "default" in prop:
+                case[name] = prop["default"]
+        self._check_case(case, "@open")
+        self.case = case
+        self._enter(self.definition.initial, resumed=None)
+
+    def send(
+        self,
+        event: str,
+        payload: Mapping[str, Any] | None,
+        roles: Sequence[str],
+    ) -> None:
+        payload = dict(payload or {})
+        transition = self._choose(event, payload, roles)
+        self._take(transition, payload)
+
+    def advance(self, duration: Duration) -> None:
+        self.now = add_duration(self.now, duration, self.tz)
+        for _ in range(1000):  # bounded: a path never fires this many timers
+            due = sorted(
+                (a for a in self.armed if a.due <= self.now),
+                key=lambda a: a.due,
+            )
+            if not due:
+                return
+            first = due[0]
+            self.armed.remove(first)
+            self.fired.append(f"{self.state}.{first.timer.name}")
+            state_before = self.state
+            transition = self._choose(first.timer.event, {}, SYSTEM_ROLES)
+            self._take(transition, {})
+            if (
+                first.timer.kind is TimerKind.EVERY
+                and self.state == state_before
+                and (transition.internal)
+            ):
+                next_due, _missed = next_recurrence(
+                    first.timer, previous_due=first.due, now=self.now, definition=self.definition
+                )
+                self.armed.append(ArmedTimer(first.timer, next_due))
+        raise PathFailure("timers keep firing: an every timer with no period?")
+
+    # -- internals -------------------------------------------------------------
+
+    def _choose(self, event: str, payload: Mapping[str, Any], roles: Sequence[str]) -> Transition:
+        system = tuple(roles) == SYSTEM_ROLES
+        candidates = [t for t in self.definition.transitions_from(self.state) if t.event == event]
+        if not candidates:
+            raise PathFailure(f"state {self.state!r} has no transition for event {event!r}")
+        for t in candidates:
+            allowed = (
+                (not t.roles or "system" in t.roles) if system else bool(set(t.roles) & set(roles))
+            )
+            if not allowed:
+                continue
+            if t.payload_schema is not None:
+                try:
+                    jsonschema.validate(payload, t.payload_schema)
+                except jsonschema.ValidationError as exc:
+                    raise PathFailure(
+                        f"payload of {event!r} in {self.state!r} invalid at {exc.json_path}"
+                    ) from None
+            if t.guard is None or self._eval(t.guard, payload) is True:
+                return t
+        raise PathFailure(
+            f"no transition for {event!r} in {self.state!r} allowed for roles {list(roles)} "
+            "with a true guard"
+        )
+
+    def _eval(self, source: str, payload: Mapping[str, Any]) -> Any:
+        return compile_expression(source).evaluate(
+            case=self.case, event=payload, params=self.definition.parameters, now=self.now
+        )
+
+    def _take(self, t: Transition, payload: Mapping[str, Any]) -> None:
+        new_case = dict(self.case)
+        for case_field, payload_field in t.writes:
+            if payload_field in payload:
+                new_case[case_field] = payload[payload_field]
+        for case_field, source in t.sets:
+            new_case[case_field] = self._eval(source, payload)  # against the old case
+        self._check_case(new_case, t.event)
+        self.case = new_case
+        if t.target is None:
+            return
+        left = self.state
+        if t.target == PREVIOUS_STATE:
+            if self.held_from is None:
+                raise PathFailure(f"{t.event!r}: @previous without a state to return to")
+            target, suspended = self.held_from
+            self.held_from = None
+            self._enter(target, resumed=suspended)
+            return
+        target_state = self.definition.states[t.target]
+        if target_state.hold and not self.definition.states[left].hold:
+            suspended = {a.timer.name: a.due - self.now for a in self.armed if a.timer.pausable}
+            self.held_from = (left, suspended)
+        elif not target_state.hold:
+            self.held_from = None
+        self._enter(t.target, resumed=None)
+
+    def _enter(self, state: str, *, resumed: Mapping[str, Any] | None) -> None:
+        self.state = state
+        self.armed = []
+        for timer in self.definition.timers_of(state):
+            if resumed is not None and timer.name in resumed:
+                self.armed.append(ArmedTimer(timer, self.now + resumed[timer.name]))
+                continue
+            due = first_due(
+                timer, entered_at=self.now, definition=self.definition, case=self.case, now=self.now
+            )
+            if due is not None:
+                self.armed.append(ArmedTimer(timer, due))
+
+    def _check_case(self, case: Mapping[str, Any], event: str) -> None:
+        try:
+            jsonschema.validate(case, self.definition.case_schema)
+        except jsonschema.ValidationError as exc:
+            raise PathFailure(
+                f"case record invalid after {event!r} at {exc.json_path}: {exc.validator}"
+            ) from None
+
+
+def walk(definition: WorkflowDefinition, path: Mapping[str, Any], start: datetime) -> Walker:
+    walker = Walker(definition=definition, now=start)
+    walker.open(path["record"])
+    for number, step in enumerate(path["steps"], start=1):
+        where = f"path {path['name']!r} step {number}"
+        try:
+            if "advance" in step:
+                walker.advance(parse_duration(step["advance"]))
+            else:
+                walker.send(step["event"], step.get("payload"), step["roles"])
+        except PathFailure as exc:
+            raise PathFailure(f"{where}: {exc}") from None
+        if "expect" in step and walker.state != step["expect"]:
+            raise PathFailure(
+                f"{where}: expected state {step['expect']!r}, the case is in {walker.state!r} "
+                f"(timers fired so far: {walker.fired})"
+            )
+    return walker
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def load_paths(name: str) -> dict[str, Any]:
+    with (PATHS_DIR / f"{name}.yaml").open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def all_paths() -> list[Any]:
+    cases = []
+    for name in WORKFLOW_NAMES:
+        if not (PATHS_DIR / f"{name}.yaml").exists():
+            continue  # test_every_workflow_has_a_path_file... reports it
+        for path in load_paths(name)["paths"]:
+            for start_name in START_INSTANTS:
+                cases.append(
+                    pytest.param(
+                        name, path["name"], start_name, id=f"{name}-{path['name']}-{start_name}"
+                    )
+                )
+    return cases
+
+
+_definitions: dict[str, WorkflowDefinition] = {}
+
+
+def definition_of(name: str) -> WorkflowDefinition:
+    if name not in _definitions:
+        _definitions[name] = load_workflow(WORKFLOWS_DIR / f"{name}.yaml")
+    return _definitions[name]
+
+
+def timers_where(definition: WorkflowDefinition, kind: TimerKind) -> list[Timer]:
+    return [t for t in definition.all_timers() if t.kind is kind]
+
+
+DAY = 86400.0
+
+
+# -- validation ----------------------------------------------------------------
+
+
+def test_every_model_has_a_bundled_workflow() -> None:
+    assert set(WORKFLOW_NAMES) == EXPECTED_WORKFLOWS
+
+
+def test_bundled_workflows_load_together() -> None:
+    definitions = load_workflows([WORKFLOWS_DIR])
+    assert sorted(d.name for d in definitions) == sorted(EXPECTED_WORKFLOWS)
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_workflow_validates_and_matches_its_file_name(name: str) -> None:
+    definition = definition_of(name)
+    assert definition.name == name
+    assert definition.model.value == name
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_workflow_file_starts_with_the_schema_modeline(name: str) -> None:
+    first = (WORKFLOWS_DIR / f"{name}.yaml").read_text(encoding="utf-8").splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../schemas/workflow.schema.json"
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_every_phase_has_a_state_and_final_states_are_closure(name: str) -> None:
+    definition = definition_of(name)
+    assert {s.phase for s in definition.states.values()} == set(Phase)
+    for state in definition.final_states:
+        assert definition.states[state].phase is Phase.CLOSURE
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_every_timer_and_parameter_names_its_rule(name: str) -> None:
+    definition = definition_of(name)
+    for timer in definition.all_timers():
+        assert timer.description.strip(), f"{timer.state}.{timer.name} has no description"
+    raw = yaml.safe_load((WORKFLOWS_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+    for param, spec in raw.get("parameters", {}).items():
+        assert spec["source"].strip(), param
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_case_schema_has_the_common_fields(name: str) -> None:
+    props = definition_of(name).case_schema["properties"]
+    for required in ("patient_id", "program", "priority", "risk_level", "contact_attempts"):
+        assert required in props
+    assert props["contact_attempts"]["default"] == 0
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_withdrawal_transfer_and_death_from_every_open_state(name: str) -> None:
+    definition = definition_of(name)
+    for state in definition.states.values():
+        if state.final:
+            continue
+        events = {t.event for t in definition.transitions_from(state.name)}
+        assert "client_died" in events, state.name
+        if state.name != "closing_review":
+            assert {"client_withdrew", "transfer_out"} <= events, state.name
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_workflow_has_a_hold_state_that_resumes_to_previous(name: str) -> None:
+    definition = definition_of(name)
+    holds = [s for s in definition.states.values() if s.hold]
+    assert holds
+    for hold in holds:
+        assert any(t.returns_to_previous for t in definition.transitions_from(hold.name))
+    assert any(t.pausable for t in definition.all_timers())
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_three_failed_contact_attempts_close_or_hold_the_case(name: str) -> None:
+    definition = definition_of(name)
+    failed = [t for t in definition.transitions if t.event == "contact_attempt_failed"]
+    assert failed
+    assert any(dict(t.sets).get("contact_attempts") == "case.contact_attempts + 1" for t in failed)
+    assert definition.parameters["max_contact_attempts"] == 3
+
+
+# -- the models differ the way real programs do --------------------------------
+
+
+def cadence_days(definition: WorkflowDefinition, state: str) -> list[float]:
+    return [
+        t.every.approx_seconds / DAY
+        for t in definition.timers_of(state)
+        if t.kind is TimerKind.EVERY and t.every is not None
+    ]
+
+
+def service_and_monitoring_cadences(definition: WorkflowDefinition) -> list[float]:
+    return [
+        days
+        for s in definition.states.values()
+        if s.phase in (Phase.SERVICE_DELIVERY, Phase.MONITORING) and not s.hold
+        for days in cadence_days(definition, s.name)
+    ]
+
+
+def test_intensive_contact_is_at_least_weekly() -> None:
+    d = definition_of("intensive")
+    assert cadence_days(d, "active_treatment")
+    assert max(cadence_days(d, "active_treatment")) <= 7
+    assert d.parameters["min_weekly_contacts"] >= 4
+    assert all(days <= 7 for days in service_and_monitoring_cadences(d))
+
+
+def test_clinical_contact_is_every_one_to_four_weeks() -> None:
+    d = definition_of("clinical")
+    cadences = service_and_monitoring_cadences(d)
+    assert cadences
+    assert all(7 <= days <= 28 for days in cadences)
+
+
+def test_brokerage_contact_is_about_quarterly() -> None:
+    d = definition_of("brokerage")
+    assert cadence_days(d, "monitoring")
+    assert min(cadence_days(d, "monitoring")) >= 60
+
+
+def test_targeted_monitors_monthly_and_reassesses_within_twelve_months() -> None:
+    d = definition_of("targeted")
+    assert min(cadence_days(d, "monitoring_follow_up")) <= 31  # monthly contact
+    reassessment = [
+        t
+        for t in d.timers_of("monitoring_follow_up")
+        if t.kind is TimerKind.AFTER and t.event == "reassessment_due"
+    ]
+    assert reassessment
+    assert reassessment[0].after is not None
+    assert reassessment[0].after.approx_seconds <= 366 * DAY
+
+
+def test_strengths_based_captures_strengths_goals_supports_and_reviews_twice_a_year() -> None:
+    d = definition_of("strengths_based")
+    props = d.case_schema["properties"]
+    assert {"strengths", "personal_goals", "natural_supports"} <= set(props)
+    written = {case_field for t in d.transitions for case_field, _ in t.writes}
+    assert {"strengths", "personal_goals", "natural_supports"} <= written
+    review = [t for t in d.timers_of("working_on_goals") if t.event == "plan_review_due"]
+    assert review
+    assert review[0].after is not None
+    assert review[0].after.months == 6
+
+
+def test_clinical_combines_several_services_and_meets_regularly() -> None:
+    d = definition_of("clinical")
+    services = set(d.case_schema["properties"]["planned_services"]["items"]["enum"])
+    assert {
+        "physical_therapy",
+        "occupational_therapy",
+        "neuropsychology",
+        "mental_health",
+    } <= services
+    assert any(t.event == "team_meeting_due" for t in d.timers_of("coordinating_services"))
+
+
+def test_brokerage_is_hands_off_and_clinical_hands_on() -> None:
+    brokerage, clinical = definition_of("brokerage"), definition_of("clinical")
+
+    def delivery_events(d: WorkflowDefinition) -> set[str]:
+        return {
+            t.event
+            for s in d.states.values()
+            if s.phase is Phase.SERVICE_DELIVERY
+            for t in d.transitions_from(s.name)
+            if t.internal and t.roles
+        }
+
+    assert len(delivery_events(clinical)) > len(delivery_events(brokerage))
+    assert min(service_and_monitoring_cadences(clinical)) < min(
+        service_and_monitoring_cadences(brokerage)
+    )
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_WORKFLOWS - {"hospital"}))
+def test_community_deadlines_first_contact_assessment_and_plan(name: str) -> None:
+    d = definition_of(name)
+    intake_business = [
+        t
+        for s in d.states.values()
+        if s.phase is Phase.INTAKE
+        for t in s.timers
+        if t.kind in (TimerKind.BUSINESS_DAYS, TimerKind.AFTER)
+    ]
+    assert intake_business, "no first-contact deadline"
+    assessment = [
+        t.after.approx_seconds / DAY
+        for s in d.states.values()
+        if s.phase is Phase.ASSESSMENT
+        for t in s.timers
+        if t.kind is TimerKind.AFTER and t.after is not None
+    ]
+    planning = [
+        t.after.approx_seconds / DAY
+        for s in d.states.values()
+        if s.phase is Phase.PLANNING
+        for t in s.timers
+        if t.kind is TimerKind.AFTER and t.after is not None
+    ]
+    assert assessment
+    assert min(assessment) <= 45
+    assert planning
+    assert min(planning) <= 30
+
+
+def test_hospital_deadlines_follow_the_regulations() -> None:
+    d = definition_of("hospital")
+    p = d.parameters
+    assert p["adverse_notice_business_days"] == 2  # 42 CFR 456.137
+    assert p["im_notice_deadline"] == "P2D"  # 42 CFR 405.1205
+    assert p["urgent_authorization_deadline"] == "PT72H"  # CMS-0057-F
+    assert p["standard_authorization_deadline"] == "P7D"
+    assert p["tcm_contact_business_days"] == 2
+    assert p["readmission_window"] == "P30D"
+    window = [t for t in d.timers_of("post_discharge_monitoring") if t.kind is TimerKind.AT]
+    assert window
+    assert window[0].at == "case.discharge_date"
+    assert window[0].offset is not None
+    assert window[0].offset.days == 30
+    readmitted = [
+        t for t in d.transitions_from("post_discharge_monitoring") if t.event == "readmitted"
+    ]
+    assert readmitted
+    assert readmitted[0].target == "concurrent_review"
+
+
+# -- scripted paths ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_every_workflow_has_a_path_file_reaching_several_final_states(name: str) -> None:
+    paths = load_paths(name)
+    assert paths["workflow"] == name
+    finals = {p["final"] for p in paths["paths"]}
+    assert finals <= set(definition_of(name).final_states)
+    assert "closed" in finals
+    assert len(finals) >= 2
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_paths_exercise_outreach_hold_and_timers(name: str) -> None:
+    steps = [s for p in load_paths(name)["paths"] for s in p["steps"]]
+    events = {s.get("event") for s in steps}
+    assert "contact_attempt_failed" in events
+    assert "resume" in events
+    assert any("advance" in s for s in steps)
+
+
+@pytest.mark.parametrize(("name", "path_name", "start_name"), all_paths())
+def test_scripted_path_reaches_its_final_state(name: str, path_name: str, start_name: str) -> None:
+    definition = definition_of(name)
+    path = next(p for p in load_paths(name)["paths"] if p["name"] == path_name)
+    walker = walk(definition, path, START_INSTANTS[start_name])
+    assert walker.state == path["final"]
+    assert definition.states[walker.state].final
+
+
+def test_walker_rejects_an_event_the_state_does_not_handle() -> None:
+    definition = definition_of("brokerage")
+    path = {
+        "name": "wrong_event",
+        "record": {
+            "patient_id": "P-0001",
+            "program": "x",
+            "priority": "routine",
+            "risk_level": "low",
+        },
+        "steps": [{"event": "goals_met", "actor": "cm", "roles": ["case_manager"]}],
+    }
+    with pytest.raises(PathFailure, match="no transition"):
+        walk(definition, path, START_INSTANTS["ordinary_week"])
+
+
+def test_walker_rejects_a_role_that_may_not_send_the_event() -> None:
+    definition = definition_of("brokerage")
+    path = {
+        "name": "wrong_role",
+        "record": {
+            "patient_id": "P-0001",
+            "program": "x",
+            "priority": "routine",
+            "risk_level": "low",
+        },
+        "steps": [
+            {
+                "event": "first_contact_made",
+                "roles": ["supervisor"],
+                "payload": {"contact_date": "2026-01-05"},
+            }
+        ],
+    }
+    with pytest.raises(PathFailure, match="allowed for roles"):
+        walk(definition, path, START_INSTANTS["ordinary_week"])
