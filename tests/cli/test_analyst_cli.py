@@ -435,3 +435,43 @@ def test_installed_console_script_validates_with_ci_exit_codes(tmp_path: Path) -
     data = json.loads(result.stdout)
     errors = [d for d in data["diagnostics"] if d["severity"] == "error"]
     assert [(d["file"], d["line"], d["column"]) for d in errors] == [(str(path), line, column)]
+
+
+# -- the quickstart stays true ------------------------------------------------------
+
+QUICKSTART = ROOT / "docs" / "analyst-quickstart.md"
+
+
+def test_quickstart_workflow_validates_and_its_documented_errors_are_what_validate_prints(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = QUICKSTART.read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(.*?)```", doc, re.S)
+    assert block is not None
+    monkeypatch.chdir(tmp_path)
+    draft = tmp_path / "drafts" / "outreach.yaml"
+    draft.parent.mkdir()
+    draft.write_text(block.group(1), encoding="utf-8")
+    assert run(capsys, "validate", "drafts/")[0] == 0
+
+    broken = block.group(1).replace("target: planning", "target: planing")
+    broken = broken.replace("supervisor]", "supervsor]")
+    draft.write_text(broken, encoding="utf-8")
+    code, out, _ = run(capsys, "validate", "drafts/")
+    assert code == 1
+    documented = [ln for ln in doc.splitlines() if ln.startswith("drafts/outreach.yaml:")]
+    assert out.splitlines()[:-1] == documented
+
+
+def test_quickstart_mermaid_is_what_diagram_prints(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    doc = QUICKSTART.read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(.*?)```", doc, re.S)
+    drawn = re.search(r"(```mermaid\n.*?```\n)", doc, re.S)
+    assert block is not None
+    assert drawn is not None
+    path = write(tmp_path, "outreach.yaml", block.group(1))
+    code, out, _ = run(capsys, "diagram", str(path), "--format", "mermaid", "--markdown")
+    assert code == 0
+    assert out == drawn.group(1)
