@@ -92,7 +92,7 @@ def register(subparsers: Any) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     try:
         _check_paths_exist(args.paths)
-        report = check_paths(args.paths)
+        report = check_paths(_distinct(args.paths))
         if not report.files:
             raise UsageError("no workflow files (*.yaml, *.yml) found in " + ", ".join(args.paths))
     except UsageError as exc:
@@ -114,6 +114,25 @@ def _check_paths_exist(paths: Sequence[str]) -> None:
         path = Path(p)
         if path.is_file() and path.suffix not in YAML_SUFFIXES:
             raise UsageError(f"not a YAML file (*.yaml, *.yml): {p}")
+
+
+def _distinct(paths: Sequence[str]) -> list[str]:
+    """The paths without repeats and without files or folders inside another given folder.
+
+    ``casework validate workflows workflows/brokerage.yaml`` checks each file
+    once instead of reporting brokerage as defined twice.
+    """
+    resolved = [Path(p).resolve() for p in paths]
+    folders = [r for r in resolved if r.is_dir()]
+    kept: list[str] = []
+    seen: set[Path] = set()
+    for given, real in zip(paths, resolved, strict=True):
+        inside = any(real != f and real.is_relative_to(f) for f in folders)
+        if real in seen or inside:
+            continue
+        seen.add(real)
+        kept.append(given)
+    return kept
 
 
 def _plural(n: int, word: str) -> str:
@@ -162,6 +181,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
     except UsageError as exc:
         return _usage(str(exc))
     except DefinitionError as exc:
+        if args.format == "json":
+            _write_json({"ok": False, **exc.to_dict()}, sys.stdout)
         return _invalid(exc)
     if args.format == "json":
         _write_json(describe_dict(defn), sys.stdout)

@@ -216,6 +216,15 @@ def test_validate_json_of_valid_workflows_is_ok(capsys: pytest.CaptureFixture[st
     assert {w["name"] for w in data["workflows"]} == {p.stem for p in WORKFLOW_FILES}
 
 
+def test_validate_checks_a_file_once_when_it_is_also_inside_a_given_folder(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    brokerage = str(WORKFLOWS / "brokerage.yaml")
+    code, out, _ = run(capsys, "validate", str(WORKFLOWS), brokerage, brokerage)
+    assert code == 0, out
+    assert "also defined" not in out
+
+
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
@@ -289,6 +298,18 @@ def test_describe_invalid_workflow_prints_diagnostics_and_exits_1(
     assert (first["file"], first["line"], first["col"]) == (str(path), str(line), "17")
     assert "plannig" in first["msg"]
     assert "Traceback" not in err
+
+
+def test_describe_json_of_invalid_workflow_prints_its_diagnostics_as_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = write(tmp_path, "bad.yaml", MINIMAL.replace("target: planning", "target: plannig"))
+    code, out, _ = run(capsys, "describe", str(path), "--format", "json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["ok"] is False
+    assert data["error"] == "invalid-definition"
+    assert [d["code"] for d in data["diagnostics"]] == ["unknown-target"]
 
 
 def test_describe_fragment_file_is_not_a_workflow(capsys: pytest.CaptureFixture[str]) -> None:
