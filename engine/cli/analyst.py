@@ -97,6 +97,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             raise UsageError("no workflow files (*.yaml, *.yml) found in " + ", ".join(args.paths))
     except UsageError as exc:
         return _usage(str(exc))
+    except OSError as exc:
+        return _usage(_os_message(exc))
     if args.format == "json":
         _write_json(validation_dict(report), sys.stdout)
     else:
@@ -180,6 +182,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
         defn = resolve_workflow(args.workflow)
     except UsageError as exc:
         return _usage(str(exc))
+    except OSError as exc:
+        return _usage(_os_message(exc))
     except DefinitionError as exc:
         if args.format == "json":
             _write_json({"ok": False, **exc.to_dict()}, sys.stdout)
@@ -196,6 +200,8 @@ def cmd_diagram(args: argparse.Namespace) -> int:
         defn = resolve_workflow(args.workflow)
     except UsageError as exc:
         return _usage(str(exc))
+    except OSError as exc:
+        return _usage(_os_message(exc))
     except DefinitionError as exc:
         return _invalid(exc)
     text = render_mermaid(defn) if args.format == "mermaid" else render_dot(defn)
@@ -294,6 +300,12 @@ def schema_help(path: Path, cwd: Path | None = None) -> str:
 def _write_json(data: Any, out: TextIO) -> None:
     json.dump(data, out, indent=2, ensure_ascii=False)
     out.write("\n")
+
+
+def _os_message(exc: OSError) -> str:
+    """``cannot read x.yaml: Permission denied`` (file name and reason only)."""
+    what = exc.filename if exc.filename is not None else "file"
+    return f"cannot read {what}: {exc.strerror or type(exc).__name__}"
 
 
 def _usage(message: str) -> int:

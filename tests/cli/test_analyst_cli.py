@@ -496,3 +496,20 @@ def test_quickstart_mermaid_is_what_diagram_prints(
     code, out, _ = run(capsys, "diagram", str(path), "--format", "mermaid", "--markdown")
     assert code == 0
     assert out == drawn.group(1)
+
+
+def test_unreadable_file_is_a_usage_error_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "outreach.yaml", MINIMAL)
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("engine.cli.analyst.load_workflow", refuse)
+    monkeypatch.setattr("engine.cli.analyst.check_paths", refuse)
+    for argv in (["describe", str(path)], ["diagram", str(path)], ["validate", str(path)]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2
+        assert out == ""
+        assert err == f"casework: error: cannot read {path}: Permission denied\n"
