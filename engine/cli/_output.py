@@ -51,16 +51,21 @@ def table(
     out: TextIO | None = None,
     max_width: int | None = None,
 ) -> None:
-    """An aligned plain-text table; long cells are cut to fit the terminal."""
+    """An aligned plain-text table; at a terminal, long cells are cut to fit it."""
     out = out or sys.stdout
     text_rows = [[cell(v) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in text_rows:
         for i, value in enumerate(row):
             widths[i] = max(widths[i], len(value))
-    limit = max_width or shutil.get_terminal_size((120, 24)).columns
-    while sum(widths) + 2 * (len(widths) - 1) > limit and max(widths) > 12:
-        widths[widths.index(max(widths))] -= 1
+    # Cut cells only for a person at a terminal, and never the first column (ids).
+    limit = max_width
+    if limit is None and out.isatty():
+        limit = shutil.get_terminal_size((120, 24)).columns
+    if limit is not None and len(widths) > 1:
+        while sum(widths) + 2 * (len(widths) - 1) > limit and max(widths[1:]) > 12:
+            i = 1 + widths[1:].index(max(widths[1:]))
+            widths[i] -= 1
 
     def line(values: Sequence[str]) -> str:
         parts = []

@@ -162,6 +162,21 @@ def run(args: argparse.Namespace, body: Callable[[Engine], int]) -> int:
         engine.close()
 
 
+def guarded(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn a UsageError raised while reading arguments into exit code 2."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return cmd(args)
+        except UsageError as exc:
+            out.error(str(exc))
+            return 2
+
+    wrapper.__name__ = cmd.__name__
+    wrapper.__doc__ = cmd.__doc__
+    return wrapper
+
+
 def _fail(args: argparse.Namespace, exc: EngineError) -> int:
     out.error(exc.message)
     if getattr(args, "json", False):
@@ -532,17 +547,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     g.add_argument("--closed", dest="closed", action="store_const", const=True, default=None)
     g.add_argument("--open", dest="closed", action="store_const", const=False)
     p.add_argument("--limit", type=int, default=100)
-    p.set_defaults(func=cmd_cases_list)
+    p.set_defaults(func=guarded(cmd_cases_list))
 
     p = cases_sub.add_parser("show", help="one case: state, timers, events, why it is stuck")
     _common(p, actor=True)
     p.add_argument("case_id", metavar="ID")
-    p.set_defaults(func=cmd_cases_show)
+    p.set_defaults(func=guarded(cmd_cases_show))
 
     p = cases_sub.add_parser("history", help="the history of one case")
     _common(p, actor=True)
     p.add_argument("case_id", metavar="ID")
-    p.set_defaults(func=cmd_cases_history)
+    p.set_defaults(func=guarded(cmd_cases_history))
 
     p = cases_sub.add_parser("send", help="send an event to a case")
     _common(p, actor=True)
@@ -552,7 +567,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--role", action="append", metavar="ROLE", help="role to act in (repeatable)")
     p.add_argument("--idempotency-key")
     p.add_argument("--expected-version", type=int)
-    p.set_defaults(func=cmd_cases_send)
+    p.set_defaults(func=guarded(cmd_cases_send))
 
     timers = subparsers.add_parser("timers", help="inspect timers")
     timers_sub = timers.add_subparsers(dest="timers_command", metavar="COMMAND", required=True)
@@ -564,7 +579,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--status", default="pending", choices=["pending", "paused", "fired", "cancelled", "any"]
     )
     p.add_argument("--limit", type=int, default=200)
-    p.set_defaults(func=cmd_timers_list)
+    p.set_defaults(func=guarded(cmd_timers_list))
 
     outbox = subparsers.add_parser("outbox", help="inspect and retry host actions")
     outbox_sub = outbox.add_subparsers(dest="outbox_command", metavar="COMMAND", required=True)
@@ -574,9 +589,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     g.add_argument("--failed", action="store_true", help="only dead-lettered items")
     g.add_argument("--all", action="store_true", help="including delivered items")
     p.add_argument("--limit", type=int, default=200)
-    p.set_defaults(func=cmd_outbox_list)
+    p.set_defaults(func=guarded(cmd_outbox_list))
 
     p = outbox_sub.add_parser("retry", help="make a dead or pending item due now")
     _common(p, actor=True)
     p.add_argument("item_id", metavar="ID", type=int)
-    p.set_defaults(func=cmd_outbox_retry)
+    p.set_defaults(func=guarded(cmd_outbox_retry))
