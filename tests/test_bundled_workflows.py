@@ -368,6 +368,35 @@ def test_three_failed_contact_attempts_close_or_hold_the_case(name: str) -> None
     assert definition.parameters["max_contact_attempts"] == 3
 
 
+# -- the language reference's example ------------------------------------------
+
+LANGUAGE_DOC = ROOT / "docs" / "workflow-language.md"
+
+
+def test_language_reference_example_validates_and_uses_every_construct(tmp_path: Path) -> None:
+    text = LANGUAGE_DOC.read_text(encoding="utf-8")
+    start = text.index("<!-- example: home_support -->")
+    block = text[start : text.index("<!-- /example -->", start)]
+    example = block[block.index("```yaml\n") + len("```yaml\n") : block.rindex("```")]
+    folder = tmp_path / "workflows"
+    (folder / "fragments").mkdir(parents=True)
+    for fragment in (WORKFLOWS_DIR / "fragments").glob("*.yaml"):
+        (folder / "fragments" / fragment.name).write_text(fragment.read_text(encoding="utf-8"))
+    (folder / "home_support.yaml").write_text(example, encoding="utf-8")
+
+    d = load_workflow(folder / "home_support.yaml")
+
+    assert {t.kind for t in d.all_timers()} == set(TimerKind)
+    assert any(s.hold for s in d.states.values())
+    assert any(t.returns_to_previous for t in d.transitions)
+    assert any(t.internal for t in d.transitions)
+    assert any(t.guard for t in d.transitions)
+    assert any(t.sets for t in d.transitions)
+    assert any(t.actions for t in d.transitions)
+    assert "closing_review" in d.states  # merged from the included fragment
+    assert d.parameters["max_contact_attempts"] == 3
+
+
 # -- the models differ the way real programs do --------------------------------
 
 
