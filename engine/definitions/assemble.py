@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,30 @@ def str_list(value: Any) -> list[str]:
     return [v for v in as_list(value) if isinstance(v, str)]
 
 
+HINT_BUDGET = 100_000  # did-you-mean comparisons per file
+_hint_budget: ContextVar[list[int] | None] = ContextVar("_hint_budget", default=None)
+
+
+def reset_hint_budget() -> None:
+    """Give the file about to be checked its own did-you-mean budget."""
+    _hint_budget.set([HINT_BUDGET])
+
+
 def did_you_mean(word: str, candidates: Any) -> str | None:
-    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    """'did you mean X?' for the closest candidate, within a per-file budget.
+
+    The budget keeps a hostile file with thousands of misspellings among
+    thousands of names from taking quadratic time.
+    """
+    budget = _hint_budget.get()
+    if budget is None:
+        budget = [HINT_BUDGET]
+        _hint_budget.set(budget)
+    if budget[0] < len(candidates):
+        return None
+    budget[0] -= len(candidates)
+    names = sorted(candidates)
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
 
@@ -131,6 +154,7 @@ class Assembled:
     shared: list[tuple[dict[str, Any], Origin]] = field(default_factory=list)
     transitions: list[RawTransition] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    _by_source: dict[str, list[RawTransition]] | None = field(default=None, repr=False)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -140,7 +164,12 @@ class Assembled:
         return Origin(self.main, tuple(path))
 
     def transitions_from(self, state: str) -> list[RawTransition]:
-        return [t for t in self.transitions if t.source == state]
+        if self._by_source is None:
+            index: dict[str, list[RawTransition]] = {}
+            for t in self.transitions:
+                index.setdefault(t.source, []).append(t)
+            self._by_source = index
+        return self._by_source.get(state, [])
 
 
 DocReader = Callable[[Path, str], YamlDocument]

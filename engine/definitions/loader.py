@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.definitions.assemble import as_dict, assemble
+from engine.definitions.assemble import as_dict, assemble, reset_hint_budget
 from engine.definitions.build import build_definition
 from engine.definitions.checks import run_checks
 from engine.definitions.diagnostics import Diagnostic
@@ -94,6 +94,7 @@ def _check_file(
     session: _Session, path: Path, display: str
 ) -> tuple[WorkflowDefinition | None, list[Diagnostic], bool]:
     """(definition or None, diagnostics, is_fragment) for one file."""
+    reset_hint_budget()
     try:
         doc = session.read(path, display)
     except YamlError as exc:

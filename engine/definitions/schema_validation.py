@@ -8,7 +8,6 @@ needed, enum errors list the allowed values.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable
 from functools import lru_cache
@@ -17,6 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.exceptions import best_match
 
+from engine.definitions.assemble import did_you_mean
 from engine.definitions.diagnostics import Diagnostic
 from engine.definitions.paths import schema_path
 from engine.definitions.yaml_reader import JsonPath, YamlDocument
@@ -106,8 +106,7 @@ def _json_type(value: Any) -> str:
 
 
 def _did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+    return did_you_mean(word, candidates)
 
 
 def _translate(error: ValidationError, doc: YamlDocument) -> list[Diagnostic]:

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 from yaml.composer import Composer
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.parser import Parser
 from yaml.reader import Reader
@@ -154,8 +155,11 @@ class _DepthLimit(Composer):
     """Composer that refuses nesting deeper than MAX_DEPTH (before recursing)."""
 
     _depth = 0
+    composed = 0  # nodes written in the file (aliases not expanded)
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if not self.check_event(AliasEvent):  # type: ignore[no-untyped-call]
+            self.composed += 1
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -313,7 +317,7 @@ def parse_text(text: str, file: str) -> YamlDocument:
         raise YamlError(
             [_diag(file, 1, 1, "file is empty: expected a workflow mapping", "yaml-empty")]
         )
-    converter = _Converter(file)
+    converter = _Converter(file, allowed_nodes=loader.composed + MAX_NODES)
     data = converter.convert(node)
     if converter.errors:
         raise YamlError(sorted(converter.errors, key=lambda d: d.sort_key))
@@ -343,8 +347,9 @@ class _AliasBomb(Exception):
 class _Converter:
     """Nodes -> plain data, recording positions; bounded by node count and depth."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, allowed_nodes: int) -> None:
         self.file = file
+        self.allowed_nodes = allowed_nodes
         self.values: dict[JsonPath, tuple[int, int]] = {}
         self.keys: dict[JsonPath, tuple[int, int]] = {}
         self.errors: list[Diagnostic] = []
@@ -365,7 +370,8 @@ class _Converter:
                     column=mark.column + 1,
                     json_path=format_path(self.top_key[1] if self.top_key else ()),
                     code="yaml-alias-bomb",
-                    message=f"aliases expand to more than {MAX_NODES} nodes (an alias bomb?); "
+                    message=f"aliases expand to more than {MAX_NODES} extra nodes "
+                    "(an alias bomb?); "
                     "write the content out or use shared_transitions/include",
                 )
             ]
@@ -396,7 +402,7 @@ class _Converter:
 
     def _node(self, node: Node, path: JsonPath, depth: int) -> Any:
         self.count += 1
-        if self.count > MAX_NODES:
+        if self.count > self.allowed_nodes:
             raise _AliasBomb(node.start_mark)
         if depth > MAX_DEPTH:
             raise _TooDeep(node.start_mark)
@@ -424,7 +430,7 @@ class _Converter:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             self.count += 1
-            if self.count > MAX_NODES:
+            if self.count > self.allowed_nodes:
                 raise _AliasBomb(key_node.start_mark)
             if key_node.tag == _MERGE or (
                 isinstance(key_node, ScalarNode) and key_node.value == "<<" and not key_node.style
