@@ -103,40 +103,41 @@ def _layout(defn: WorkflowDefinition) -> _Layout:
     for name, state in defn.states.items():
         lines[name] = _summary_lines(state.description)
 
-    edges: list[_Edge] = []
-    candidates: list[Transition] = []
-    for t in defn.transitions:
-        timers = [tm for tm in defn.states[t.source].timers if tm.event == t.event]
-        if not timers:
-            candidates.append(t)
-            continue
-        for timer in timers:
-            target = t.source if t.target is None else t.target
-            edges.append(_Edge(t.source, target, transition_label(t, timer), "timer"))
+    def timers_for(t: Transition) -> list[Timer]:
+        return [tm for tm in defn.states[t.source].timers if tm.event == t.event]
 
     groups: dict[tuple[object, ...], list[Transition]] = {}
-    for t in candidates:
-        groups.setdefault(_signature(t), []).append(t)
+    for t in defn.transitions:
+        if not timers_for(t):
+            groups.setdefault(_signature(t), []).append(t)
     shared_keys = {
         key
         for key, members in groups.items()
         if len({m.source for m in members}) >= SHARED_MIN_SOURCES
     }
 
-    pseudos: dict[tuple[str, ...], _Pseudo] = {}
-    emitted: set[tuple[object, ...]] = set()
-    for t in candidates:
+    # each state's own edges in definition order, then the shared ones
+    edges: list[_Edge] = []
+    shared: list[Transition] = []
+    for t in defn.transitions:
+        timers = timers_for(t)
+        for timer in timers:
+            target = t.source if t.target is None else t.target
+            edges.append(_Edge(t.source, target, transition_label(t, timer), "timer"))
+        if timers:
+            continue
         key = _signature(t)
-        if key not in shared_keys:
-            if t.target is None:
-                lines[t.source].append("↻ " + transition_label(t))
-            else:
-                edges.append(_Edge(t.source, t.target, transition_label(t), "event"))
-            continue
-        if key in emitted:
-            continue
-        emitted.add(key)
-        sources = tuple(dict.fromkeys(m.source for m in groups[key]))
+        if key in shared_keys:
+            if groups[key][0] is t:
+                shared.append(t)
+        elif t.target is None:
+            lines[t.source].append("↻ " + transition_label(t))
+        else:
+            edges.append(_Edge(t.source, t.target, transition_label(t), "event"))
+
+    pseudos: dict[tuple[str, ...], _Pseudo] = {}
+    for t in shared:
+        sources = tuple(dict.fromkeys(m.source for m in groups[_signature(t)]))
         pseudo = pseudos.get(sources)
         if pseudo is None:
             pseudo = _Pseudo(f"shared_{len(pseudos) + 1}", _sources_label(defn, sources), sources)
