@@ -106,11 +106,14 @@ def start_worker(engine: Engine) -> Any:
 
 
 def _configure_logging(level: str) -> None:
+    """Our loggers (and uvicorn's start-up lines) at ``level``; libraries at WARNING."""
     logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in ("casework", "engine", "uvicorn.error"):
+        logging.getLogger(name).setLevel(getattr(logging, level.upper(), logging.INFO))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
