@@ -612,3 +612,26 @@ def test_walker_rejects_a_role_that_may_not_send_the_event() -> None:
     }
     with pytest.raises(PathFailure, match="allowed for roles"):
         walk(definition, path, START_INSTANTS["ordinary_week"])
+
+
+def test_hold_pauses_a_deadline_and_resume_keeps_the_time_left() -> None:
+    definition = definition_of("brokerage")
+    start = START_INSTANTS["ordinary_week"]
+    walker = Walker(definition=definition, now=start)
+    walker.open(
+        {"patient_id": "P-0001", "program": "x", "priority": "routine", "risk_level": "low"}
+    )
+    walker.send("first_contact_made", {"contact_date": "2026-03-02"}, ["case_manager"])
+    entered = walker.now
+    (deadline,) = [a for a in walker.armed if a.timer.name == "assessment_deadline"]
+    walker.advance(parse_duration("P20D"))
+    time_left = deadline.due - walker.now
+    walker.send("put_on_hold", {"hold_reason": "hospitalised"}, ["case_manager"])
+    walker.advance(parse_duration("P40D"))
+    walker.send("resume", None, ["case_manager"])
+
+    assert walker.state == "assessing"
+    (resumed,) = [a for a in walker.armed if a.timer.name == "assessment_deadline"]
+    assert resumed.due == walker.now + time_left
+    assert resumed.due > deadline.due  # the 40 days on hold did not count
+    assert walker.now - entered > time_left
