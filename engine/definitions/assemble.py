@@ -188,6 +188,15 @@ def assemble(main: YamlDocument, main_path: Path, read: DocReader) -> Assembled:
     for i, inc in enumerate(as_list(data.get("include"))):
         if not isinstance(inc, str):
             continue
+        if os.path.isabs(inc):
+            asm.diagnostics.append(
+                main.diagnostic(
+                    ("include", i),
+                    f"include path {inc!r} must be relative to this file",
+                    "include-absolute",
+                )
+            )
+            continue
         display = include_display(main.file, inc)
         try:
             frag = read(main_path.parent / inc, display)

@@ -32,7 +32,13 @@ from engine.definitions.assemble import (
     str_list,
 )
 from engine.definitions.diagnostics import Diagnostic
-from engine.definitions.expressions import ExpressionError, compile_expression, field_references
+from engine.definitions.expressions import (
+    VARIABLES,
+    ExpressionError,
+    compile_expression,
+    field_references,
+    unknown_variables,
+)
 from engine.definitions.model import PHASE_ORDER, Phase
 from engine.definitions.resolve import Problem, resolve_business_days, resolve_duration
 
@@ -206,6 +212,14 @@ class _Checker:
 
     def check_timers(self, name: str) -> None:
         state = self.states[name]
+        if state.final and as_list(state.data.get("timers")):
+            self.add(
+                state.origin,
+                ("timers",),
+                f"final state '{name}' must not have timers: the case is closed there",
+                "final-has-timers",
+                key=True,
+            )
         handled = {t.event for t in self.asm.transitions_from(name)}
         seen: dict[str, int] = {}
         for i, timer in enumerate(as_list(state.data.get("timers"))):
@@ -248,7 +262,34 @@ class _Checker:
 
     # -- transitions -----------------------------------------------------------------
 
+    def check_shadowed(self) -> None:
+        """Warn about a transition that can never be taken: an earlier one for the same
+        event from the same state has no guard. A state's own unguarded transition
+        overriding a shared one is deliberate and not reported."""
+        for name in self.states:
+            unguarded: dict[str, RawTransition] = {}
+            for t in self.asm.transitions_from(name):
+                event = t.event
+                if event is None:
+                    continue
+                first = unguarded.get(event)
+                if first is not None and (t.shared == first.shared):
+                    line, col = first.origin.position()
+                    self.add(
+                        t.origin,
+                        (),
+                        f"this transition for event '{event}' from '{name}' is never taken: "
+                        "an earlier one has no guard",
+                        "shadowed-transition",
+                        key=True,
+                        severity="warning",
+                        hint=f"the earlier one is at {first.origin.doc.file}:{line}:{col}",
+                    )
+                if "guard" not in t.data:
+                    unguarded.setdefault(event, t)
+
     def check_transitions(self) -> None:
+        self.check_shadowed()
         roles = self.asm.roles
         for t in self.asm.transitions:
             data, origin = t.data, t.origin
@@ -365,6 +406,14 @@ class _Checker:
         except ExpressionError as exc:
             self.add(origin, sub, str(exc), "cel-syntax")
             return
+        for name in unknown_variables(source):
+            self.add(
+                origin,
+                sub,
+                f"unknown variable '{name}': expressions see case, event, params and now",
+                "unknown-variable",
+                hint=did_you_mean(name, VARIABLES),
+            )
         for ref in field_references(source):
             if ref.root == "case" and self.case_fields is not None:
                 if ref.name not in self.case_fields:

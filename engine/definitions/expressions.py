@@ -119,6 +119,27 @@ def variables_of(source: str) -> list[str]:
     return list(expr._program.variables())
 
 
+_MACROS = {"all", "exists", "exists_one", "map", "filter"}
+
+
+def unknown_variables(source: str) -> list[str]:
+    """Variables other than case, event, params, now and macro-bound names (``x`` in
+    ``list.all(x, ...)``): almost always a misspelt root such as ``evnt``."""
+    toks = _tokens(source)
+    bound: set[str] = set()
+    for i in range(len(toks) - 4):
+        if (
+            toks[i][1] == "."
+            and toks[i + 1][0] == "ident"
+            and toks[i + 1][1] in _MACROS
+            and toks[i + 2][1] == "("
+            and toks[i + 3][0] == "ident"
+            and toks[i + 4][1] == ","
+        ):
+            bound.add(toks[i + 3][1])
+    return [v for v in variables_of(source) if v not in VARIABLES and v not in bound]
+
+
 # -- static references ---------------------------------------------------------------
 
 

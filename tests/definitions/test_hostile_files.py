@@ -157,3 +157,28 @@ def test_merge_keys_are_rejected(tmp_path: Path):
 def test_missing_file_is_a_diagnostic(tmp_path: Path):
     report = check_paths([tmp_path / "nope.yaml"])
     assert [d.code for d in report.diagnostics] == ["file-not-found"]
+
+
+def test_many_written_nodes_are_not_mistaken_for_an_alias_bomb(tmp_path: Path):
+    path = tmp_path / "wide.yaml"
+    path.write_text("enum: [" + ",".join(["1"] * (MAX_NODES + 10_000)) + "]\n")
+    codes = {d.code for d in check_paths([path]).diagnostics}
+    assert "yaml-alias-bomb" not in codes
+    assert "unknown-property" in codes
+
+
+def test_thousands_of_typos_are_checked_in_bounded_work(tmp_path: Path):
+    states = "".join(
+        f"  s{i}:\n    phase: intake\n    description: d\n"
+        f"    transitions: [{{event: go, target: x{i}, roles: [cm]}}]\n"
+        for i in range(1500)
+    )
+    path = tmp_path / "typos.yaml"
+    path.write_text(
+        "name: big\nversion: 1\ntitle: T\ndescription: D\nmodel: clinical\ninitial: s0\n"
+        "case_schema: {type: object}\nroles: {cm: {description: C}}\nstates:\n" + states
+    )
+    diags = check_paths([path]).diagnostics
+    unknown = [d for d in diags if d.code == "unknown-target"]
+    assert len(unknown) == 1500
+    assert sum(1 for d in unknown if d.hint) < 1500  # hints stop when the budget is spent

@@ -122,12 +122,21 @@ EXPECTED: dict[str, tuple[str, int, int, str, Path | None]] = {
     "unreachable_state": ("unreachable-state", 47, 3, "$.states.deliver", None),
     "writes_shape": ("invalid-value", 46, 17, "$.states.plan.transitions[0].writes", None),
     "wrong_type": ("wrong-type", 2, 10, "$.version", None),
+    "unknown_variable": ("unknown-variable", 46, 16, "$.states.plan.transitions[0].guard", None),
+    "final_has_timers": ("final-has-timers", 65, 5, "$.states.closed.timers", None),
+    "include_absolute": ("include-absolute", 8, 5, "$.include[0]", None),
+}
+
+# fixtures whose only finding is a warning: they still load
+WARNINGS: dict[str, tuple[str, int, int, str]] = {
+    "no_way_out": ("no-way-out", 47, 3, "$.states.deliver"),
+    "shadowed_transition": ("shadowed-transition", 47, 9, "$.states.plan.transitions[1]"),
 }
 
 
 def test_every_invalid_fixture_has_an_expectation():
     on_disk = {p.stem for p in INVALID.glob("*.yaml")}
-    assert on_disk == set(EXPECTED) | {"no_way_out"}
+    assert on_disk == set(EXPECTED) | set(WARNINGS)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -160,15 +169,24 @@ def test_misspelt_property_is_not_also_reported_as_missing_target():
     assert report.diagnostics[0].hint == "did you mean 'target'?"
 
 
-def test_state_without_exit_is_a_warning_and_still_loads():
-    path = INVALID / "no_way_out.yaml"
+@pytest.mark.parametrize("name", sorted(WARNINGS))
+def test_warning_fixture_still_loads(name: str):
+    path = INVALID / f"{name}.yaml"
     report = check_paths([path])
     assert report.ok
+    code, line, column, json_path = WARNINGS[name]
     assert [(d.code, d.severity, d.line, d.column, d.json_path) for d in report.diagnostics] == [
-        ("no-way-out", "warning", 47, 3, "$.states.deliver")
+        (code, "warning", line, column, json_path)
     ]
     assert "warning: " in str(report.diagnostics[0])
     assert load_workflow(path).name == "tiny"
+
+
+def test_macro_bound_names_are_not_unknown_variables():
+    report = check_paths([INVALID / "unknown_variable.yaml"])
+    assert [d.message for d in report.diagnostics] == [
+        "unknown variable 'evnt': expressions see case, event, params and now"
+    ]
 
 
 def test_cannot_close_reports_every_stuck_state():
