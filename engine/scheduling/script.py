@@ -33,7 +33,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import datetime, time
 from typing import Any
 
 from engine.definitions.durations import parse_duration
@@ -84,8 +84,11 @@ class When:
     day: int | None = None
     clock: time | None = None  # local time of day; None: the start's time of day
     after: Duration | None = None  # relative to the previous step; None with day None: same time
+    at: datetime | None = None  # an absolute instant (programmatic steps only)
 
     def describe(self) -> str:
+        if self.at is not None:
+            return self.at.isoformat()
         if self.day is not None:
             return f"day {self.day}" + (f" {self.clock:%H:%M}" if self.clock else "")
         if self.after is not None:

@@ -38,7 +38,14 @@ if TYPE_CHECKING:
     from engine.runtime.engine import Engine
     from engine.runtime.views import ActionContext, HistoryEntry, TimerView
 
-__all__ = ["DEFAULT_START", "Simulation", "parse_start", "resolve_workflow", "simulate"]
+__all__ = [
+    "DEFAULT_START",
+    "Simulation",
+    "open_simulation",
+    "parse_start",
+    "resolve_workflow",
+    "simulate",
+]
 
 DEFAULT_START = "2026-01-05T09:00"  # a Monday morning, local time of the workflow
 MAX_FIRINGS = 10_000  # per step: a guard against a cadence far shorter than the script
@@ -123,6 +130,8 @@ class Simulation:
 
     def _instant(self, step: ScriptStep) -> datetime:
         when: When = step.when
+        if when.at is not None:
+            return when.at.astimezone(UTC)
         if when.day is not None:
             start_local = self.start.astimezone(self.tz)
             day = start_local.date() + timedelta(days=when.day)
@@ -252,6 +261,15 @@ class Simulation:
                     )
             elif self.engine.next_timer_due() == due:  # pragma: no cover - defensive
                 raise EngineError("a due timer could not be fired in the simulator")
+
+    def pending_timers(self) -> list[TimerView]:
+        """The case's pending timers, soonest first."""
+        timers = [t for t in self._timer_snapshot().values() if t.status == "pending"]
+        return sorted(timers, key=lambda t: (t.due_at is None, t.due_at, t.id))
+
+    def advance_to(self, instant: datetime, *, line: int | None = None) -> None:
+        """Let time pass until ``instant`` (a `nothing` step), firing what comes due."""
+        self.step(ScriptStep(line=line, when=When(at=instant), action="nothing"))
 
     # -- recording ------------------------------------------------------------------
 
@@ -404,6 +422,24 @@ def _calendar_text(d: WorkflowDefinition) -> str:
     return text
 
 
+@contextmanager
+def open_simulation(
+    workflow: str | Path, *, start: str | datetime | None = None
+) -> Iterator[Simulation]:
+    """A :class:`Simulation` of one new case of ``workflow`` (file or bundled name)."""
+    path = resolve_workflow(workflow)
+    from engine.definitions import load_workflow
+
+    definition = load_workflow(path)
+    start_at = parse_start(start, definition.timezone)
+    clock = ManualClock(start_at)
+    recorder = _ActionRecorder()
+    actions = dict.fromkeys(definition.action_names(), recorder)
+    with _memory_engine(path, clock, actions) as engine:
+        loaded = engine.definition(definition.name, definition.version)
+        yield Simulation(engine, loaded, clock, start_at)
+
+
 def simulate(
     workflow: str | Path,
     steps: Sequence[ScriptStep],
@@ -411,16 +447,6 @@ def simulate(
     start: str | datetime | None = None,
 ) -> Timeline:
     """Run ``steps`` for one new case of ``workflow`` (file or bundled name); raises ScriptError."""
-    path = resolve_workflow(workflow)
-    recorder = _ActionRecorder()
-    from engine.definitions import load_workflow
-
-    definition = load_workflow(path)
-    start_at = parse_start(start, definition.timezone)
-    clock = ManualClock(start_at)
-    actions = dict.fromkeys(definition.action_names(), recorder)
-    with _memory_engine(path, clock, actions) as engine:
-        loaded = engine.definition(definition.name, definition.version)
-        sim = Simulation(engine, loaded, clock, start_at)
+    with open_simulation(workflow, start=start) as sim:
         sim.run(steps)
         return sim.timeline()

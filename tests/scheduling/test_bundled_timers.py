@@ -1,0 +1,92 @@
+"""Every timer of every bundled workflow: listed by --deadlines, and seen firing in the simulator.
+
+The scripted paths (tests/paths/*.yaml) are replayed in the simulator; for
+each timer no path fires, the shortest path prefix that reaches its state is
+replayed and virtual time is moved to the timer's due instant.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from engine.cli.main import main
+from engine.definitions import load_workflow
+from engine.definitions.model import WorkflowDefinition
+from engine.scheduling.script import ScriptError, ScriptStep, steps_from_path
+from engine.scheduling.simulator import open_simulation
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted(p for p in (ROOT / "workflows").glob("*.yaml"))
+PATHS = ROOT / "tests" / "paths"
+
+
+def _paths_of(name: str) -> list[dict[str, Any]]:
+    f = PATHS / f"{name}.yaml"
+    if not f.exists():
+        return []
+    return list(yaml.safe_load(f.read_text(encoding="utf-8")).get("paths", []))
+
+
+def _fires(workflow: Path, prefix: list[ScriptStep], timer: str) -> bool:
+    with open_simulation(workflow) as sim:
+        sim.run(prefix)
+        due = next((t.due_at for t in sim.pending_timers() if t.name == timer), None)
+        if due is None:
+            return False
+        sim.advance_to(due)
+        return any(e.timer == timer for e in sim.timeline().timers_fired)
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.stem)
+def test_deadlines_list_every_timer_of_every_state(
+    workflow: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    definition = load_workflow(workflow)
+    assert main(["simulate", str(workflow), "--deadlines", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["deadlines"]
+    assert {(r["state"], r["timer"]) for r in rows} == {
+        (t.state, t.name) for t in definition.all_timers()
+    }
+    for row in rows:
+        if row["kind"] != "at":
+            assert row["due_at"] is not None
+            assert row["local"]["weekday"]
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.stem)
+def test_simulator_shows_every_timer_of_the_workflow_firing(workflow: Path) -> None:
+    definition: WorkflowDefinition = load_workflow(workflow)
+    paths = _paths_of(definition.name)
+    if not paths:
+        pytest.skip(f"no scripted paths for {definition.name} yet")
+    wanted = {(t.state, t.name) for t in definition.all_timers()}
+    seen: set[tuple[str, str]] = set()
+    # Where each state is reached first: (path steps, prefix length).
+    reach: dict[str, list[ScriptStep]] = {}
+    pending_at: dict[str, set[str]] = {}
+    for path in paths:
+        steps = steps_from_path(path)
+        with open_simulation(workflow) as sim:
+            try:
+                for i, step in enumerate(steps):
+                    sim.step(step)
+                    state = sim.state
+                    if state not in reach or len(reach[state]) > i + 1:
+                        reach[state] = steps[: i + 1]
+                        pending_at[state] = {t.name for t in sim.pending_timers()}
+            except ScriptError as exc:  # a path that does not run is the paths' test's concern
+                pytest.fail(f"{definition.name}/{path.get('name')}: {exc}")
+            for e in sim.timeline().timers_fired:
+                seen.add((e.from_state or "", e.timer or ""))
+    for state, timer in sorted(wanted - seen):
+        prefix = reach.get(state)
+        reachable = prefix is not None and timer in pending_at.get(state, set())
+        if reachable and prefix is not None and _fires(workflow, prefix, timer):
+            seen.add((state, timer))
+    missing = sorted(wanted - seen)
+    assert missing == [], f"timers never seen firing in {definition.name}: {missing}"
