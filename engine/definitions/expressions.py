@@ -25,7 +25,18 @@ MAX_SOURCE = 2000
 
 
 class ExpressionError(Exception):
-    """A CEL expression does not compile or could not be evaluated (no data values)."""
+    """A CEL expression does not compile or could not be evaluated (no data values).
+
+    ``missing`` is True when evaluation failed because a field or map key the
+    expression reads is absent (e.g. a timer's ``at`` over a case field that is
+    not set yet); ``field`` then names it when the expression spells it
+    (``case.discharge_date``), else None.
+    """
+
+    def __init__(self, message: str, *, missing: bool = False, field: str | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,8 @@ class Expression:
         try:
             return self._program.execute(context)
         except KeyError as exc:
-            raise ExpressionError(self._missing_message(exc)) from None
+            message, name = self._missing(exc)
+            raise ExpressionError(message, missing=True, field=name) from None
         except ZeroDivisionError:
             raise ExpressionError("CEL evaluation failed: division by zero") from None
         except TypeError:
@@ -65,15 +77,15 @@ class Expression:
         except Exception as exc:  # the Rust core may raise anything; never leak values
             raise ExpressionError(f"CEL evaluation failed ({type(exc).__name__})") from None
 
-    def _missing_message(self, exc: KeyError) -> str:
+    def _missing(self, exc: KeyError) -> tuple[str, str | None]:
         name = exc.args[0] if exc.args else None
         # Only name the key if the expression itself spells it: a computed key
         # (case[case.x]) could be a data value.
         if isinstance(name, str) and name in _identifiers(self.source):
             refs = [r for r in field_references(self.source) if r.name == name]
             where = f"{refs[0].root}.{name}" if refs else name
-            return f"field {where!r} is missing (test it with has({where}) first)"
-        return "CEL evaluation failed: a field or map key is missing"
+            return f"field {where!r} is missing (test it with has({where}) first)", where
+        return "CEL evaluation failed: a field or map key is missing", None
 
     def _runtime_message(self, exc: Exception) -> str:
         text = str(exc)

@@ -58,6 +58,9 @@ def test_missing_field_names_the_field_not_a_value():
         _eval("case.risk_level == 'high'", case={"patient_id": "P-SECRET-1"})
     assert "case.risk_level" in str(info.value)
     assert "P-SECRET" not in str(info.value)
+    assert info.value.missing
+    assert info.value.field == "case.risk_level"
+    assert isinstance(info.value.__context__, KeyError)  # scheduling relies on either
 
 
 def test_computed_key_is_not_echoed():
@@ -73,8 +76,9 @@ def test_type_errors_do_not_echo_values():
 
 
 def test_division_by_zero_is_an_expression_error():
-    with pytest.raises(ExpressionError, match="division by zero"):
+    with pytest.raises(ExpressionError, match="division by zero") as info:
         _eval("case.a / 0", case={"a": 1})
+    assert not info.value.missing
 
 
 def test_has_guards_optional_fields():
