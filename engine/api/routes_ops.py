@@ -43,7 +43,7 @@ def _metrics_response(request: Request) -> Response:
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-_METRICS_DOC = {
+_METRICS_DOC: dict[int | str, dict[str, Any]] = {
     200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
 }
 

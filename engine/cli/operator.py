@@ -474,11 +474,11 @@ def cmd_timers_list(args: argparse.Namespace) -> int:
 
 def _outbox_items(engine: Engine, statuses: list[str | None], limit: int) -> Iterator[Any]:
     for status in statuses:
-        yield from collect(
-            lambda cursor, n, s=status: engine.outbox(status=s, limit=n, cursor=cursor),
-            limit,
-            "outbox items",
-        )
+
+        def fetch(cursor: str | None, n: int, s: str | None = status) -> Page[Any]:
+            return engine.outbox(status=s, limit=n, cursor=cursor)
+
+        yield from collect(fetch, limit, "outbox items")
 
 
 def cmd_outbox_list(args: argparse.Namespace) -> int:
