@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -40,6 +40,35 @@ CASE_COLUMNS = (
 )
 
 
+# Hot-path statements built once: values travel as parameters, so SQLAlchemy's
+# compiled-statement cache is hit instead of building a cache key per value.
+_SELECT_CASE = sa.select(*CASE_COLUMNS).where(t.cases.c.id == sa.bindparam("_id"))
+_SELECT_CASE_NOW = sa.select(*CASE_COLUMNS, sa.func.now().label("db_now")).where(
+    t.cases.c.id == sa.bindparam("_id")
+)
+_UPDATE_CASE = sa.update(t.cases).where(
+    t.cases.c.id == sa.bindparam("_id"), t.cases.c.version == sa.bindparam("_expected")
+)
+_INSERT_CASE = sa.insert(t.cases)
+_INSERT_HISTORY = sa.insert(t.history)
+_INSERT_TIMERS = sa.insert(t.timers).returning(t.timers.c.id, sort_by_parameter_order=True)
+_INSERT_OUTBOX = sa.insert(t.outbox)
+_CANCEL_TIMERS = {
+    statuses: sa.update(t.timers)
+    .where(t.timers.c.case_id == sa.bindparam("_case"), t.timers.c.status.in_(statuses))
+    .values(status="cancelled")
+    for statuses in (("pending",), ("pending", "paused"))
+}
+_SELECT_LIVE_TIMERS = (
+    sa.select(t.timers)
+    .where(
+        t.timers.c.case_id == sa.bindparam("_case"), t.timers.c.status.in_(("pending", "paused"))
+    )
+    .order_by(t.timers.c.id)
+)
+_SELECT_IDEMPOTENCY = sa.select(t.idempotency).where(t.idempotency.c.key == sa.bindparam("_key"))
+
+
 def encode_cursor(values: Sequence[Any]) -> str:
     raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -62,6 +91,13 @@ class Store:
     def __init__(self, url: str) -> None:
         self.db = create_database_engine(url)
         self.postgres = is_postgres(self.db)
+        self._lock_case: dict[tuple[bool, bool], sa.Select[Any]] = {}
+        for with_now in (False, True):
+            for skip in (False, True):
+                q = _SELECT_CASE_NOW if with_now else _SELECT_CASE
+                if self.postgres:
+                    q = q.with_for_update(of=t.cases, skip_locked=skip)
+                self._lock_case[(with_now, skip)] = q
 
     def close(self) -> None:
         self.db.dispose()
@@ -110,31 +146,21 @@ class Store:
 
         With ``skip_locked`` a case another transaction holds comes back as None.
         """
-        cols: list[Any] = list(CASE_COLUMNS)
-        if with_db_now:
-            cols.append(sa.func.now().label("db_now"))
-        q = sa.select(*cols).where(t.cases.c.id == case_id)
-        if self.postgres:
-            q = q.with_for_update(of=t.cases, skip_locked=skip_locked)
-        return conn.execute(q).mappings().first()
+        q = self._lock_case[(with_db_now, skip_locked)]
+        return conn.execute(q, {"_id": case_id}).mappings().first()
 
     def get_case(self, conn: sa.Connection, case_id: str) -> Row | None:
-        q = sa.select(*CASE_COLUMNS).where(t.cases.c.id == case_id)
-        return conn.execute(q).mappings().first()
+        return conn.execute(_SELECT_CASE, {"_id": case_id}).mappings().first()
 
     def insert_case(self, conn: sa.Connection, values: Mapping[str, Any]) -> None:
-        conn.execute(sa.insert(t.cases).values(**values))
+        conn.execute(_INSERT_CASE, dict(values))
 
     def update_case(
         self, conn: sa.Connection, case_id: str, expected_version: int, values: Mapping[str, Any]
     ) -> bool:
         """Update if the row is still at ``expected_version``; False if it is not."""
-        q = (
-            sa.update(t.cases)
-            .where(t.cases.c.id == case_id, t.cases.c.version == expected_version)
-            .values(**values)
-        )
-        return conn.execute(q).rowcount == 1
+        params = {"_id": case_id, "_expected": expected_version, **values}
+        return conn.execute(_UPDATE_CASE, params).rowcount == 1
 
     def find_cases(
         self,
@@ -188,7 +214,7 @@ class Store:
     # -- history -----------------------------------------------------------------
 
     def insert_history(self, conn: sa.Connection, values: Mapping[str, Any]) -> None:
-        conn.execute(sa.insert(t.history).values(**values))
+        conn.execute(_INSERT_HISTORY, dict(values))
 
     def history(self, conn: sa.Connection, case_id: str) -> list[Row]:
         q = sa.select(t.history).where(t.history.c.case_id == case_id).order_by(t.history.c.seq)
@@ -222,36 +248,28 @@ class Store:
     # -- idempotency -------------------------------------------------------------
 
     def get_idempotency(self, conn: sa.Connection, key: str) -> Row | None:
-        q = sa.select(t.idempotency).where(t.idempotency.c.key == key)
-        return conn.execute(q).mappings().first()
+        return conn.execute(_SELECT_IDEMPOTENCY, {"_key": key}).mappings().first()
 
     def insert_idempotency(self, conn: sa.Connection, values: Mapping[str, Any]) -> None:
-        conn.execute(sa.insert(t.idempotency).values(**values))
+        conn.execute(sa.insert(t.idempotency), dict(values))
 
     # -- timers ------------------------------------------------------------------
 
     def insert_timers(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-        ids: list[int] = []
-        for row in rows:
-            res = conn.execute(sa.insert(t.timers).values(**row).returning(t.timers.c.id))
-            ids.append(int(res.scalar_one()))
-        return ids
+        if not rows:
+            return []
+        res = conn.execute(_INSERT_TIMERS, [dict(r) for r in rows])
+        return [int(x) for x in res.scalars()]
 
-    def cancel_timers(self, conn: sa.Connection, case_id: str, statuses: Iterable[str]) -> int:
-        q = (
-            sa.update(t.timers)
-            .where(t.timers.c.case_id == case_id, t.timers.c.status.in_(list(statuses)))
-            .values(status="cancelled")
-        )
-        return int(conn.execute(q).rowcount)
+    def cancel_timers(
+        self, conn: sa.Connection, case_id: str, statuses: tuple[str, ...] = ("pending",)
+    ) -> int:
+        """Cancel the case's timers in ``statuses`` (("pending",) or ("pending", "paused"))."""
+        res = conn.execute(_CANCEL_TIMERS[tuple(statuses)], {"_case": case_id})
+        return int(res.rowcount)
 
     def pending_timers_of(self, conn: sa.Connection, case_id: str) -> list[Row]:
-        q = (
-            sa.select(t.timers)
-            .where(t.timers.c.case_id == case_id, t.timers.c.status.in_(("pending", "paused")))
-            .order_by(t.timers.c.id)
-        )
-        return list(conn.execute(q).mappings())
+        return list(conn.execute(_SELECT_LIVE_TIMERS, {"_case": case_id}).mappings())
 
     def pending_timers_for(
         self, conn: sa.Connection, case_ids: Sequence[str]
@@ -348,7 +366,7 @@ class Store:
 
     def insert_outbox(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
-            conn.execute(sa.insert(t.outbox), list(rows))
+            conn.execute(_INSERT_OUTBOX, [dict(r) for r in rows])
 
     def claim_outbox(self, conn: sa.Connection, now: datetime, limit: int) -> list[Row]:
         """Lock pending outbox rows whose time has come (SKIP LOCKED on PostgreSQL)."""
