@@ -134,7 +134,16 @@ def _unique(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 
 def _expand(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
+    """Files to check, each once, folders expanded (hidden entries skipped)."""
     out: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, display: str) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append((path, display))
+
     for p in paths:
         path = Path(p)
         if path.is_dir():
@@ -143,9 +152,9 @@ def _expand(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
                 if any(part.startswith(".") for part in rel.parts):
                     continue
                 if child.is_file() and child.suffix in YAML_SUFFIXES:
-                    out.append((child, str(child)))
+                    add(child, str(child))
         else:
-            out.append((path, str(p)))
+            add(path, str(p))
     return out
 
 

@@ -17,15 +17,14 @@ _SCHEMA = Path("schemas") / "workflow.schema.json"
 def schema_path() -> Path:
     """The workflow language's JSON Schema (2020-12)."""
     bundled = _PACKAGE / "_data" / _SCHEMA
-    source = _SOURCE_ROOT / _SCHEMA
-    if source.is_file():
-        return source
-    return bundled
+    if bundled.is_file():  # an installed wheel
+        return bundled
+    return _SOURCE_ROOT / _SCHEMA
 
 
 def default_workflows_dir() -> Path:
     """The folder of bundled workflow definitions."""
-    source = _SOURCE_ROOT / "workflows"
-    if source.is_dir():
-        return source
-    return _PACKAGE / "_data" / "workflows"
+    bundled = _PACKAGE / "_data" / "workflows"
+    if bundled.is_dir():  # an installed wheel
+        return bundled
+    return _SOURCE_ROOT / "workflows"

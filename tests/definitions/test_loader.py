@@ -218,3 +218,10 @@ def test_definition_error_message_lists_every_error(tmp_path: Path):
     assert f"{bad}:48:17: $.states.referred.transitions[0].target: unknown target state " in (
         info.value.message
     )
+
+
+def test_a_file_named_twice_is_checked_once():
+    report = check_paths([VALID, REFERRAL])
+    assert report.ok
+    assert [d.name for d in report.definitions] == ["referral"]
+    assert len(report.files) == 2
