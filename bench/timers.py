@@ -1,0 +1,425 @@
+"""Timer firing throughput and lag: the engine's workers against plain SQL transactions.
+
+    python bench/timers.py [--database-url URL] [--timers N] [--workers K[,K...]]
+                           [--lag-rate R] [--lag-seconds S]
+
+For each worker count K it prints one JSON line:
+
+* ``engine_per_s`` — timers fired per second from a backlog of N due timers
+  by K worker processes (``TimerWorker`` over ``Engine.fire_due_timers``:
+  claim, check the state entry, apply the timer's event through the normal
+  transition path, hash-chained history row, mark fired; one transaction per
+  timer);
+* ``baseline_per_s`` — the same N due rows worked by K processes with plain
+  SQLAlchemy claim-and-update transactions on the same database with the
+  same durability settings (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGIN
+  IMMEDIATE`` on SQLite; one transaction per row; no engine);
+* ``ratio`` = engine / baseline;
+* ``lag_p50_ms`` / ``lag_p99_ms`` — due → fired lag (the ``lateness`` the
+  engine records in the history) while a feeder process arms timers due two
+  seconds later at a steady R per second for S seconds and the K workers run
+  with their default settings (5 s sweep, wake-up at the next due instant).
+
+Each run uses a fresh database: a temporary SQLite file (default) or, for a
+PostgreSQL URL, a new database created next to the one named and dropped
+afterwards. Progress goes to stderr; stdout has only the JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TIMERS_PER_CASE = 10
+
+_PHASES = """
+  assessing:
+    phase: assessment
+    description: Filler.
+    transitions:
+      - {event: next, target: planning, roles: [clerk]}
+  planning:
+    phase: planning
+    description: Filler.
+    transitions:
+      - {event: next, target: delivering, roles: [clerk]}
+  delivering:
+    phase: service_delivery
+    description: Filler.
+    transitions:
+      - {event: next, target: following_up, roles: [clerk]}
+  following_up:
+    phase: monitoring
+    description: Filler.
+    transitions:
+      - {event: next, target: done, roles: [clerk]}
+  done:
+    phase: closure
+    description: Finished.
+    final: true
+"""
+
+
+def _workflow(name: str, timers: list[tuple[str, str, str]]) -> str:
+    timer_yaml = "".join(
+        f"      - {{name: {n}, after: {after}, event: {ev}}}\n" for n, after, ev in timers
+    )
+    trans_yaml = "".join(f"      - {{event: {ev}, internal: true}}\n" for _, _, ev in timers)
+    return f"""name: {name}
+version: 1
+title: Benchmark {name}
+description: Timers for bench/timers.py.
+model: targeted
+timezone: UTC
+roles:
+  clerk:
+    description: opens cases
+case_schema:
+  type: object
+  additionalProperties: false
+  required: [patient_id]
+  properties:
+    patient_id: {{type: string}}
+initial: waiting
+states:
+  waiting:
+    phase: intake
+    description: Timers run.
+    timers:
+{timer_yaml}    transitions:
+{trans_yaml}      - {{event: finish, target: assessing, roles: [clerk]}}
+{_PHASES}"""
+
+
+def write_workflows(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    burst = [(f"t{i}", f"PT{i + 1}M", f"tick{i}") for i in range(TIMERS_PER_CASE)]
+    (folder / "benchburst.yaml").write_text(_workflow("benchburst", burst), encoding="utf-8")
+    (folder / "benchlag.yaml").write_text(
+        _workflow("benchlag", [("soon", "PT2S", "soon_due")]), encoding="utf-8"
+    )
+    return folder
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"[bench] {message}\n")
+    sys.stderr.flush()
+
+
+# -- databases -----------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_database(url: str | None) -> Any:
+    """A new empty database for one run (SQLite temp file, or a new PostgreSQL database)."""
+    if url is None or sa.engine.make_url(url).get_backend_name() == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="casework-bench-") as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    admin_url = sa.engine.make_url(url)
+    if admin_url.drivername in ("postgresql", "postgres"):
+        admin_url = admin_url.set(drivername="postgresql+psycopg")
+    name = f"casework_bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# -- engine ----------------------------------------------------------------------------
+
+
+def seed_engine(url: str, folder: Path, timers: int) -> int:
+    from engine.clock import ManualClock
+    from engine.runtime.engine import Engine
+
+    cases = (timers + TIMERS_PER_CASE - 1) // TIMERS_PER_CASE
+    past = ManualClock(datetime.now(UTC) - timedelta(days=1))
+    with Engine.open(url, workflows=folder, clock=past) as engine:
+        for i in range(cases):
+            engine.open_case("benchburst", {"patient_id": f"P-{i:06d}"}, actor="b", roles=["clerk"])
+        return int(engine.stats().pending_timers)
+
+
+def engine_worker(url: str, folder: str, go: Any, results: Any) -> None:
+    from engine.runtime.engine import Engine
+    from engine.scheduling.worker import TimerWorker
+
+    with Engine.open(url, workflows=Path(folder)) as engine:
+        worker = TimerWorker(engine, batch_size=100, sweep_interval=timedelta(milliseconds=250))
+        results.put(("ready", os.getpid()))
+        go.wait()
+        worker.start()
+        seen = 0
+        while True:
+            worker.wait_for_drains(seen + 1, timeout=1.0)
+            seen = worker.stats.drains
+            if engine.next_timer_due() is None:
+                break
+        worker.stop(wait=True)
+        stats = worker.stats
+        end = stats.last_drain_at.timestamp() if stats.last_drain_at else time.time()
+        results.put(("done", os.getpid(), stats.fired, stats.errors, end))
+
+
+def run_processes(target: Any, args: tuple[Any, ...], workers: int) -> tuple[float, int, int]:
+    """Start ``workers`` processes, release them together; (seconds, fired, errors)."""
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    go = ctx.Event()
+    procs = [ctx.Process(target=target, args=(*args, go, results)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        msg = results.get(timeout=300)
+        assert msg[0] == "ready", msg
+    start = time.time()
+    go.set()
+    fired = errors = 0
+    end = start
+    for _ in procs:
+        msg = results.get(timeout=3600)
+        fired += int(msg[2])
+        errors += int(msg[3])
+        end = max(end, float(msg[4]))
+    for p in procs:
+        p.join(timeout=60)
+    return end - start, fired, errors
+
+
+# -- baseline --------------------------------------------------------------------------
+
+_meta = sa.MetaData()
+bench_timers = sa.Table(
+    "bench_timers",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("fired_at", sa.DateTime(timezone=True)),
+    sa.Index("bench_timers_due", "status", "due_at"),
+)
+
+
+def seed_baseline(url: str, timers: int) -> None:
+    from engine.store.database import create_database_engine
+
+    db = create_database_engine(url)
+    _meta.create_all(db)
+    due = datetime.now(UTC) - timedelta(days=1)
+    rows = [
+        {"due_at": due + timedelta(milliseconds=i), "status": "pending", "fired_at": None}
+        for i in range(timers)
+    ]
+    with db.begin() as conn:
+        conn.execute(bench_timers.insert(), rows)
+    db.dispose()
+
+
+def baseline_worker(url: str, go: Any, results: Any) -> None:
+    """Plain claim-and-update: one transaction per timer, same durability as the engine."""
+    from engine.store.database import create_database_engine
+
+    db = create_database_engine(url)
+    postgres = db.dialect.name == "postgresql"
+    claim = (
+        sa.select(bench_timers.c.id)
+        .where(bench_timers.c.status == "pending", bench_timers.c.due_at <= sa.bindparam("now"))
+        .order_by(bench_timers.c.due_at)
+        .limit(1)
+    )
+    if postgres:
+        claim = claim.with_for_update(skip_locked=True)
+    fired = 0
+    results.put(("ready", os.getpid()))
+    go.wait()
+    end = time.time()
+    while True:
+        with db.begin() as conn:  # BEGIN IMMEDIATE on SQLite (the engine's write lock)
+            now = datetime.now(UTC)
+            row = conn.execute(claim, {"now": now}).first()
+            if row is None:
+                break
+            conn.execute(
+                bench_timers.update()
+                .where(bench_timers.c.id == row.id)
+                .values(status="fired", fired_at=now)
+            )
+        fired += 1
+        end = time.time()
+    db.dispose()
+    results.put(("done", os.getpid(), fired, 0, end))
+
+
+# -- lag -------------------------------------------------------------------------------
+
+
+def feeder(url: str, folder: str, rate: float, seconds: float, go: Any, results: Any) -> None:
+    """Open cases at a steady rate: each arms one timer due two seconds later."""
+    from engine.runtime.engine import Engine
+
+    with Engine.open(url, workflows=Path(folder)) as engine:
+        results.put(("ready", os.getpid()))
+        go.wait()
+        start = time.monotonic()
+        n = 0
+        ids = []
+        while time.monotonic() - start < seconds:
+            target = start + n / rate
+            delay = target - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            ids.append(
+                engine.open_case(
+                    "benchlag", {"patient_id": f"L-{n:06d}"}, actor="b", roles=["clerk"]
+                ).id
+            )
+            n += 1
+        results.put(("fed", os.getpid(), ids))
+
+
+def lag_worker(url: str, folder: str, stop: Any, go: Any, results: Any) -> None:
+    from engine.runtime.engine import Engine
+    from engine.scheduling.worker import TimerWorker
+
+    with Engine.open(url, workflows=Path(folder)) as engine:
+        worker = TimerWorker(engine)  # defaults: batch 100, 5 s sweep, wake-ups
+        results.put(("ready", os.getpid()))
+        go.wait()
+        worker.start()
+        stop.wait()
+        worker.stop(wait=True)
+        results.put(("done", os.getpid(), worker.stats.fired, worker.stats.errors, time.time()))
+
+
+def measure_lag(
+    url: str, folder: Path, workers: int, rate: float, seconds: float
+) -> tuple[list[float], int]:
+    from engine.runtime.engine import Engine
+
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    go = ctx.Event()
+    stop = ctx.Event()
+    procs = [
+        ctx.Process(target=lag_worker, args=(url, str(folder), stop, go, results))
+        for _ in range(workers)
+    ]
+    procs.append(ctx.Process(target=feeder, args=(url, str(folder), rate, seconds, go, results)))
+    for p in procs:
+        p.start()
+    for _ in procs:
+        msg = results.get(timeout=300)
+        assert msg[0] == "ready", msg
+    go.set()
+    ids: list[str] = []
+    msg = results.get(timeout=seconds + 600)
+    while msg[0] != "fed":
+        msg = results.get(timeout=seconds + 600)
+    ids = list(msg[2])
+    with Engine.open(url, workflows=folder) as engine:
+        deadline = time.monotonic() + 120
+        while engine.stats().pending_timers and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stop.set()
+        errors = 0
+        for _ in range(workers):
+            done = results.get(timeout=120)
+            errors += int(done[3])
+        for p in procs:
+            p.join(timeout=60)
+        lags = [
+            float(row.lateness_seconds or 0.0) * 1000
+            for cid in ids
+            for row in engine.history(cid)
+            if row.timer is not None
+        ]
+    return lags, errors
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+# -- one run -----------------------------------------------------------------------------
+
+
+def run(url: str | None, timers: int, workers: int, rate: float, seconds: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="casework-bench-wf-") as tmp:
+        folder = write_workflows(Path(tmp))
+        with fresh_database(url) as db_url:
+            backend = sa.engine.make_url(db_url).get_backend_name()
+            log(f"{backend}, {workers} worker(s): seeding {timers} due timers through the engine")
+            armed = seed_engine(db_url, folder, timers)
+            log(f"firing {armed} timers with {workers} engine worker process(es)")
+            engine_s, engine_fired, engine_errors = run_processes(
+                engine_worker, (db_url, str(folder)), workers
+            )
+            log(f"engine: {engine_fired} in {engine_s:.2f}s; baseline: seeding {armed} rows")
+            seed_baseline(db_url, armed)
+            base_s, base_fired, _ = run_processes(baseline_worker, (db_url,), workers)
+            log(f"baseline: {base_fired} in {base_s:.2f}s; lag: {rate}/s for {seconds}s")
+            lags, lag_errors = measure_lag(db_url, folder, workers, rate, seconds)
+    engine_per_s = engine_fired / engine_s if engine_s > 0 else float("nan")
+    base_per_s = base_fired / base_s if base_s > 0 else float("nan")
+    return {
+        "database": backend,
+        "timers": armed,
+        "workers": workers,
+        "engine_per_s": round(engine_per_s, 1),
+        "baseline_per_s": round(base_per_s, 1),
+        "ratio": round(engine_per_s / base_per_s, 3) if base_per_s else None,
+        "lag_p50_ms": round(percentile(lags, 50), 1),
+        "lag_p99_ms": round(percentile(lags, 99), 1),
+        "engine_fired": engine_fired,
+        "baseline_fired": base_fired,
+        "errors": engine_errors + lag_errors,
+        "lag_samples": len(lags),
+        "lag_rate_per_s": rate,
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument("--timers", type=int, default=10_000)
+    parser.add_argument("--workers", default="1", help="worker processes, e.g. 1 or 1,3")
+    parser.add_argument("--lag-rate", type=float, default=20.0, help="timers armed per second")
+    parser.add_argument("--lag-seconds", type=float, default=15.0)
+    args = parser.parse_args(argv)
+    for k in (int(x) for x in str(args.workers).split(",")):
+        result = run(args.database_url, args.timers, k, args.lag_rate, args.lag_seconds)
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
