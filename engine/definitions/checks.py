@@ -288,20 +288,50 @@ class _Checker:
                 if "guard" not in t.data:
                     unguarded.setdefault(event, t)
 
+    def per_origin(
+        self, t: RawTransition, kind: str, code: str, sub: tuple[str | int, ...]
+    ) -> None:
+        """Collect a state-specific problem once per written transition (a shared one
+        expands into many states: one diagnostic naming them all)."""
+        key = (t.origin.doc.file, t.origin.path, kind)
+        entry = self.grouped.setdefault(key, (t.origin, code, sub, []))
+        entry[3].append(t.source)
+
+    def flush_grouped(self) -> None:
+        for (_, _, kind), (origin, code, sub, sources) in self.grouped.items():
+            names = ", ".join(f"'{n}'" for n in sources)
+            if kind == "final":
+                many = len(sources) > 1
+                message = f"final state{'s' if many else ''} {names} must not have transitions"
+                self.add(origin, sub, message, code, key=True)
+            else:
+                verb = "are not hold states" if len(sources) > 1 else "is not a hold state"
+                self.add(
+                    origin,
+                    sub,
+                    f"'@previous' is only allowed from a hold state; {names} {verb}",
+                    code,
+                    hint="set hold: true on the state, or target a state by name",
+                )
+        self.grouped.clear()
+
     def check_transitions(self) -> None:
         self.check_shadowed()
+        self.grouped: dict[
+            tuple[str, Any, str], tuple[Origin, str, tuple[str | int, ...], list[str]]
+        ] = {}
+        try:
+            self._check_transitions()
+        finally:
+            self.flush_grouped()
+
+    def _check_transitions(self) -> None:
         roles = self.asm.roles
         for t in self.asm.transitions:
             data, origin = t.data, t.origin
             source = self.states[t.source]
             if source.final:
-                self.add(
-                    origin,
-                    (),
-                    f"final state '{t.source}' must not have transitions",
-                    "final-has-transitions",
-                    key=True,
-                )
+                self.per_origin(t, "final", "final-has-transitions", ())
             has_target = "target" in data and data["target"] is not None
             if data.get("internal") is True and has_target:
                 self.add(
@@ -318,13 +348,7 @@ class _Checker:
             if target is not None:
                 if target == PREVIOUS:
                     if not source.hold:
-                        self.add(
-                            origin,
-                            ("target",),
-                            f"'@previous' is only allowed from a hold state; "
-                            f"'{t.source}' is not one (set hold: true)",
-                            "previous-not-hold",
-                        )
+                        self.per_origin(t, "previous", "previous-not-hold", ("target",))
                 elif target not in self.states:
                     self.add(
                         origin,
