@@ -38,5 +38,5 @@ class Core:
         return self.clock.now()
 
     def backoff(self, attempts: int) -> timedelta:
-        delay = self.outbox_base_delay * (2 ** max(0, attempts - 1))
+        delay: timedelta = self.outbox_base_delay * (2 ** max(0, attempts - 1))
         return min(delay, self.outbox_max_delay)

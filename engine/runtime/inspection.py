@@ -32,12 +32,12 @@ def allowed_events(
         may_send = tuple(sorted({r for t in cands for r in t.roles}))
         mine = [t for t in cands if set(t.roles) & roles]
         if not mine:
-            detail = (
+            needs = (
                 f"needs one of the roles: {', '.join(may_send)}"
                 if may_send
                 else "only the engine (timers) may send this event"
             )
-            out.append(EventOption(event, False, "role_missing", detail, may_send))
+            out.append(EventOption(event, False, "role_missing", needs, may_send))
             continue
         reason: str | None = None
         detail: str | None = None

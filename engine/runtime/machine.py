@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from transitions import EventData, Machine
 
+from engine.definitions.expressions import Expression, ExpressionError, compile_expression
 from engine.definitions.model import PREVIOUS_STATE, Transition, WorkflowDefinition
 from engine.errors import EventRejected
 from engine.runtime.validation import SchemaCheck
@@ -31,26 +32,11 @@ from engine.runtime.validation import SchemaCheck
 _STATE_ATTR = "cw_state"  # not "state": an event may be called "state"
 
 
-class _ExpressionProto:
-    def evaluate(
-        self,
-        *,
-        case: Mapping[str, Any],
-        event: Mapping[str, Any],
-        params: Mapping[str, Any],
-        now: datetime,
-    ) -> Any: ...
-
-
-def _compile(source: str) -> _ExpressionProto:
-    from engine.definitions.expressions import compile_expression
-
-    return compile_expression(source)  # type: ignore[no-any-return]
+def _compile(source: str) -> Expression:
+    return compile_expression(source)
 
 
 def _expression_error() -> type[Exception]:
-    from engine.definitions.expressions import ExpressionError
-
     return ExpressionError
 
 
@@ -87,6 +73,14 @@ class _Subject:
     def __init__(self, state: str, attempt: _Attempt) -> None:
         self.cw_state = state
         self.attempt = attempt
+
+
+def _attempt(ev: EventData) -> _Attempt:
+    return cast(_Subject, ev.model).attempt
+
+
+Callback = Callable[..., bool | None]
+CallbackList = list[str | Callback]  # the stubs' type; only callables are ever passed
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +120,8 @@ class CompiledWorkflow:
             k: v["default"] for k, v in props.items() if isinstance(v, Mapping) and "default" in v
         }
         self._payload_checks: dict[int, SchemaCheck] = {}
-        self._guards: dict[int, _ExpressionProto] = {}
-        self._sets: dict[int, tuple[tuple[str, _ExpressionProto], ...]] = {}
+        self._guards: dict[int, Expression] = {}
+        self._sets: dict[int, tuple[tuple[str, Expression], ...]] = {}
         self._by_state: dict[tuple[str, str], tuple[Transition, ...]] = {}
         for i, t in enumerate(definition.transitions):
             if t.payload_schema is not None:
@@ -166,8 +160,8 @@ class CompiledWorkflow:
         )
         plain_states = [s.name for s in d.states.values()]
         for i, t in enumerate(d.transitions):
-            conds = [self._role_cb(i, t), self._payload_cb(i), self._guard_cb(i, t)]
-            before = [self._choose_cb(i, t)]
+            conds: CallbackList = [self._role_cb(i, t), self._payload_cb(i), self._guard_cb(i, t)]
+            before: CallbackList = [self._choose_cb(i, t)]
             if t.target == PREVIOUS_STATE:
                 for p in plain_states:
                     machine.add_transition(
@@ -186,7 +180,7 @@ class CompiledWorkflow:
         names = tuple(actions)
 
         def cb(ev: EventData) -> None:
-            ev.model.attempt.enter_actions.extend(names)
+            _attempt(ev).enter_actions.extend(names)
 
         return cb
 
@@ -195,14 +189,14 @@ class CompiledWorkflow:
         names = tuple(actions)
 
         def cb(ev: EventData) -> None:
-            ev.model.attempt.exit_actions.extend(names)
+            _attempt(ev).exit_actions.extend(names)
 
         return cb
 
     @staticmethod
     def _previous_cb(candidate: str) -> Callable[[EventData], bool]:
         def cb(ev: EventData) -> bool:
-            a: _Attempt = ev.model.attempt
+            a: _Attempt = _attempt(ev)
             if a.previous_state == candidate:
                 return True
             a.previous_mismatch += 1
@@ -215,7 +209,7 @@ class CompiledWorkflow:
         allowed = frozenset(t.roles)
 
         def cb(ev: EventData) -> bool:
-            a: _Attempt = ev.model.attempt
+            a: _Attempt = _attempt(ev)
             a.tried += 1
             if a.system or (allowed & a.roles):
                 return True
@@ -228,7 +222,7 @@ class CompiledWorkflow:
         check = self._payload_checks.get(i)
 
         def cb(ev: EventData) -> bool:
-            a: _Attempt = ev.model.attempt
+            a: _Attempt = _attempt(ev)
             if check is not None and i not in a.validated:
                 check.validate(a.payload, case_id=a.case_id)
                 a.validated.add(i)
@@ -244,7 +238,7 @@ class CompiledWorkflow:
         def cb(ev: EventData) -> bool:
             if guard is None:
                 return True
-            a: _Attempt = ev.model.attempt
+            a: _Attempt = _attempt(ev)
             try:
                 result = guard.evaluate(case=a.record, event=a.payload, params=params, now=a.now)
             except _expression_error():
@@ -263,7 +257,7 @@ class CompiledWorkflow:
         case_check = self.case_check
 
         def cb(ev: EventData) -> None:
-            a: _Attempt = ev.model.attempt
+            a: _Attempt = _attempt(ev)
             a.chosen = t
             record = dict(a.record)
             for case_field, payload_field in t.writes:

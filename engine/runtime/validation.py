@@ -15,16 +15,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jsonschema import FormatChecker
-from jsonschema.exceptions import ValidationError, best_match
-from jsonschema.validators import validator_for
+from jsonschema import FormatChecker  # type: ignore[import-untyped, unused-ignore]
+from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+    ValidationError,
+    best_match,
+)
+from jsonschema.validators import (  # type: ignore[import-untyped, unused-ignore]
+    validator_for,
+)
 
 from engine.errors import PayloadInvalid
 
+_rs: Any
 try:
-    import jsonschema_rs
+    import jsonschema_rs as _rs
 except ImportError:  # pragma: no cover - optional speed-up
-    jsonschema_rs = None
+    _rs = None
 
 _FORMATS = FormatChecker()
 
@@ -54,13 +60,13 @@ class SchemaCheck:
     """A compiled JSON Schema validator that raises :class:`PayloadInvalid`."""
 
     def __init__(self, schema: Mapping[str, Any], *, what: str) -> None:
-        cls = validator_for(schema)
+        cls = validator_for(dict(schema))
         self._validator = cls(schema, format_checker=_FORMATS)
         self.what = what
         self._fast: Any = None
-        if jsonschema_rs is not None:
+        if _rs is not None:
             try:
-                self._fast = jsonschema_rs.validator_for(schema, validate_formats=True)
+                self._fast = _rs.validator_for(schema, validate_formats=True)
             except Exception:  # a schema the Rust validator cannot compile: Python only
                 self._fast = None
 

@@ -13,14 +13,14 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
 from engine.store import tables as t
 from engine.store.database import READ, create_database_engine, is_postgres
 
-Row = sa.RowMapping
+Row = Mapping[str, Any]
 
 CASE_COLUMNS = (
     t.cases.c.id,
@@ -53,7 +53,7 @@ _INSERT_CASE = sa.insert(t.cases)
 _INSERT_HISTORY = sa.insert(t.history)
 _INSERT_TIMERS = sa.insert(t.timers).returning(t.timers.c.id, sort_by_parameter_order=True)
 _INSERT_OUTBOX = sa.insert(t.outbox)
-_CANCEL_TIMERS = {
+_CANCEL_TIMERS: dict[tuple[str, ...], sa.Update] = {
     statuses: sa.update(t.timers)
     .where(t.timers.c.case_id == sa.bindparam("_case"), t.timers.c.status.in_(statuses))
     .values(status="cancelled")
@@ -67,6 +67,14 @@ _SELECT_LIVE_TIMERS = (
     .order_by(t.timers.c.id)
 )
 _SELECT_IDEMPOTENCY = sa.select(t.idempotency).where(t.idempotency.c.key == sa.bindparam("_key"))
+
+
+def _first(result: sa.CursorResult[Any]) -> Row | None:
+    return cast(Row | None, result.mappings().first())
+
+
+def _all(result: sa.CursorResult[Any]) -> list[Row]:
+    return cast(list[Row], list(result.mappings()))
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -127,7 +135,7 @@ class Store:
         q = sa.select(t.workflow_definitions).order_by(
             t.workflow_definitions.c.name, t.workflow_definitions.c.version
         )
-        return list(conn.execute(q).mappings())
+        return _all(conn.execute(q))
 
     def insert_definition(self, conn: sa.Connection, values: Mapping[str, Any]) -> None:
         conn.execute(sa.insert(t.workflow_definitions).values(**values))
@@ -147,10 +155,10 @@ class Store:
         With ``skip_locked`` a case another transaction holds comes back as None.
         """
         q = self._lock_case[(with_db_now, skip_locked)]
-        return conn.execute(q, {"_id": case_id}).mappings().first()
+        return _first(conn.execute(q, {"_id": case_id}))
 
     def get_case(self, conn: sa.Connection, case_id: str) -> Row | None:
-        return conn.execute(_SELECT_CASE, {"_id": case_id}).mappings().first()
+        return _first(conn.execute(_SELECT_CASE, {"_id": case_id}))
 
     def insert_case(self, conn: sa.Connection, values: Mapping[str, Any]) -> None:
         conn.execute(_INSERT_CASE, dict(values))
@@ -209,7 +217,7 @@ class Store:
                 > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1])
             )
         q = q.order_by(c.opened_at, c.id).limit(limit)
-        return list(conn.execute(q).mappings())
+        return _all(conn.execute(q))
 
     # -- history -----------------------------------------------------------------
 
@@ -218,7 +226,7 @@ class Store:
 
     def history(self, conn: sa.Connection, case_id: str) -> list[Row]:
         q = sa.select(t.history).where(t.history.c.case_id == case_id).order_by(t.history.c.seq)
-        return list(conn.execute(q).mappings())
+        return _all(conn.execute(q))
 
     def history_batches(
         self, conn: sa.Connection, case_id: str | None, batch: int = 1000
@@ -232,7 +240,7 @@ class Store:
                 q = q.where(h.case_id == case_id)
             if last is not None:
                 q = q.where(sa.tuple_(h.case_id, h.seq) > sa.tuple_(sa.literal(last[0]), last[1]))
-            rows = list(conn.execute(q.order_by(h.case_id, h.seq).limit(batch)).mappings())
+            rows = _all(conn.execute(q.order_by(h.case_id, h.seq).limit(batch)))
             if not rows:
                 return
             yield from rows
@@ -248,7 +256,7 @@ class Store:
     # -- idempotency -------------------------------------------------------------
 
     def get_idempotency(self, conn: sa.Connection, key: str) -> Row | None:
-        return conn.execute(_SELECT_IDEMPOTENCY, {"_key": key}).mappings().first()
+        return _first(conn.execute(_SELECT_IDEMPOTENCY, {"_key": key}))
 
     def insert_idempotency(self, conn: sa.Connection, values: Mapping[str, Any]) -> None:
         conn.execute(sa.insert(t.idempotency), dict(values))
@@ -269,7 +277,7 @@ class Store:
         return int(res.rowcount)
 
     def pending_timers_of(self, conn: sa.Connection, case_id: str) -> list[Row]:
-        return list(conn.execute(_SELECT_LIVE_TIMERS, {"_case": case_id}).mappings())
+        return _all(conn.execute(_SELECT_LIVE_TIMERS, {"_case": case_id}))
 
     def pending_timers_for(
         self, conn: sa.Connection, case_ids: Sequence[str]
@@ -284,7 +292,7 @@ class Store:
             )
             .order_by(t.timers.c.id)
         )
-        for r in conn.execute(q).mappings():
+        for r in _all(conn.execute(q)):
             out.setdefault(r["case_id"], []).append(r)
         return out
 
@@ -311,7 +319,7 @@ class Store:
 
     def paused_timers_of(self, conn: sa.Connection, case_id: str) -> list[Row]:
         q = sa.select(t.timers).where(t.timers.c.case_id == case_id, t.timers.c.status == "paused")
-        return list(conn.execute(q).mappings())
+        return _all(conn.execute(q))
 
     def update_timer(self, conn: sa.Connection, timer_id: int, values: Mapping[str, Any]) -> None:
         conn.execute(sa.update(t.timers).where(t.timers.c.id == timer_id).values(**values))
@@ -334,7 +342,7 @@ class Store:
             q = q.where(t.timers.c.id.not_in(list(exclude)))
         if self.postgres:
             q = q.with_for_update(skip_locked=True, of=t.timers)
-        return conn.execute(q).mappings().first()
+        return _first(conn.execute(q))
 
     def next_timer_due(self, conn: sa.Connection) -> datetime | None:
         q = sa.select(sa.func.min(t.timers.c.due_at)).where(t.timers.c.status == "pending")
@@ -360,7 +368,7 @@ class Store:
             q = q.where(t.timers.c.due_at < due_before)
         if after_id is not None:
             q = q.where(t.timers.c.id > after_id)
-        return list(conn.execute(q.order_by(t.timers.c.id).limit(limit)).mappings())
+        return _all(conn.execute(q.order_by(t.timers.c.id).limit(limit)))
 
     # -- outbox ------------------------------------------------------------------
 
@@ -378,13 +386,13 @@ class Store:
         )
         if self.postgres:
             q = q.with_for_update(skip_locked=True)
-        return list(conn.execute(q).mappings())
+        return _all(conn.execute(q))
 
     def get_outbox(self, conn: sa.Connection, item_id: int, *, lock: bool = False) -> Row | None:
         q = sa.select(t.outbox).where(t.outbox.c.id == item_id)
         if lock and self.postgres:
             q = q.with_for_update()
-        return conn.execute(q).mappings().first()
+        return _first(conn.execute(q))
 
     def update_outbox(self, conn: sa.Connection, item_id: int, values: Mapping[str, Any]) -> None:
         conn.execute(sa.update(t.outbox).where(t.outbox.c.id == item_id).values(**values))
@@ -397,7 +405,7 @@ class Store:
             q = q.where(t.outbox.c.status == status)
         if after_id is not None:
             q = q.where(t.outbox.c.id > after_id)
-        return list(conn.execute(q.order_by(t.outbox.c.id).limit(limit)).mappings())
+        return _all(conn.execute(q.order_by(t.outbox.c.id).limit(limit)))
 
     # -- access log --------------------------------------------------------------
 
@@ -420,7 +428,7 @@ class Store:
             sa.select(sa.func.count()).select_from(t.cases).where(c.closed_at.is_(None))
         ).scalar_one()
         tm = t.timers.c
-        timer_counts = dict(
+        timer_counts: dict[str, int] = dict(
             conn.execute(
                 sa.select(tm.status, sa.func.count())
                 .where(tm.status.in_(("pending", "paused")))
@@ -431,7 +439,7 @@ class Store:
             sa.select(sa.func.count()).where(tm.status == "pending", tm.due_at <= now)
         ).scalar_one()
         ob = t.outbox.c
-        outbox_counts = dict(
+        outbox_counts: dict[str, int] = dict(
             conn.execute(
                 sa.select(ob.status, sa.func.count())
                 .where(ob.status.in_(("pending", "dead")))

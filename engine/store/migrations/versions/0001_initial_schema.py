@@ -5,13 +5,13 @@ Revises:
 Create Date: 2026-11-23
 
 """
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 from alembic import op
 import sqlalchemy as sa
 
 
-def _ts() -> sa.types.TypeEngine:
+def _ts() -> sa.types.TypeEngine[Any]:
     # timestamptz on PostgreSQL; fixed-width ISO 8601 UTC text on SQLite (engine.store.tables.UTCDateTime)
     return sa.DateTime(timezone=True).with_variant(sa.String(32), "sqlite")
 
