@@ -1,18 +1,20 @@
 """Static checks beyond the schema, each a located Diagnostic with a stable code.
 
-Codes: unknown-target, initial-missing, initial-not-intake, unreachable-state,
-cannot-close, no-final-state, final-has-transitions, final-not-closure,
-timer-event-unhandled, duplicate-timer, cel-syntax, unknown-case-field,
-unknown-event-field, unknown-param, param-type, unknown-role, invalid-duration,
-invalid-case-schema, invalid-payload-schema, unknown-write-field,
-unknown-set-field, empty-phase, previous-not-hold, offset-without-at,
-transition-target, invalid-timezone, invalid-calendar; warning: no-way-out.
+Codes: unknown-target, initial-missing, initial-not-intake, no-final-state,
+final-has-transitions, final-has-timers, final-not-closure,
+timer-event-unhandled, duplicate-timer, cel-syntax, unknown-variable,
+unknown-case-field, unknown-event-field, unknown-param, param-type,
+unknown-role, invalid-duration, invalid-case-schema, invalid-payload-schema,
+unknown-write-field, unknown-set-field, empty-phase, previous-not-hold,
+offset-without-at, transition-target, invalid-timezone, invalid-calendar;
+warning: shadowed-transition. Graph checks (unreachable-state, cannot-close,
+warning no-way-out) live in :mod:`graph_checks`; YAML, schema and include
+codes in :mod:`yaml_reader`, :mod:`schema_validation` and :mod:`assemble`.
 """
 
 from __future__ import annotations
 
 import json
-from collections import deque
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,7 +31,6 @@ from engine.definitions.assemble import (
     as_list,
     as_str,
     did_you_mean,
-    str_list,
 )
 from engine.definitions.diagnostics import Diagnostic
 from engine.definitions.expressions import (
@@ -39,6 +40,7 @@ from engine.definitions.expressions import (
     field_references,
     unknown_variables,
 )
+from engine.definitions.graph_checks import graph_diagnostics
 from engine.definitions.model import PHASE_ORDER, Phase
 from engine.definitions.resolve import Problem, resolve_business_days, resolve_duration
 
@@ -87,7 +89,7 @@ class _Checker:
         self.check_initial()
         self.check_states()
         self.check_transitions()
-        self.check_graph()
+        self.out.extend(graph_diagnostics(self.asm))
 
     # -- workflow level ------------------------------------------------------------
 
@@ -475,102 +477,6 @@ class _Checker:
                         hint=did_you_mean(ref.name, self.asm.parameters),
                     )
 
-    # -- graph ---------------------------------------------------------------------
-
-    def edges(self, *, previous: bool) -> dict[str, set[str]]:
-        """state -> states it can move to.
-
-        With ``previous``, a hold state's '@previous' transition leads to every
-        state that can enter it. Forward reachability does not need it: a
-        return only ever goes back to a state that was already reached.
-        """
-        enters: dict[str, set[str]] = {n: set() for n in self.states}
-        out: dict[str, set[str]] = {n: set() for n in self.states}
-        for t in self.asm.transitions:
-            target = t.target
-            if target is not None and target in self.states:
-                out[t.source].add(target)
-                if target != t.source:
-                    enters[target].add(t.source)
-        if previous:
-            for t in self.asm.transitions:
-                if t.target == PREVIOUS:
-                    out[t.source] |= enters[t.source]
-        return out
-
-    def broken_edges(self) -> bool:
-        """Some transition's target is missing or unknown (already reported).
-
-        The graph checks would then flood the report with consequences of
-        that one mistake, so they wait until it is fixed.
-        """
-        for t in self.asm.transitions:
-            if t.internal:
-                continue
-            target = t.target
-            if target is None:
-                return True
-            if target == PREVIOUS:
-                if not self.states[t.source].hold:
-                    return True
-            elif target not in self.states:
-                return True
-        return False
-
-    def check_graph(self) -> None:
-        if self.broken_edges():
-            return
-        forward = self.edges(previous=False)
-        initial = self.asm.data.get("initial")
-        reachable: set[str] = set()
-        if isinstance(initial, str) and initial in self.states:
-            reachable = _closure([initial], forward)
-            for name, state in self.states.items():
-                if name not in reachable:
-                    self.add(
-                        state.origin,
-                        (),
-                        f"state '{name}' is unreachable from the initial state '{initial}'",
-                        "unreachable-state",
-                        key=True,
-                    )
-        finals = [n for n, s in self.states.items() if s.final]
-        if finals:
-            reverse: dict[str, set[str]] = {n: set() for n in self.states}
-            for src, targets in self.edges(previous=True).items():
-                for dst in targets:
-                    reverse[dst].add(src)
-            can_close = _closure(finals, reverse)
-            for name, state in self.states.items():
-                if name in can_close or (reachable and name not in reachable):
-                    continue
-                self.add(
-                    state.origin,
-                    (),
-                    f"no final state can be reached from '{name}': a case there could never close",
-                    "cannot-close",
-                    key=True,
-                )
-        self.check_ways_out()
-
-    def check_ways_out(self) -> None:
-        for name, state in self.states.items():
-            if state.final or as_list(state.data.get("timers")):
-                continue
-            if any(
-                _leaves(t) and str_list(t.data.get("roles"))
-                for t in self.asm.transitions_from(name)
-            ):
-                continue
-            self.add(
-                state.origin,
-                (),
-                f"no role can move a case out of '{name}' and it has no timer",
-                "no-way-out",
-                key=True,
-                severity="warning",
-            )
-
 
 @lru_cache(maxsize=1024)
 def _schema_problem(schema_json: str) -> tuple[tuple[str | int, ...], str, bool] | None:
@@ -581,19 +487,3 @@ def _schema_problem(schema_json: str) -> tuple[tuple[str | int, ...], str, bool]
     except SchemaError as exc:
         return tuple(exc.path), exc.message, isinstance(exc.instance, dict | list)
     return None
-
-
-def _leaves(t: RawTransition) -> bool:
-    return t.target is not None
-
-
-def _closure(start: list[str], edges: dict[str, set[str]]) -> set[str]:
-    seen = set(start)
-    queue = deque(start)
-    while queue:
-        node = queue.popleft()
-        for nxt in edges.get(node, ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                queue.append(nxt)
-    return seen
