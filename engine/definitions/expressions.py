@@ -120,6 +120,8 @@ def _compile_message(text: str) -> str:
     m = re.search(r"<input>:(\d+):(\d+): (.*)", text)
     if m:
         detail = re.sub(r" expecting \{[^}]*\}", "", m.group(3).strip())
+        if "Recursion limit" in detail:
+            detail = "the expression is nested too deeply"
         return f"CEL syntax error at {m.group(1)}:{m.group(2)}: {detail}"
     first = text.strip().splitlines()[0] if text.strip() else "invalid CEL"
     return f"CEL does not compile: {first}"

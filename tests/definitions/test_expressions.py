@@ -115,3 +115,8 @@ def test_field_references_read_index_with_string_key():
 def test_member_named_case_is_not_a_root():
     refs = field_references("params.case.x == 1")
     assert [(r.root, r.name) for r in refs] == [("params", "case")]
+
+
+def test_deeply_nested_expression_is_a_compile_error_not_a_crash():
+    with pytest.raises(ExpressionError, match="nested too deeply"):
+        compile_expression("(" * 200 + "1" + ")" * 200)
