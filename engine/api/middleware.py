@@ -173,7 +173,7 @@ def _log_line(scope: Scope, status: int, millis: float) -> None:
         scope.get("method", "?"),
         template,
         status,
-        params.get("case_id", "-"),
+        params.get("case_id") or state.get("case_id", "-"),
         state.get("actor", "-"),
         millis,
     )

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from engine.api.clients import ClientRegistry
+    from engine.api.metrics import ApiMetrics
     from engine.runtime.engine import Engine
 
 CLIENTS_FILE_NAME = "casework-clients.json"
@@ -94,13 +95,19 @@ class _FallbackWorker:
             self._thread.join()
 
 
-def start_worker(engine: Engine) -> Any:
+def start_worker(engine: Engine, metrics: ApiMetrics | None = None) -> Any:
+    """The timer worker in this process; with ``metrics``, its lag and counters are exported."""
+    from engine.api.worker_metrics import LagObservingEngine, watch_worker
+
     try:
         from engine.scheduling.worker import TimerWorker
     except ModuleNotFoundError:
         worker: Any = _FallbackWorker(engine)
     else:
-        worker = TimerWorker(engine)
+        target: Any = engine if metrics is None else LagObservingEngine(engine, metrics)
+        worker = TimerWorker(target)
+        if metrics is not None:
+            watch_worker(metrics, lambda: worker.stats)
     worker.start()
     return worker
 
@@ -114,6 +121,8 @@ def _configure_logging(level: str) -> None:
     )
     for name in ("casework", "engine", "uvicorn.error"):
         logging.getLogger(name).setLevel(getattr(logging, level.upper(), logging.INFO))
+    # uvicorn's access log prints query strings, which may carry patient data.
+    logging.getLogger("uvicorn.access").disabled = True
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -139,7 +148,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             readiness=schema_readiness(args.database_url),
         )
         if not args.no_worker:
-            worker = start_worker(engine)
+            worker = start_worker(engine, app.state.metrics)
         names = sorted({d.name for d in engine.definitions()})
         log.info(
             "serving %d workflow(s) (%s) on http://%s:%d, timer worker %s",
