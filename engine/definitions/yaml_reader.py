@@ -158,12 +158,13 @@ class _DepthLimit(Composer):
     composed = 0  # nodes written in the file (aliases not expanded)
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if not self.check_event(AliasEvent):  # type: ignore[no-untyped-call]
+        events: Any = self  # the parser half of the loader provides the event methods
+        if not events.check_event(AliasEvent):
             self.composed += 1
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise _TooDeep(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+                raise _TooDeep(events.peek_event().start_mark)
             node: Node | None = super().compose_node(parent, index)
             return node
         finally:
@@ -185,7 +186,7 @@ _Loader: Callable[[str], Any] = _ComposingLoader
 try:  # libyaml's event parser (streaming, non-recursive) is ~6x faster; composing stays ours
     from yaml._yaml import CParser
 
-    class _FastComposingLoader(_DepthLimit, CParser, _CoreResolver):  # type: ignore[misc]
+    class _FastComposingLoader(_DepthLimit, CParser, _CoreResolver):
         def __init__(self, text: str) -> None:
             CParser.__init__(self, text)
             _DepthLimit.__init__(self)
