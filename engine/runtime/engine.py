@@ -310,6 +310,7 @@ class Engine:
                         facts=facts,
                         now=now,
                     )
+                    assert view is not None
                     self._remember(conn, idempotency_key, fp, view, now)
                 return view
             except sa.exc.IntegrityError:

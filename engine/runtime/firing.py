@@ -159,6 +159,7 @@ def _fire(
             now=now,
             outcome="timer",
             keep_overdue=overdue,
+            want_view=False,
         )
     if recurring and not entered and next_due is not None:
         store.insert_timers(

@@ -241,7 +241,8 @@ def commit_applied(
     now: datetime,
     outcome: str | None = None,
     keep_overdue: datetime | None = None,
-) -> CaseView:
+    want_view: bool = True,
+) -> CaseView | None:
     """Persist one accepted event on a locked case row."""
     d = compiled.definition
     case_id: str = case["id"]
@@ -302,6 +303,8 @@ def commit_applied(
         conn, outbox_rows(case_id, seq, applied.actions, event=event, definition=d, now=now)
     )
     _test_hold()
+    if not want_view:
+        return None
     if timers_known is None:
         timers_known = [timer_view(r) for r in store.pending_timers_of(conn, case_id)]
     full = {**case, **values}

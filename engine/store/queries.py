@@ -66,6 +66,7 @@ _SELECT_LIVE_TIMERS = (
     )
     .order_by(t.timers.c.id)
 )
+_UPDATE_TIMER = sa.update(t.timers).where(t.timers.c.id == sa.bindparam("_tid"))
 _SELECT_IDEMPOTENCY = sa.select(t.idempotency).where(t.idempotency.c.key == sa.bindparam("_key"))
 
 
@@ -106,6 +107,7 @@ class Store:
                 if self.postgres:
                     q = q.with_for_update(of=t.cases, skip_locked=skip)
                 self._lock_case[(with_now, skip)] = q
+        self._claim_timer = {db: self._build_claim(db, exclude=False) for db in (False, True)}
 
     def close(self) -> None:
         self.db.dispose()
@@ -322,15 +324,28 @@ class Store:
         return _all(conn.execute(q))
 
     def update_timer(self, conn: sa.Connection, timer_id: int, values: Mapping[str, Any]) -> None:
-        conn.execute(sa.update(t.timers).where(t.timers.c.id == timer_id).values(**values))
+        conn.execute(_UPDATE_TIMER, {"_tid": timer_id, **values})
 
     def claim_next_due_timer(
         self, conn: sa.Connection, now: datetime | None, exclude: Sequence[int] = ()
     ) -> Row | None:
-        """Lock the oldest due pending timer nobody else holds (not one of ``exclude``)."""
-        due = sa.func.now() if now is None else sa.literal(now, t.UTCDateTime)
+        """Lock the oldest due pending timer nobody else holds (not one of ``exclude``).
+
+        ``now`` None judges due-ness by the database clock and returns it as ``db_now``.
+        """
+        if not exclude:
+            q = self._claim_timer[now is None]
+        else:
+            q = self._build_claim(now is None, exclude=True)
+        params: dict[str, Any] = {"_exclude": list(exclude)}
+        if now is not None:
+            params["_now"] = now
+        return _first(conn.execute(q, params))
+
+    def _build_claim(self, db_clock: bool, *, exclude: bool) -> sa.Select[Any]:
+        due = sa.func.now() if db_clock else sa.bindparam("_now", type_=t.UTCDateTime)
         cols: list[Any] = [t.timers]
-        if now is None:
+        if db_clock:
             cols.append(sa.func.now().label("db_now"))
         q = (
             sa.select(*cols)
@@ -339,10 +354,10 @@ class Store:
             .limit(1)
         )
         if exclude:
-            q = q.where(t.timers.c.id.not_in(list(exclude)))
+            q = q.where(t.timers.c.id.not_in(sa.bindparam("_exclude", expanding=True)))
         if self.postgres:
             q = q.with_for_update(skip_locked=True, of=t.timers)
-        return _first(conn.execute(q))
+        return q
 
     def next_timer_due(self, conn: sa.Connection) -> datetime | None:
         q = sa.select(sa.func.min(t.timers.c.due_at)).where(t.timers.c.status == "pending")
