@@ -7,8 +7,9 @@ two jobs of this process:
 * ``casework-sweep`` — an :class:`~apscheduler.triggers.interval.IntervalTrigger`
   every ``sweep_interval``: picks up timers armed by other processes and
   anything that came due while no worker ran;
-* ``casework-wakeup`` — a one-shot :class:`~apscheduler.triggers.date.DateTrigger`
-  at :meth:`Engine.next_timer_due`, replaced whenever that instant changes.
+* ``casework-wakeup-<n>`` — a one-shot
+  :class:`~apscheduler.triggers.date.DateTrigger` at
+  :meth:`Engine.next_timer_due`, replaced whenever that instant changes.
 
 Both call :meth:`TimerWorker.drain`, which asks the engine to fire due timers
 in batches (``fire_due_timers(limit=batch_size)`` again while a batch comes
@@ -57,7 +58,8 @@ __all__ = ["TimerEngine", "TimerWorker", "WorkerStats"]
 log = logging.getLogger(__name__)
 
 SWEEP_JOB = "casework-sweep"
-WAKEUP_JOB = "casework-wakeup"
+WAKEUP_JOB = "casework-wakeup"  # job ids are WAKEUP_JOB-<n>
+_RETRY = timedelta(seconds=1)  # retry wake-up for a due timer that could not be fired
 
 
 class TimerEngine(Protocol):
@@ -128,6 +130,8 @@ class TimerWorker:
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._wakeup_due: datetime | None = None  # engine-time due instant of the wake-up
+        self._wakeup_job_id: str | None = None
+        self._wakeup_seq = 0
         self._wakeup_at: datetime | None = None
         self._drains = 0
         self._fired = 0
@@ -226,9 +230,11 @@ class TimerWorker:
     def drain(self) -> int:
         """Fire due timers in batches until a batch comes back short, then deliver the outbox.
 
-        Returns how many timers were fired. If another thread is draining, this
-        call asks it for one more round and returns 0 at once. Never raises for
-        engine errors: they are logged (ids only) and counted.
+        Rounds repeat while timers keep coming due (a round fired some and the
+        next pending timer is already due). Returns how many timers were
+        fired. If another thread is draining, this call asks it for one more
+        round and returns 0 at once. Never raises for engine errors: they are
+        logged (ids only) and counted.
         """
         if not self._drain_lock.acquire(blocking=False):
             with self._state_lock:
@@ -239,10 +245,15 @@ class TimerWorker:
             while True:
                 with self._state_lock:
                     self._again = False
-                fired += self._drain_round()
+                n = self._drain_round()
+                fired += n
+                if self._stopping.is_set():
+                    break
                 with self._state_lock:
-                    if not self._again or self._stopping.is_set():
-                        break
+                    again = self._again
+                if again or (n and self._something_due()):
+                    continue
+                break
         finally:
             self._drain_lock.release()
         self._schedule_wakeup()
@@ -250,6 +261,14 @@ class TimerWorker:
             self._completed += 1
             self._completed_cond.notify_all()
         return fired
+
+    def _something_due(self) -> bool:
+        try:
+            due = self.engine.next_timer_due()
+            return due is not None and due <= self.engine.clock.now()
+        except Exception as exc:
+            self._record_error(exc)
+            return False
 
     def wait_for_drains(self, count: int = 1, timeout: float | None = None) -> bool:
         """Block until ``count`` drains have completed since creation (False on timeout)."""
@@ -297,7 +316,16 @@ class TimerWorker:
             self._record_error(exc)
 
     def _schedule_wakeup(self) -> None:
-        """Place the one-shot wake-up at the engine's next due instant (if it is ahead)."""
+        """Place the one-shot wake-up at the engine's next due instant.
+
+        A pending timer that is already due but was not fired (its case is
+        locked by another worker, or firing it fails) gets a retry wake-up a
+        moment later (at most a second, never a tight loop). Each wake-up is a
+        new job id: APScheduler counts running instances per job id, and a
+        wake-up placed from inside the running wake-up job under the same id
+        could be skipped (and, being one-shot, dropped) if it came due before
+        that instance had finished.
+        """
         scheduler = self._scheduler
         if scheduler is None or self._stopping.is_set():
             return
@@ -307,21 +335,25 @@ class TimerWorker:
         except Exception as exc:
             self._record_error(exc)
             return
-        with self._state_lock:
-            if due == self._wakeup_due:
-                return
-            self._wakeup_due = due
-        if due is None or due <= engine_now:
-            # Nothing pending, or a due timer we could not fire (locked by another
-            # worker, or failing): the sweep retries it, no tight loop.
+        if due is None:
             self._remove_wakeup(scheduler)
             return
-        run_at = self._wall() + (due - engine_now)
+        if due <= engine_now:
+            run_at = self._wall() + min(self.sweep_interval, _RETRY)
+        else:
+            run_at = self._wall() + (due - engine_now)
+        with self._state_lock:
+            previous = self._wakeup_job_id
+            waiting = due > engine_now and due == self._wakeup_due and previous is not None
+            if waiting and scheduler.get_job(previous) is not None:
+                return  # already waiting for this instant
+            self._wakeup_seq += 1
+            job_id = f"{WAKEUP_JOB}-{self._wakeup_seq}"
         try:
             scheduler.add_job(
                 self._run_job,
                 DateTrigger(run_date=run_at, timezone=UTC),
-                id=WAKEUP_JOB,
+                id=job_id,
                 name=WAKEUP_JOB,
                 misfire_grace_time=None,
                 coalesce=True,
@@ -332,20 +364,38 @@ class TimerWorker:
             log.debug("wake-up not scheduled: %s", type(exc).__name__)
             return
         with self._state_lock:
+            self._wakeup_job_id = job_id
+            self._wakeup_due = due
             self._wakeup_at = run_at
+        if previous is not None and previous != job_id:
+            self._remove_job(scheduler, previous)
 
     def _remove_wakeup(self, scheduler: BackgroundScheduler) -> None:
         with self._state_lock:
+            previous = self._wakeup_job_id
+            self._wakeup_job_id = None
+            self._wakeup_due = None
             self._wakeup_at = None
+        if previous is not None:
+            self._remove_job(scheduler, previous)
+
+    @staticmethod
+    def _remove_job(scheduler: BackgroundScheduler, job_id: str) -> None:
         try:
-            scheduler.remove_job(WAKEUP_JOB)
-        except Exception:  # JobLookupError: not scheduled
-            log.debug("no wake-up job to remove")
+            scheduler.remove_job(job_id)
+        except Exception:  # JobLookupError: it ran (one-shot jobs leave the store) or is gone
+            log.debug("wake-up job already gone")
+
+    def wakeup_job(self) -> Any:
+        """The pending APScheduler wake-up job, or None (for tests and diagnostics)."""
+        scheduler = self._scheduler
+        job_id = self._wakeup_job_id
+        if scheduler is None or job_id is None:
+            return None
+        return scheduler.get_job(job_id)
 
     def poke(self) -> None:
         """Re-read the next due instant now (call after arming a timer in this process)."""
-        with self._state_lock:
-            self._wakeup_due = None
         self._schedule_wakeup()
 
     def wait_stopped(self, timeout: float | None = None) -> bool:

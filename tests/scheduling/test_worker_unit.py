@@ -106,7 +106,8 @@ def test_start_drains_at_once_and_places_the_wakeup_at_the_next_due_instant() ->
     try:
         # The wake-up is placed by the drain that the first sweep ran.
         assert worker.wait_for_drains(1, WAIT)
-        job = worker._scheduler.get_job(WAKEUP_JOB)  # type: ignore[union-attr]
+        job = worker.wakeup_job()
+        assert job is not None
         assert job.next_run_time == WALL + (later - START)
         assert job.misfire_grace_time is None
         assert job.coalesce is True
@@ -117,18 +118,56 @@ def test_start_drains_at_once_and_places_the_wakeup_at_the_next_due_instant() ->
     assert not worker.running
 
 
-def test_no_wakeup_for_a_due_timer_that_could_not_be_fired() -> None:
+def test_a_due_timer_that_could_not_be_fired_gets_a_retry_wakeup_not_a_tight_loop() -> None:
     clock = ManualClock(START)
     engine = FakeTimerEngine(clock, backlog(1))
     engine.raise_on_fire = RuntimeError("locked elsewhere")
-    worker = TimerWorker(engine, sweep_interval=timedelta(hours=1))
+    worker = TimerWorker(engine, sweep_interval=timedelta(hours=1), wall_clock=lambda: WALL)
     worker.start()
     try:
         assert worker.wait_for_drains(1, WAIT)
-        worker.poke()
-        assert worker._scheduler.get_job(WAKEUP_JOB) is None  # type: ignore[union-attr]
+        job = worker.wakeup_job()
+        assert job is not None
+        assert job.next_run_time == WALL + timedelta(seconds=1)
     finally:
         worker.stop()
+
+
+def test_each_wakeup_is_a_new_job_and_replaces_the_previous_one() -> None:
+    clock = ManualClock(START)
+    engine = FakeTimerEngine(clock, [START + timedelta(days=1)])
+    worker = TimerWorker(engine, sweep_interval=timedelta(hours=1), wall_clock=lambda: WALL)
+    worker.start()
+    try:
+        assert worker.wait_for_drains(1, WAIT)
+        first = worker.wakeup_job()
+        worker.poke()  # same due instant: kept
+        assert worker.wakeup_job().id == first.id
+        engine.pending.insert(0, START + timedelta(hours=2))
+        worker.poke()  # earlier due instant: a new job replaces the old one
+        second = worker.wakeup_job()
+        assert second.id != first.id
+        assert second.next_run_time == WALL + timedelta(hours=2)
+        wakeups = [j for j in worker._scheduler.get_jobs() if j.name == WAKEUP_JOB]  # type: ignore[union-attr]
+        assert [j.id for j in wakeups] == [second.id]
+    finally:
+        worker.stop()
+
+
+def test_drain_goes_round_again_while_timers_keep_coming_due() -> None:
+    clock = ManualClock(START)
+    engine = FakeTimerEngine(clock, [*backlog(3), START + timedelta(seconds=1)])
+    original = engine.fire_due_timers
+
+    def fire(*, limit: int = 100) -> int:
+        n = original(limit=limit)
+        clock.advance(seconds=2)  # firing takes time: the next timer comes due meanwhile
+        return n
+
+    engine.fire_due_timers = fire  # type: ignore[method-assign]
+    worker = TimerWorker(engine, batch_size=10)
+    assert worker.drain() == 4
+    assert engine.pending == []
 
 
 def test_wakeup_fires_a_timer_before_the_next_sweep() -> None:
