@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.definitions import check_paths
+from engine.definitions.codes import DIAGNOSTIC_CODES, WARNING_CODES
 
 PHASES = ["intake", "assessment", "planning", "service_delivery", "monitoring", "closure"]
 NAMES = ["intake", "assess", "plan", "deliver", "monitor", "hold", "closed", "on", "no", "yes"]
@@ -159,6 +160,8 @@ def _check(text: str) -> tuple[list[str], list[tuple[str, int, int, str]], int]:
             assert d.column >= 1
             assert d.json_path.startswith("$")
             assert d.code != "internal-error", str(d)
+            assert d.code in DIAGNOSTIC_CODES, d.code
+            assert (d.severity == "warning") == (d.code in WARNING_CODES), d.code
             assert "\n" not in d.message
         shown = [str(d).replace(str(path), "wf.yaml") for d in report.diagnostics]
         located = [(d.code, d.line, d.column, d.json_path) for d in report.diagnostics]

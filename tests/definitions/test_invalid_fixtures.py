@@ -208,3 +208,14 @@ def test_all_errors_of_a_file_come_at_once(tmp_path: Path):
         "unknown-target",
     ]
     assert [d.line for d in report.diagnostics] == sorted(d.line for d in report.diagnostics)
+
+
+def test_every_fixture_code_is_catalogued():
+    from engine.definitions.codes import DIAGNOSTIC_CODES, WARNING_CODES
+
+    fixtures = INVALID.parent
+    paths = [*INVALID.glob("*.yaml"), *(fixtures / "hostile").glob("*.yaml")]
+    for path in paths:
+        for d in check_paths([path]).diagnostics:
+            assert d.code in DIAGNOSTIC_CODES, (path.name, d.code)
+            assert (d.severity == "warning") == (d.code in WARNING_CODES), d.code
