@@ -16,9 +16,13 @@ For each worker count K it prints one JSON line:
   IMMEDIATE`` on SQLite; one transaction per row; no engine);
 * ``ratio`` = engine / baseline;
 * ``lag_p50_ms`` / ``lag_p99_ms`` — due → fired lag (the ``lateness`` the
-  engine records in the history) while a feeder process arms timers due two
+  engine records in the history) while a feeder process arms timers due ten
   seconds later at a steady R per second for S seconds and the K workers run
   with their default settings (5 s sweep, wake-up at the next due instant).
+  Ten seconds is more than one sweep: a worker learns of a timer armed by
+  another process at its next sweep, so a timer due sooner than that after
+  being armed elsewhere can be late by up to the sweep interval (real
+  deadlines are hours to months away).
 
 Each run uses a fresh database: a temporary SQLite file (default) or, for a
 PostgreSQL URL, a new database created next to the one named and dropped
@@ -113,7 +117,7 @@ def write_workflows(folder: Path) -> Path:
     burst = [(f"t{i}", f"PT{i + 1}M", f"tick{i}") for i in range(TIMERS_PER_CASE)]
     (folder / "benchburst.yaml").write_text(_workflow("benchburst", burst), encoding="utf-8")
     (folder / "benchlag.yaml").write_text(
-        _workflow("benchlag", [("soon", "PT2S", "soon_due")]), encoding="utf-8"
+        _workflow("benchlag", [("soon", "PT10S", "soon_due")]), encoding="utf-8"
     )
     return folder
 
@@ -277,7 +281,7 @@ def baseline_worker(url: str, go: Any, results: Any) -> None:
 
 
 def feeder(url: str, folder: str, rate: float, seconds: float, go: Any, results: Any) -> None:
-    """Open cases at a steady rate: each arms one timer due two seconds later."""
+    """Open cases at a steady rate: each arms one timer due ten seconds later."""
     from engine.runtime.engine import Engine
 
     with Engine.open(url, workflows=Path(folder)) as engine:
