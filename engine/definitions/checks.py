@@ -116,24 +116,29 @@ class _Checker:
 
         country = cal.get("country", "US")
         subdiv = cal.get("subdivision")
-        try:
-            holidays.country_holidays(country, subdiv=subdiv if isinstance(subdiv, str) else None)
-        except NotImplementedError:
-            where = "subdivision" if "subdivision" in cal else "country"
-            self.add(
-                self.asm.origin("calendar"),
-                (where,),
-                "no holiday calendar is known for this country/subdivision",
-                "invalid-calendar",
-            )
-        except Exception:  # the holidays package validates in its own ways
-            self.add(
-                self.asm.origin("calendar"),
-                (),
-                "invalid holiday calendar",
-                "invalid-calendar",
-                key=True,
-            )
+        attempts: list[tuple[str, dict[str, Any]]] = [("country", {})]
+        if isinstance(subdiv, str):
+            attempts.append(("subdivision", {"subdiv": subdiv}))
+        for where, extra in attempts:
+            try:
+                holidays.country_holidays(country, **extra)
+            except NotImplementedError:
+                what = f"country '{country}'" if where == "country" else f"subdivision '{subdiv}'"
+                self.add(
+                    self.asm.origin("calendar"),
+                    (where,),
+                    f"no holiday calendar is known for {what}",
+                    "invalid-calendar",
+                )
+                return
+            except Exception:  # the holidays package validates in its own ways
+                self.add(
+                    self.asm.origin("calendar"),
+                    (where,),
+                    "invalid holiday calendar",
+                    "invalid-calendar",
+                )
+                return
 
     def check_case_schema(self) -> None:
         schema = self.asm.data.get("case_schema")

@@ -225,3 +225,49 @@ def test_a_file_named_twice_is_checked_once():
     assert report.ok
     assert [d.name for d in report.definitions] == ["referral"]
     assert len(report.files) == 2
+
+
+def _copy_with(tmp_path: Path, old: str, new: str) -> Path:
+    shutil.copytree(VALID, tmp_path / "v")
+    main = tmp_path / "v" / "referral.yaml"
+    text = main.read_text()
+    assert old in text
+    main.write_text(text.replace(old, new, 1))
+    return main
+
+
+def test_unknown_holiday_calendar_is_located(tmp_path: Path):
+    main = _copy_with(tmp_path, "  country: US\n", "  country: ZZ\n")
+    (diag,) = check_paths([main]).diagnostics
+    assert (diag.code, diag.json_path, diag.line) == ("invalid-calendar", "$.calendar.country", 9)
+    assert diag.message == "no holiday calendar is known for country 'ZZ'"
+
+
+def test_unknown_holiday_subdivision_is_located(tmp_path: Path):
+    main = _copy_with(tmp_path, "  subdivision: TX\n", "  subdivision: QQ\n")
+    (diag,) = check_paths([main]).diagnostics
+    assert (diag.code, diag.json_path, diag.line) == (
+        "invalid-calendar",
+        "$.calendar.subdivision",
+        10,
+    )
+
+
+def test_including_a_workflow_instead_of_a_fragment_is_an_error(tmp_path: Path):
+    main = _copy_with(tmp_path, "  - fragments/closure.yaml\n", "  - referral.yaml\n")
+    codes = [d.code for d in check_paths([main]).errors]
+    assert "include-not-fragment" in codes
+
+
+def test_error_inside_a_fragment_is_reported_once_for_a_folder(tmp_path: Path):
+    shutil.copytree(VALID, tmp_path / "v")
+    shutil.copy(tmp_path / "v" / "referral.yaml", tmp_path / "v" / "second.yaml")
+    second = tmp_path / "v" / "second.yaml"
+    second.write_text(second.read_text().replace("name: referral", "name: second"))
+    frag = tmp_path / "v" / "fragments" / "closure.yaml"
+    frag.write_text(frag.read_text().replace("final: true", "final: yes", 1))
+    report = check_paths([tmp_path / "v"])
+    wrong = [d for d in report.errors if d.code == "wrong-type"]
+    assert len(wrong) == 1
+    assert wrong[0].file == str(frag)
+    assert wrong[0].message == "expected true or false, found string"
