@@ -44,6 +44,8 @@ IfMatch = Annotated[
 ]
 
 _ERRORS = problem_responses(400, 401, 403, 404, 409, 412, 413, 422)
+_ETAG = {"ETag": {"description": 'the case version, e.g. "3"', "schema": {"type": "string"}}}
+_LOCATION = {"Location": {"description": "the new case", "schema": {"type": "string"}}}
 
 
 def _engine(request: Request) -> Engine:
@@ -98,7 +100,7 @@ def _summary(view: CaseView) -> dict[str, Any]:
     "/cases",
     status_code=201,
     response_model=CaseOut,
-    responses=_ERRORS,
+    responses={201: {"headers": {**_ETAG, **_LOCATION}}, **_ERRORS},
     summary="Open a case",
 )
 def open_case(
@@ -136,7 +138,7 @@ def open_case(
 @router.post(
     "/cases/{case_id}/events",
     response_model=CaseOut,
-    responses=_ERRORS,
+    responses={200: {"headers": _ETAG}, **_ERRORS},
     summary="Send an event to a case",
 )
 def send_event(
@@ -182,7 +184,7 @@ def _reason(exc: EngineError) -> str:
 @router.get(
     "/cases/{case_id}",
     response_model=CaseOut,
-    responses=_ERRORS,
+    responses={200: {"headers": _ETAG}, **_ERRORS},
     summary="Read a case (audited)",
 )
 def get_case(
