@@ -1,10 +1,12 @@
 """Firing due timers: one transaction per timer, each timer fired once.
 
-In one transaction: claim the oldest due pending timer (``FOR UPDATE SKIP
-LOCKED`` on PostgreSQL, judged by the database's ``now()`` when the engine
-runs on the system clock; the single writer lock on SQLite), lock its case,
-check that the case is still in the state entry that armed the timer (else
-the timer is cancelled), mark the timer fired and apply its event through the
+In one transaction: claim the oldest due pending timer together with its
+case in one statement (``FOR UPDATE OF timers, cases SKIP LOCKED`` on
+PostgreSQL, so a timer whose case is busy is passed over instead of waited
+for, and no lock-order deadlock with ``send`` is possible; due-ness judged by
+the database's ``now()`` when the engine runs on the system clock; the single
+writer lock on SQLite), check that the case is still in the state entry that
+armed the timer (else the timer is cancelled), mark the timer fired and apply its event through the
 normal transition path as actor ``timer`` with roles ``("system",)``.
 
 When no transition accepts the timer's event now (every guard false), the
@@ -48,9 +50,8 @@ def next_recurrence(
 def fire_due_timers(core: Core, *, limit: int = 100) -> int:
     """Fire up to ``limit`` due timers, oldest first; returns how many fired."""
     fired = 0
-    busy: list[int] = []
     for _ in range(2 * limit):
-        outcome = fire_one(core, busy)
+        outcome = fire_one(core)
         if outcome is None:
             break
         if outcome == "fired":
@@ -60,37 +61,29 @@ def fire_due_timers(core: Core, *, limit: int = 100) -> int:
     return fired
 
 
-def fire_one(core: Core, busy: list[int]) -> str | None:
+def fire_one(core: Core) -> str | None:
     """Claim and fire one due timer.
 
-    Returns None when nothing is due, "fired", "stale" (the case left the
-    state entry: the timer is cancelled) or "busy" (its case is locked by
-    another transaction right now: the timer id is added to ``busy`` and
-    retried on a later call, which avoids a timer-then-case lock order
-    deadlocking with ``send``'s case-then-timer order).
+    Returns None when nothing is due (or every due timer's case is locked by
+    another transaction right now), "fired", or "stale": the case left the
+    state entry that armed the timer, which is then cancelled.
     """
     store = core.store
-    try:
-        with store.write() as conn:
-            clock_now = None if core.use_db_clock else core.clock.now()
-            timer = store.claim_next_due_timer(conn, clock_now, busy)
-            if timer is None:
-                return None
-            now: datetime = timer["db_now"] if clock_now is None else clock_now
-            case = store.lock_case(conn, timer["case_id"], skip_locked=True)
-            if case is None:
-                busy.append(int(timer["id"]))
-                return "busy"
-            if case["state"] != timer["state"] or int(case["state_entry_seq"]) != int(
-                timer["state_entry_seq"]
-            ):
-                store.update_timer(conn, int(timer["id"]), {"status": "cancelled"})
-                return "stale"
-            compiled = core.registry.compiled(case["workflow_name"], int(case["workflow_version"]))
-            _fire(core, conn, compiled, case, timer, now)
-            return "fired"
-    except ConcurrencyConflict:  # pragma: no cover - the case row is locked, so not expected
-        return "stale"
+    with store.write() as conn:
+        clock_now = None if core.use_db_clock else core.clock.now()
+        claimed = store.claim_next_due_timer(conn, clock_now)
+        if claimed is None:
+            return None
+        timer, case = claimed
+        now: datetime = timer["db_now"] if clock_now is None else clock_now
+        if case["state"] != timer["state"] or int(case["state_entry_seq"]) != int(
+            timer["state_entry_seq"]
+        ):
+            store.update_timer(conn, int(timer["id"]), {"status": "cancelled"})
+            return "stale"
+        compiled = core.registry.compiled(case["workflow_name"], int(case["workflow_version"]))
+        _fire(core, conn, compiled, case, timer, now)
+        return "fired"
 
 
 def _timer_def(compiled: CompiledWorkflow, state: str, name: str) -> Timer | None:

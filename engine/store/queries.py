@@ -107,7 +107,7 @@ class Store:
                 if self.postgres:
                     q = q.with_for_update(of=t.cases, skip_locked=skip)
                 self._lock_case[(with_now, skip)] = q
-        self._claim_timer = {db: self._build_claim(db, exclude=False) for db in (False, True)}
+        self._claim_timer = {db: self._build_claim(db) for db in (False, True)}
 
     def close(self) -> None:
         self.db.dispose()
@@ -327,36 +327,40 @@ class Store:
         conn.execute(_UPDATE_TIMER, {"_tid": timer_id, **values})
 
     def claim_next_due_timer(
-        self, conn: sa.Connection, now: datetime | None, exclude: Sequence[int] = ()
-    ) -> Row | None:
-        """Lock the oldest due pending timer nobody else holds (not one of ``exclude``).
+        self, conn: sa.Connection, now: datetime | None
+    ) -> tuple[Row, Row] | None:
+        """Lock the oldest due pending timer and its case, or None when nothing is due.
 
-        ``now`` None judges due-ness by the database clock and returns it as ``db_now``.
+        One statement: on PostgreSQL ``FOR UPDATE OF timers, cases SKIP
+        LOCKED``, so a timer whose case another transaction holds (a ``send``
+        in flight, another worker) is passed over, not waited for. ``now``
+        None judges due-ness by the database clock (returned as ``db_now``).
+        Returns (timer row, case row).
         """
-        if not exclude:
-            q = self._claim_timer[now is None]
-        else:
-            q = self._build_claim(now is None, exclude=True)
-        params: dict[str, Any] = {"_exclude": list(exclude)}
-        if now is not None:
-            params["_now"] = now
-        return _first(conn.execute(q, params))
+        q = self._claim_timer[now is None]
+        row = _first(conn.execute(q, {} if now is None else {"_now": now}))
+        if row is None:
+            return None
+        timer = {c.name: row[c.name] for c in t.timers.c}
+        if now is None:
+            timer["db_now"] = row["db_now"]
+        case = {c.name: row[f"c_{c.name}"] for c in CASE_COLUMNS}
+        return timer, case
 
-    def _build_claim(self, db_clock: bool, *, exclude: bool) -> sa.Select[Any]:
+    def _build_claim(self, db_clock: bool) -> sa.Select[Any]:
         due = sa.func.now() if db_clock else sa.bindparam("_now", type_=t.UTCDateTime)
-        cols: list[Any] = [t.timers]
+        cols: list[Any] = [t.timers, *(c.label(f"c_{c.name}") for c in CASE_COLUMNS)]
         if db_clock:
             cols.append(sa.func.now().label("db_now"))
         q = (
             sa.select(*cols)
+            .join_from(t.timers, t.cases, t.cases.c.id == t.timers.c.case_id)
             .where(t.timers.c.status == "pending", t.timers.c.due_at <= due)
             .order_by(t.timers.c.due_at, t.timers.c.id)
             .limit(1)
         )
-        if exclude:
-            q = q.where(t.timers.c.id.not_in(sa.bindparam("_exclude", expanding=True)))
         if self.postgres:
-            q = q.with_for_update(skip_locked=True, of=t.timers)
+            q = q.with_for_update(skip_locked=True, of=(t.timers, t.cases))
         return q
 
     def next_timer_due(self, conn: sa.Connection) -> datetime | None:
