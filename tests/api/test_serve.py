@@ -136,3 +136,57 @@ def test_serve_help_lists_the_options():
     assert text["port"] == 8000
     assert text["no_worker"] is False
     assert Path(text["database_url"].removeprefix("sqlite:///")).name == "casework.db"
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_serve_processes_share_one_postgresql_database(tmp_path, postgres_url):
+    from engine.api.clients import Client
+
+    token = "shared-token-0123456789abcdef"
+    clients = tmp_path / "clients.json"
+    admin = Client("ops", "svc:ops", ("*",), hash_token(token), frozenset({"read", "write"}))
+    clients.write_text(json.dumps({"clients": [admin.to_dict()]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEWORK_")}
+    ports = [_free_port(), _free_port()]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable, "-m", "engine", "serve", "--port", str(port),
+                "--database-url", postgres_url, "--clients", str(clients),
+            ],
+            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        for port in ports
+    ]  # fmt: skip
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        for url, proc in zip(urls, procs, strict=True):
+            _wait_healthy(url, proc)
+        record = {
+            "patient_id": "P-0001", "program": "housing", "priority": "routine",
+            "risk_level": "low",
+        }  # fmt: skip
+        r = httpx.post(
+            f"{urls[0]}/v1/cases", json={"workflow": "brokerage", "record": record},
+            headers=auth, timeout=60,
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        case_id = r.json()["id"]
+        r = httpx.post(
+            f"{urls[1]}/v1/cases/{case_id}/events",
+            json={"event": "first_contact_made", "payload": {"contact_date": "2026-01-06"}},
+            headers={**auth, "If-Match": '"1"'}, timeout=60,
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+        r = httpx.get(f"{urls[0]}/v1/cases/{case_id}", headers=auth, timeout=60)
+        assert (r.json()["state"], r.headers["etag"]) == ("assessing", '"2"')
+        for url in urls:
+            assert httpx.get(f"{url}/ready", timeout=60).json()["status"] == "ok"
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.communicate(timeout=60)
+    assert not (tmp_path / "casework-clients.json").exists()  # --clients given: no bootstrap
