@@ -60,3 +60,11 @@ def run(name: str, results: Any, args: tuple[Any, ...]) -> None:
         results.put(("ok", globals()[name](*args)))
     except BaseException as exc:  # report, don't hang the parent
         results.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def open_with_key(url: str, key: str, barrier: Any) -> dict[str, Any]:
+    with Engine.open(url, workflows=V1) as eng:
+        barrier.wait()
+        return eng.open_case(
+            "enginetest", {"patient_id": "P-0001"}, idempotency_key=key, **CLERK
+        ).to_dict()

@@ -123,3 +123,15 @@ def test_sigkill_inside_a_transition_leaves_nothing_of_it(
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM history")).scalar_one() == 2
     db.dispose()
+
+
+def test_concurrent_opens_with_one_key_open_one_case(database_url: str) -> None:
+    with Engine.open(database_url, workflows=V1):
+        pass
+    barrier = CTX.Barrier(PROCS)
+    results = _parallel("open_with_key", [(database_url, "open-key", barrier)] * PROCS)
+    assert all(r == results[0] for r in results)
+    with Engine.open(database_url, workflows=V1) as eng:
+        (case,) = eng.find().items
+        assert case.id == results[0]["id"]
+        assert len(eng.history(case.id)) == 1
