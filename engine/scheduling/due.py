@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.definitions.model import CatchUp, Timer, TimerKind, WorkflowDefinition
@@ -20,7 +20,7 @@ from engine.scheduling.calendar import add_duration, business_calendar, localize
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-__all__ = ["first_due", "next_recurrence", "parse_at_value"]
+__all__ = ["first_due", "next_recurrence", "parse_at_value", "resume_due"]
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -120,6 +120,57 @@ def next_recurrence(
     while point(k) <= current:
         k += 1
     return point(k), k - 1
+
+
+def resume_due(
+    timer: Timer,
+    *,
+    due_at: datetime,
+    paused_at: datetime,
+    resumed_at: datetime,
+    definition: WorkflowDefinition,
+) -> datetime:
+    """Where a paused timer is due when its case resumes, keeping local-time meaning.
+
+    ``business_days``: the business days that were still ahead at the pause
+    (after the pause's local date, up to and including the due date) are
+    counted again from the resume's local date, at the due instant's local
+    time of day; so a deadline never resumes onto a weekend or holiday.
+    Other kinds: the wall-clock time that was left (local due - local pause)
+    is added to the local resume time, so a daylight-saving change during the
+    hold moves nothing by an hour. Never earlier than ``resumed_at``; resuming
+    at the instant of the pause gives ``due_at`` back.
+    """
+    due = _utc(due_at, "due_at")
+    paused = _utc(paused_at, "paused_at")
+    resumed = _utc(resumed_at, "resumed_at")
+    tz = zone(definition.timezone)
+    due_local = due.astimezone(tz)
+    paused_local = paused.astimezone(tz)
+    resumed_local = resumed.astimezone(tz)
+    if timer.kind is TimerKind.BUSINESS_DAYS:
+        cal = business_calendar(definition.calendar, definition.timezone)
+        left = 0
+        d = paused_local.date()
+        while d < due_local.date():
+            d += timedelta(days=1)
+            if cal.is_business_day(d):
+                left += 1
+        target = resumed_local.date()
+        while left or not cal.is_business_day(target):
+            target += timedelta(days=1)
+            if cal.is_business_day(target):
+                left = max(0, left - 1)
+                if left == 0:
+                    break
+        wall = datetime.combine(target, due_local.time().replace(tzinfo=None, fold=0))
+        result = localize(wall, tz)
+    else:
+        remaining = due_local.replace(tzinfo=None) - paused_local.replace(tzinfo=None)
+        result = localize(resumed_local.replace(tzinfo=None, fold=0) + remaining, tz)
+    if resumed == paused:
+        return due
+    return max(result, resumed)
 
 
 # -- `at` timers -----------------------------------------------------------------------
