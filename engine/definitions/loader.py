@@ -7,7 +7,10 @@ and :func:`load_workflows` raise :class:`DefinitionError` carrying them all.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +22,7 @@ from engine.definitions.diagnostics import Diagnostic
 from engine.definitions.model import WorkflowDefinition
 from engine.definitions.paths import default_workflows_dir, schema_path
 from engine.definitions.schema_validation import validate_document
-from engine.definitions.yaml_reader import YamlDocument, YamlError, read_file
+from engine.definitions.yaml_reader import MAX_BYTES, YamlDocument, YamlError, read_file
 from engine.errors import DefinitionError
 
 __all__ = [
@@ -64,9 +67,11 @@ class _Session:
 
     docs: dict[Path, YamlDocument | YamlError] = field(default_factory=dict)
     schema_diags: dict[int, list[Diagnostic]] = field(default_factory=dict)
+    touched: list[Path] = field(default_factory=list)  # files the current check depends on
 
     def read(self, path: Path, display: str) -> YamlDocument:
         key = path.resolve()
+        self.touched.append(key)
         if key not in self.docs:
             if not path.is_file():
                 raise FileNotFoundError(str(path))
@@ -90,10 +95,59 @@ def _is_fragment(doc: YamlDocument) -> bool:
     return "fragment" in as_dict(doc.data)
 
 
-def _check_file(
-    session: _Session, path: Path, display: str
-) -> tuple[WorkflowDefinition | None, list[Diagnostic], bool]:
-    """(definition or None, diagnostics, is_fragment) for one file."""
+_Result = tuple[WorkflowDefinition | None, list[Diagnostic], bool]
+_Stamp = tuple[Path, str | None]
+_CACHE_SIZE = 128
+_cache: OrderedDict[tuple[str, Path], tuple[tuple[_Stamp, ...], _Result]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget every cached check result (tests; long-running processes never need it)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _stamp(path: Path) -> _Stamp:
+    """The file's content digest (None when absent): mtimes are too coarse for quick edits."""
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_BYTES:
+            return (path, None)
+        return (path, hashlib.sha256(path.read_bytes()).hexdigest())
+    except OSError:
+        return (path, None)
+
+
+def _check_file(session: _Session, path: Path, display: str) -> _Result:
+    """(definition or None, diagnostics, is_fragment) for one file.
+
+    Results are kept per process while the content of the file and of every
+    fragment it includes (or the absence of a missing include) is unchanged:
+    definitions are immutable, so engines and tests opening the same
+    workflows share them.
+    """
+    key = (display, path.resolve())
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None and all(_stamp(stamp[0]) == stamp for stamp in hit[0]):
+        with _cache_lock:
+            _cache.move_to_end(key)
+        definition, diags, fragment = hit[1]
+        return definition, list(diags), fragment
+    session.touched = []
+    stamps_before = {key[1]: _stamp(key[1])}
+    result = _check_file_uncached(session, path, display)
+    stamps = dict(stamps_before)
+    for p in session.touched:
+        stamps.setdefault(p, _stamp(p))
+    with _cache_lock:
+        _cache[key] = (tuple(stamps.values()), (result[0], list(result[1]), result[2]))
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return result
+
+
+def _check_file_uncached(session: _Session, path: Path, display: str) -> _Result:
     reset_hint_budget()
     try:
         doc = session.read(path, display)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from engine.definitions import check_paths
 from engine.definitions.codes import DIAGNOSTIC_CODES, WARNING_CODES
+from engine.definitions.loader import clear_cache
 
 PHASES = ["intake", "assessment", "planning", "service_delivery", "monitoring", "closure"]
 NAMES = ["intake", "assess", "plan", "deliver", "monitor", "hold", "closed", "on", "no", "yes"]
@@ -150,6 +151,7 @@ def workflow(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _check(text: str) -> tuple[list[str], list[tuple[str, int, int, str]], int]:
+    clear_cache()  # stability must come from the checker, not from the result cache
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "wf.yaml"
         path.write_text(text, encoding="utf-8")

@@ -271,3 +271,39 @@ def test_error_inside_a_fragment_is_reported_once_for_a_folder(tmp_path: Path):
     assert len(wrong) == 1
     assert wrong[0].file == str(frag)
     assert wrong[0].message == "expected true or false, found string"
+
+
+def test_unchanged_files_give_the_same_definition_object(tmp_path: Path):
+    shutil.copytree(VALID, tmp_path / "v")
+    main = tmp_path / "v" / "referral.yaml"
+    first = load_workflow(main)
+    assert load_workflow(main) is first
+
+
+def test_editing_a_fragment_is_seen_immediately(tmp_path: Path):
+    shutil.copytree(VALID, tmp_path / "v")
+    main = tmp_path / "v" / "referral.yaml"
+    frag = tmp_path / "v" / "fragments" / "closure.yaml"
+    first = load_workflow(main)
+    frag.write_text(frag.read_text().replace("Case closed.", "Case shut.!"))  # same length
+    second = load_workflow(main)
+    assert second is not first
+    assert second.states["closed"].description == "Case shut.!"
+
+
+def test_a_missing_include_appearing_is_seen(tmp_path: Path):
+    shutil.copytree(VALID, tmp_path / "v")
+    main = tmp_path / "v" / "referral.yaml"
+    frag = tmp_path / "v" / "fragments" / "closure.yaml"
+    saved = frag.read_text()
+    frag.unlink()
+    assert not check_paths([main]).ok
+    frag.write_text(saved)
+    assert check_paths([main]).ok
+
+
+def test_cached_diagnostics_cannot_be_changed_by_callers(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [\n")
+    first = check_paths([bad]).diagnostics
+    assert check_paths([bad]).diagnostics == first
