@@ -145,8 +145,8 @@ class CompiledWorkflow:
             states.append(
                 {
                     "name": s.name,
-                    "on_enter": [self._on_enter_cb(s.on_enter)],
-                    "on_exit": [self._on_exit_cb(s.on_exit)],
+                    "on_enter": [self._on_enter_cb(s.on_enter)] if s.on_enter else [],
+                    "on_exit": [self._on_exit_cb(s.on_exit)] if s.on_exit else [],
                 }
             )
         machine = Machine(
