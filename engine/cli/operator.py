@@ -201,26 +201,36 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
     opened_before = parse_instant(args.opened_before) if args.opened_before else None
 
     def body(engine: Engine) -> int:
-        def fetch(cursor: str | None, limit: int) -> Page[CaseView]:
-            return engine.find(
-                workflow=args.workflow,
-                state=args.state,
-                phase=args.phase,
-                overdue=True if args.overdue else None,
-                opened_after=opened_after,
-                opened_before=opened_before,
-                closed=args.closed,
-                limit=limit,
-                cursor=cursor,
-            )
+        def finder(overdue: bool | None) -> Callable[[str | None, int], Page[CaseView]]:
+            def fetch(cursor: str | None, limit: int) -> Page[CaseView]:
+                return engine.find(
+                    workflow=args.workflow,
+                    state=args.state,
+                    phase=args.phase,
+                    overdue=overdue,
+                    opened_after=opened_after,
+                    opened_before=opened_before,
+                    closed=args.closed,
+                    limit=limit,
+                    cursor=cursor,
+                )
 
-        cases = collect(fetch, args.limit, "cases")
+            return fetch
+
+        cases = collect(finder(True if args.overdue else None), args.limit, "cases")
+        if args.overdue:
+            overdue_ids = {v.id for v in cases}
+        else:
+            # Same filters and order: the first N overdue cases include every overdue
+            # case among the first N cases.
+            overdue_ids = {v.id for v in collect(finder(True), args.limit, "overdue cases")}
         now = engine.clock.now()
         if args.json:
             rows = []
             for v in cases:
                 d = v.to_dict()
                 d.pop("record", None)  # listings never carry records
+                d["overdue"] = v.id in overdue_ids
                 rows.append(d)
             out.print_json(rows)
             return 0
@@ -233,12 +243,12 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
                     v.phase,
                     v.opened_at,
                     out.relative(_next_due(v), now),
-                    "LATE" if _late(v, now) else "",
+                    "OVERDUE" if v.id in overdue_ids or _late(v, now) else "",
                     "closed" if v.closed else "open",
                 )
                 for v in cases
             ],
-            ["ID", "WORKFLOW", "STATE", "PHASE", "OPENED", "NEXT DEADLINE", "", "STATUS"],
+            ["ID", "WORKFLOW", "STATE", "PHASE", "OPENED", "NEXT DEADLINE", "OVERDUE", "STATUS"],
         )
         return 0
 

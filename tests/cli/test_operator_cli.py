@@ -59,6 +59,16 @@ def test_cases_list_overdue_shows_only_cases_past_a_deadline(seeded, capsys):
     assert [r["id"] for r in json.loads(out)] == [seeded["stale"]]
 
 
+def test_cases_list_marks_overdue_cases(seeded, capsys):
+    code, out, _ = cli(capsys, seeded["url"], "cases", "list", "--json")
+    assert code == 0
+    flags = {r["id"]: r["overdue"] for r in json.loads(out)}
+    assert flags == {seeded["stale"]: True, seeded["fresh"]: False}
+    code, out, _ = cli(capsys, seeded["url"], "cases", "list")
+    (stale_line,) = [line for line in out.splitlines() if seeded["stale"] in line]
+    assert "OVERDUE" in stale_line
+
+
 def test_cases_list_filters_by_state_and_open(seeded, capsys):
     code, out, _ = cli(
         capsys, seeded["url"], "cases", "list", "--state", "assessing", "--open", "--json"
