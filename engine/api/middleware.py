@@ -11,11 +11,15 @@ import logging
 import time
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 access_log = logging.getLogger("casework.api.access")
+
+_SCAN_IN_THREAD_BYTES = 64 * 1024
 
 
 def json_depth_exceeds(body: bytes, max_depth: int) -> bool:
@@ -24,6 +28,8 @@ def json_depth_exceeds(body: bytes, max_depth: int) -> bool:
     A linear scan that skips string contents; run before parsing so a deeply
     nested document never reaches the recursive JSON parser.
     """
+    if body.count(b"[") + body.count(b"{") <= max_depth:
+        return False  # fast path: not enough brackets to nest that deep
     depth = 0
     in_string = False
     escaped = False
@@ -114,7 +120,11 @@ class BodyLimitMiddleware:
             chunks.append(chunk)
             more = bool(message.get("more_body", False))
         body = b"".join(chunks)
-        if json_depth_exceeds(body, self.max_json_depth):
+        if len(body) > _SCAN_IN_THREAD_BYTES:  # keep the event loop free for big bodies
+            too_deep = await anyio.to_thread.run_sync(json_depth_exceeds, body, self.max_json_depth)
+        else:
+            too_deep = json_depth_exceeds(body, self.max_json_depth)
+        if too_deep:
             await _send_problem(
                 scope,
                 send,
