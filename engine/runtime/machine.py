@@ -264,7 +264,17 @@ class CompiledWorkflow:
                 if payload_field in a.payload:
                     record[case_field] = a.payload[payload_field]
             for case_field, expr in sets:
-                value = expr.evaluate(case=record, event=a.payload, params=params, now=a.now)
+                try:
+                    value = expr.evaluate(case=record, event=a.payload, params=params, now=a.now)
+                except ExpressionError:
+                    raise EventRejected(
+                        case_id=a.case_id,
+                        state=a.state,
+                        event=a.event,
+                        reason="guard_error",
+                        detail=f"the `set` expression for field {case_field!r} "
+                        "could not be evaluated",
+                    ) from None
                 record[case_field] = _plain(value)
             if record != a.record:
                 case_check.validate(record, case_id=a.case_id)

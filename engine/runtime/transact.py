@@ -8,6 +8,7 @@ at all.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from engine.definitions.expressions import ExpressionError
 from engine.definitions.model import State, Timer, TimerKind, WorkflowDefinition
 from engine.errors import ConcurrencyConflict
 from engine.runtime.audit import GENESIS, row_hash
@@ -24,6 +26,8 @@ from engine.runtime.convert import timer_view
 from engine.runtime.machine import Applied, CompiledWorkflow
 from engine.runtime.views import CaseView, TimerView, freeze
 from engine.store.queries import Store
+
+log = logging.getLogger(__name__)
 
 # Test hook: when set to a path, a transition writes one line there after its
 # history insert and then blocks inside the open transaction (for SIGKILL tests).
@@ -40,11 +44,33 @@ def _test_hold() -> None:
 
 
 def first_due(
-    timer: Timer, *, entered_at: datetime, definition: WorkflowDefinition, case: Mapping[str, Any]
+    timer: Timer,
+    *,
+    entered_at: datetime,
+    definition: WorkflowDefinition,
+    case: Mapping[str, Any],
+    case_id: str = "",
 ) -> datetime | None:
+    """When ``timer`` is first due; None (not armed) when its ``at`` expression fails.
+
+    A failing ``at`` expression (the loader checks them statically, so this
+    means case data the expression did not expect) must not block the
+    transition: the timer is left unarmed and a warning names the case and
+    timer (never the data).
+    """
     from engine.scheduling.due import first_due as compute
 
-    return compute(timer, entered_at=entered_at, definition=definition, case=case, now=entered_at)
+    try:
+        return compute(
+            timer, entered_at=entered_at, definition=definition, case=case, now=entered_at
+        )
+    except ExpressionError:
+        log.warning(
+            "case %s: timer %r not armed: its `at` expression could not be evaluated",
+            case_id,
+            timer.name,
+        )
+        return None
 
 
 def timer_rows(
@@ -58,7 +84,7 @@ def timer_rows(
 ) -> list[dict[str, Any]]:
     rows = []
     for tm in timers:
-        due = first_due(tm, entered_at=now, definition=definition, case=record)
+        due = first_due(tm, entered_at=now, definition=definition, case=record, case_id=case_id)
         if due is None:
             continue
         rows.append(

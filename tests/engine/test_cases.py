@@ -187,3 +187,8 @@ def test_find_filters_and_paginates(engine: Engine, clock) -> None:
     start = engine.get(ids[0]).opened_at
     assert len(engine.find(opened_after=start + timedelta(seconds=90)).items) == 3
     assert len(engine.find(opened_before=start + timedelta(seconds=90)).items) == 2
+
+
+def test_schema_defaults_do_not_override_given_values(engine: Engine) -> None:
+    case = engine.open_case("enginetest", {**RECORD, "attempts": 2}, **CLERK)
+    assert case.record["attempts"] == 2
