@@ -154,6 +154,9 @@ class Assembled:
     shared: list[tuple[dict[str, Any], Origin]] = field(default_factory=list)
     transitions: list[RawTransition] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # an include failed or a shared transition's `from` was unusable: the state
+    # graph is known to be partial, so graph checks would only report consequences
+    incomplete: bool = False
     _by_source: dict[str, list[RawTransition]] | None = field(default=None, repr=False)
 
     @property
@@ -189,6 +192,7 @@ def assemble(main: YamlDocument, main_path: Path, read: DocReader) -> Assembled:
         if not isinstance(inc, str):
             continue
         if os.path.isabs(inc):
+            asm.incomplete = True
             asm.diagnostics.append(
                 main.diagnostic(
                     ("include", i),
@@ -202,8 +206,10 @@ def assemble(main: YamlDocument, main_path: Path, read: DocReader) -> Assembled:
             frag = read(main_path.parent / inc, display)
         except YamlError as exc:
             asm.diagnostics.extend(exc.diagnostics)
+            asm.incomplete = True
             continue
         except FileNotFoundError:
+            asm.incomplete = True
             asm.diagnostics.append(
                 main.diagnostic(
                     ("include", i), f"included file {inc!r} not found", "include-missing"
@@ -212,6 +218,7 @@ def assemble(main: YamlDocument, main_path: Path, read: DocReader) -> Assembled:
             continue
         fdata = as_dict(frag.data)
         if "fragment" not in fdata:
+            asm.incomplete = True
             asm.diagnostics.append(
                 main.diagnostic(
                     ("include", i),
@@ -284,6 +291,7 @@ def shared_sources(asm: Assembled, st: dict[str, Any], origin: Origin) -> list[s
             if name in states:
                 chosen.append(name)
             else:
+                asm.incomplete = True
                 asm.diagnostics.append(
                     origin.diag(
                         ("from", j),
@@ -292,10 +300,11 @@ def shared_sources(asm: Assembled, st: dict[str, Any], origin: Origin) -> list[s
                         hint=did_you_mean(name, states),
                     )
                 )
-    elif isinstance(spec, dict):
+    elif isinstance(spec, dict) and isinstance(spec.get("phases"), list):
         phases = set(str_list(spec.get("phases")))
         chosen = [n for n, s in states.items() if not s.final and s.phase in phases]
     else:
+        asm.incomplete = True  # the schema reports the shape
         chosen = []
     excluded = set()
     for j, name in enumerate(as_list(st.get("except"))):

@@ -33,6 +33,7 @@ from engine.definitions.assemble import (
     did_you_mean,
 )
 from engine.definitions.diagnostics import Diagnostic
+from engine.definitions.durations import is_duration_syntax
 from engine.definitions.expressions import (
     VARIABLES,
     ExpressionError,
@@ -253,8 +254,10 @@ class _Checker:
                     hint=did_you_mean(event, handled - {None}),
                 )
             for key in ("after", "every", "offset"):
-                if key in timer:
-                    _, p = resolve_duration(self.asm, timer[key])
+                raw = timer.get(key)
+                if isinstance(raw, str) and (raw.startswith("$") or is_duration_syntax(raw)):
+                    # other literals break the schema's pattern, which says so already
+                    _, p = resolve_duration(self.asm, raw)
                     self.problem(origin, (key,), p)
             if "business_days" in timer:
                 _, p = resolve_business_days(self.asm, timer["business_days"])

@@ -13,6 +13,11 @@ _DURATION = re.compile(
 _MAX_PART = 100_000
 
 
+def is_duration_syntax(text: str) -> bool:
+    """True when ``text`` is written as an ISO 8601 duration (it may still be zero)."""
+    return isinstance(text, str) and _DURATION.match(text) is not None
+
+
 def parse_duration(text: str) -> Duration:
     """Parse an ISO 8601 duration with integer parts; raises ValueError.
 

@@ -68,7 +68,7 @@ class _Graph:
         return False
 
     def check_graph(self) -> None:
-        if self.broken_edges():
+        if self.asm.incomplete or self.broken_edges():
             return
         forward = self.edges(previous=False)
         initial = self.asm.data.get("initial")

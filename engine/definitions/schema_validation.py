@@ -40,7 +40,7 @@ _TYPE_NAMES = {
     "string": "a string",
     "integer": "a whole number",
     "number": "a number",
-    "boolean": "true or false",
+    "boolean": "true/false",
     "object": "a mapping",
     "array": "a list",
     "null": "null",
@@ -152,8 +152,11 @@ def _translate(error: ValidationError, doc: YamlDocument) -> list[Diagnostic]:
         return [doc.diagnostic(path, f"must be {error.validator_value!r}", "invalid-value")]
     if validator == "type":
         wanted = error.validator_value
-        wanted_list = wanted if isinstance(wanted, list) else [wanted]
-        names = " or ".join(_TYPE_NAMES.get(str(w), str(w)) for w in wanted_list)
+        wanted_list = [str(w) for w in (wanted if isinstance(wanted, list) else [wanted])]
+        if "number" in wanted_list and "integer" in wanted_list:
+            wanted_list.remove("integer")
+        words = [_TYPE_NAMES.get(w, w) for w in wanted_list]
+        names = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
         return [
             doc.diagnostic(
                 path,

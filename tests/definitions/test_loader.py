@@ -270,7 +270,7 @@ def test_error_inside_a_fragment_is_reported_once_for_a_folder(tmp_path: Path):
     wrong = [d for d in report.errors if d.code == "wrong-type"]
     assert len(wrong) == 1
     assert wrong[0].file == str(frag)
-    assert wrong[0].message == "expected true or false, found string"
+    assert wrong[0].message == "expected true/false, found string"
 
 
 def test_unchanged_files_give_the_same_definition_object(tmp_path: Path):
@@ -307,3 +307,32 @@ def test_cached_diagnostics_cannot_be_changed_by_callers(tmp_path: Path):
     bad.write_text("name: [\n")
     first = check_paths([bad]).diagnostics
     assert check_paths([bad]).diagnostics == first
+
+
+def test_bad_shared_from_is_not_followed_by_graph_consequences(tmp_path: Path):
+    main = _copy_with(tmp_path, "    from: open\n", "    from: opn\n")
+    assert [(d.code, d.json_path) for d in check_paths([main]).diagnostics] == [
+        ("invalid-value", "$.shared_transitions[0].from")
+    ]
+
+
+def test_malformed_duration_is_reported_once(tmp_path: Path):
+    main = _copy_with(tmp_path, "        every: P7D\n", "        every: 7 days\n")
+    (diag,) = check_paths([main]).diagnostics
+    assert (diag.code, diag.json_path) == ("invalid-value", "$.states.monitoring.timers[0].every")
+    assert "ISO 8601 duration" in diag.message
+
+
+def test_zero_duration_literal_is_reported_by_the_checker(tmp_path: Path):
+    main = _copy_with(tmp_path, "        every: P7D\n", "        every: P0D\n")
+    (diag,) = check_paths([main]).diagnostics
+    assert (diag.code, diag.json_path) == (
+        "invalid-duration",
+        "$.states.monitoring.timers[0].every",
+    )
+
+
+def test_type_list_message_reads_naturally(tmp_path: Path):
+    main = _copy_with(tmp_path, "    value: 3\n", "    value: [3]\n")
+    messages = [d.message for d in check_paths([main]).diagnostics if d.code == "wrong-type"]
+    assert messages == ["expected a string, a number or true/false, found list"]
