@@ -324,3 +324,26 @@ def test_unknown_route_is_problem_json_404(api):
 def test_wrong_method_is_problem_json_405(api, method):
     r = api.http.request(method, "/v1/cases", headers=api.as_("cm"))
     _problem(r, 405, "method-not-allowed")
+
+
+def test_search_by_opening_date_and_closed(api):
+    case_id = _open(api).json()["id"]
+    q = lambda **p: [  # noqa: E731
+        c["id"] for c in api.http.get("/v1/cases", params=p, headers=api.as_("cm")).json()["items"]
+    ]
+    assert q(opened_after="2026-01-01T00:00:00Z") == [case_id]
+    assert q(opened_after="2026-02-01T00:00:00+00:00") == []
+    assert q(opened_before="2026-01-01") == []
+    assert q(closed="false") == [case_id]
+    assert q(closed="true") == []
+
+
+def test_unknown_definition_version_is_404(api):
+    r = api.http.get("/v1/definitions/brokerage", params={"version": 99}, headers=api.as_("cm"))
+    _problem(r, 404, "unknown-workflow")
+
+
+def test_reader_sees_definitions_but_cannot_send(api):
+    case_id = _open(api).json()["id"]
+    assert api.http.get("/v1/definitions", headers=api.as_("reader")).status_code == 200
+    _problem(_send(api, case_id, "contact_attempt_failed", who="reader"), 403, "permission-missing")
