@@ -443,6 +443,15 @@ class _Converter:
                     "yaml-merge-key",
                 )
                 continue
+            if key_node.tag not in _STANDARD_TAGS:
+                shown = key_node.tag.replace("tag:yaml.org,2002:", "!!")
+                self._error(
+                    key_node,
+                    path,
+                    f"tag {shown!r} is not allowed: workflow files are plain data",
+                    "yaml-tag",
+                )
+                continue
             if not isinstance(key_node, ScalarNode) or key_node.tag not in (_STR, "!"):
                 self._error(
                     key_node,

@@ -110,3 +110,17 @@ def test_syntax_error_gives_line_and_column(loader):
 
 def test_special_keys_are_bracketed_in_paths():
     assert format_path(("properties", "a.b", 0)) == "$.properties['a.b'][0]"
+
+
+def test_tag_on_a_key_is_a_tag_error(loader):
+    with pytest.raises(YamlError) as info:
+        parse_text("!!python/name:os.system : x\n", "t.yaml")
+    (diag,) = info.value.diagnostics
+    assert (diag.code, diag.line, diag.column) == ("yaml-tag", 1, 1)
+
+
+@pytest.mark.parametrize("key", ["200", "true", "null", "1.5"])
+def test_keys_that_resolve_to_non_strings_are_errors(loader, key: str):
+    with pytest.raises(YamlError) as info:
+        parse_text(f"{key}: x\n", "t.yaml")
+    assert [d.code for d in info.value.diagnostics] == ["yaml-key-type"]
