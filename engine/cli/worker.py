@@ -52,6 +52,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s",
         stream=sys.stderr,
     )
+    if str(args.log_level) != "debug":
+        # APScheduler logs every run of the sweep at INFO; keep its warnings.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     workflows = [Path(p) for p in args.workflows] if args.workflows else None
     try:
         engine = Engine.open(str(args.database_url), workflows=workflows)
