@@ -270,7 +270,7 @@ def read_file(path: str | Path, display: str | None = None) -> YamlDocument:
 
 def parse_text(text: str, file: str) -> YamlDocument:
     """Parse YAML text; problems raise :class:`YamlError` with every finding."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+    if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise YamlError(
             [
                 _diag(
@@ -282,43 +282,12 @@ def parse_text(text: str, file: str) -> YamlDocument:
                 )
             ]
         )
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-    except _TooDeep as exc:
-        raise YamlError(
-            [
-                _diag(
-                    file,
-                    exc.mark.line + 1,
-                    exc.mark.column + 1,
-                    f"nesting is too deep (more than {MAX_DEPTH} levels)",
-                    "yaml-too-deep",
-                )
-            ]
-        ) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        if exc.context and exc.problem:
-            problem = f"{exc.context}: {exc.problem}"
-        diag = _diag(file, line, col, f"YAML syntax error: {problem}", "yaml-syntax")
-        if "block" in problem or "indent" in problem:
-            diag = replace(diag, hint="check the indentation of this line and the one above")
-        raise YamlError([diag]) from None
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
-        raise YamlError([_diag(file, 1, 1, f"YAML error: {first}", "yaml-syntax")]) from None
-    except RecursionError:
-        raise YamlError([_diag(file, 1, 1, "nesting is too deep", "yaml-too-deep")]) from None
-    finally:
-        loader.dispose()
+    node, composed = _compose(text, file)
     if node is None:
         raise YamlError(
             [_diag(file, 1, 1, "file is empty: expected a workflow mapping", "yaml-empty")]
         )
-    converter = _Converter(file, allowed_nodes=loader.composed + MAX_NODES)
+    converter = _Converter(file, allowed_nodes=composed + MAX_NODES)
     data = converter.convert(node)
     if converter.errors:
         raise YamlError(sorted(converter.errors, key=lambda d: d.sort_key))
@@ -338,6 +307,59 @@ def parse_text(text: str, file: str) -> YamlDocument:
             ]
         )
     return doc
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    before = text[:index]
+    return before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
+
+
+def _compose(text: str, file: str) -> tuple[Node | None, int]:
+    """The node graph of the single document in ``text`` and how many nodes were written."""
+    loader: Any = None
+    try:
+        loader = _Loader(text)
+        return loader.get_single_node(), loader.composed
+    except _TooDeep as exc:
+        raise YamlError(
+            [
+                _diag(
+                    file,
+                    exc.mark.line + 1,
+                    exc.mark.column + 1,
+                    f"nesting is too deep (more than {MAX_DEPTH} levels)",
+                    "yaml-too-deep",
+                )
+            ]
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem:
+            problem = f"{exc.context}: {exc.problem}"
+        diag = _diag(file, line, col, f"YAML syntax error: {problem}", "yaml-syntax")
+        lines = text.splitlines()
+        if "\t" in problem or (0 < line <= len(lines) and lines[line - 1].startswith("\t")):
+            diag = replace(diag, hint="YAML indents with spaces, not tabs")
+        elif "block" in problem or "indent" in problem:
+            diag = replace(diag, hint="check the indentation of this line and the one above")
+        raise YamlError([diag]) from None
+    except yaml.reader.ReaderError as exc:
+        line, col = _position(text, exc.position) if exc.position < len(text) else (1, 1)
+        message = f"character #x{exc.character:04x} is not allowed in YAML"
+        raise YamlError([_diag(file, line, col, message, "yaml-syntax")]) from None
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+        raise YamlError([_diag(file, 1, 1, f"YAML error: {first}", "yaml-syntax")]) from None
+    except RecursionError:
+        raise YamlError([_diag(file, 1, 1, "nesting is too deep", "yaml-too-deep")]) from None
+    except (ValueError, UnicodeError) as exc:  # e.g. unpaired surrogates handed to libyaml
+        message = f"the text cannot be parsed as YAML ({type(exc).__name__})"
+        raise YamlError([_diag(file, 1, 1, message, "yaml-syntax")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 class _AliasBomb(Exception):

@@ -124,3 +124,25 @@ def test_keys_that_resolve_to_non_strings_are_errors(loader, key: str):
     with pytest.raises(YamlError) as info:
         parse_text(f"{key}: x\n", "t.yaml")
     assert [d.code for d in info.value.diagnostics] == ["yaml-key-type"]
+
+
+def test_control_character_is_located(loader):
+    with pytest.raises(YamlError) as info:
+        parse_text("a: ok\nb: x\x07y\n", "t.yaml")
+    (diag,) = info.value.diagnostics
+    assert (diag.code, diag.line, diag.column) == ("yaml-syntax", 2, 5)
+    assert "#x0007" in diag.message
+
+
+def test_tab_indentation_gets_a_hint(loader):
+    with pytest.raises(YamlError) as info:
+        parse_text("a:\n\tb: 1\n", "t.yaml")
+    (diag,) = info.value.diagnostics
+    assert (diag.code, diag.line) == ("yaml-syntax", 2)
+    assert diag.hint == "YAML indents with spaces, not tabs"
+
+
+def test_unpaired_surrogate_is_a_diagnostic_not_a_crash(loader):
+    with pytest.raises(YamlError) as info:
+        parse_text("a: \ud800\n", "t.yaml")
+    assert [d.code for d in info.value.diagnostics] == ["yaml-syntax"]
