@@ -3,7 +3,10 @@
 ``hash = sha256(canonical JSON of the row's fields, including prev_hash)``;
 the first row of a case chains to ``GENESIS``. Editing, deleting or
 reordering any row breaks the chain from that row on, and the cases table
-keeps the newest hash so a truncated tail is caught too.
+keeps the newest hash so a truncated tail is caught too. Each row also
+carries ``record_hash``, the hash of the case record after the change
+(covered by the row hash), so an edit of ``cases.record`` that bypassed the
+engine is caught against the newest row.
 """
 
 from __future__ import annotations
@@ -52,7 +55,14 @@ def _norm(key: str, value: Any) -> Any:
 def row_hash(row: Mapping[str, Any]) -> str:
     """The hash of one history row (a mapping with every ``HASHED_FIELDS`` key)."""
     doc = {k: _norm(k, row[k]) for k in HASHED_FIELDS}
+    if row.get("record_hash") is not None:  # rows written before revision 0002 have none
+        doc["record_hash"] = row["record_hash"]
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    """sha256 of a case record's canonical JSON."""
+    return hashlib.sha256(canonical_json(record).encode()).hexdigest()
 
 
 def fingerprint(value: Any) -> str:

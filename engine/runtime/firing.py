@@ -201,6 +201,7 @@ def _record_ignored(
         facts=facts,
         now=now,
         prev_hash=case["last_hash"],
+        record=case["record"],
     )
     values = {
         "version": seq,

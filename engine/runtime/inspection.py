@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.errors import CaseNotFound
-from engine.runtime.audit import GENESIS, row_hash
+from engine.runtime.audit import GENESIS, record_hash, row_hash
 from engine.runtime.machine import CompiledWorkflow
 from engine.runtime.views import AuditReport, BrokenLink, EventOption
 from engine.store.queries import Store
@@ -73,12 +73,16 @@ def verify_audit(store: Store, case_id: str | None) -> AuditReport:
         prev = GENESIS
         seen: set[str] = set()
 
+        last_record_hash: str | None = None
+
         def close_case(cid: str, last_seq: int, last_hash: str) -> BrokenLink | None:
             head = heads.get(cid)
             if head is None:
                 return BrokenLink(cid, last_seq, "orphan_history")
-            if head != (last_seq, last_hash):
+            if head[:2] != (last_seq, last_hash):
                 return BrokenLink(cid, last_seq, "head_mismatch")
+            if last_record_hash is not None and record_hash(head[2]) != last_record_hash:
+                return BrokenLink(cid, last_seq, "record_mismatch")
             return None
 
         broken_case: str | None = None
@@ -88,6 +92,7 @@ def verify_audit(store: Store, case_id: str | None) -> AuditReport:
                 if current is not None and broken_case != current and first is None:
                     first = close_case(current, expect_seq - 1, prev)
                 current, expect_seq, prev = cid, 1, GENESIS
+                last_record_hash = None
                 cases += 1
                 seen.add(cid)
             rows += 1
@@ -106,6 +111,7 @@ def verify_audit(store: Store, case_id: str | None) -> AuditReport:
                 continue
             expect_seq += 1
             prev = row["hash"]
+            last_record_hash = row["record_hash"]
         if current is not None and first is None and broken_case != current:
             first = close_case(current, expect_seq - 1, prev)
         if first is None:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from engine.definitions.expressions import ExpressionError
 from engine.definitions.model import State, Timer, TimerKind, WorkflowDefinition
 from engine.errors import ConcurrencyConflict
-from engine.runtime.audit import GENESIS, row_hash
+from engine.runtime.audit import GENESIS, record_hash, row_hash
 from engine.runtime.convert import timer_view
 from engine.runtime.machine import Applied, CompiledWorkflow
 from engine.runtime.views import CaseView, TimerView, freeze
@@ -135,6 +135,7 @@ def history_row(
     facts: HistoryFacts,
     now: datetime,
     prev_hash: str,
+    record: Mapping[str, Any],
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "case_id": case_id,
@@ -154,6 +155,7 @@ def history_row(
             None if facts.lateness_seconds is None else round(facts.lateness_seconds, 6)
         ),
         "prev_hash": prev_hash,
+        "record_hash": record_hash(record),
     }
     row["hash"] = row_hash(row)
     return row
@@ -209,6 +211,7 @@ def open_case(
         facts=facts,
         now=now,
         prev_hash=GENESIS,
+        record=record,
     )
     values = {
         "id": case_id,
@@ -303,6 +306,7 @@ def commit_applied(
         facts=facts,
         now=now,
         prev_hash=case["last_hash"],
+        record=applied.record,
     )
     values = {
         "state": dst.name,

@@ -220,7 +220,9 @@ class BrokenLink:
 
     case_id: str
     seq: int
-    reason: str  # "hash_mismatch" | "prev_hash_mismatch" | "seq_gap" | "head_mismatch"
+    # "hash_mismatch" | "prev_hash_mismatch" | "seq_gap" | "head_mismatch" (tail deleted)
+    # | "record_mismatch" (cases.record edited) | "orphan_history" | "missing_history"
+    reason: str
 
     def to_dict(self) -> dict[str, Any]:
         return {"case_id": self.case_id, "seq": self.seq, "reason": self.reason}

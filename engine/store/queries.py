@@ -248,12 +248,14 @@ class Store:
             yield from rows
             last = (rows[-1]["case_id"], rows[-1]["seq"])
 
-    def case_heads(self, conn: sa.Connection, case_id: str | None) -> dict[str, tuple[int, str]]:
-        """case id -> (version, last_hash) for the audit walk."""
-        q = sa.select(t.cases.c.id, t.cases.c.version, t.cases.c.last_hash)
+    def case_heads(
+        self, conn: sa.Connection, case_id: str | None
+    ) -> dict[str, tuple[int, str, Any]]:
+        """case id -> (version, last_hash, record) for the audit walk."""
+        q = sa.select(t.cases.c.id, t.cases.c.version, t.cases.c.last_hash, t.cases.c.record)
         if case_id is not None:
             q = q.where(t.cases.c.id == case_id)
-        return {r.id: (r.version, r.last_hash) for r in conn.execute(q)}
+        return {r.id: (r.version, r.last_hash, r.record) for r in conn.execute(q)}
 
     # -- idempotency -------------------------------------------------------------
 

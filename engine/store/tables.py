@@ -118,6 +118,8 @@ history = sa.Table(
     sa.Column("lateness_seconds", sa.Float, nullable=True),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # sha256 of the case record after this row (revision 0002; NULL on older rows)
+    sa.Column("record_hash", sa.String(64), nullable=True),
     sa.UniqueConstraint("case_id", "seq"),
 )
 

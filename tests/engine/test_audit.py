@@ -63,3 +63,20 @@ def test_deleted_tail_row_is_detected(engine: Engine, database_url: str) -> None
     assert not report.ok
     assert report.first_broken is not None
     assert report.first_broken.reason == "head_mismatch"
+
+
+def test_record_edited_behind_the_engines_back_is_detected(
+    engine: Engine, database_url: str
+) -> None:
+    ids = _make_cases(engine)
+    db = sa.create_engine(database_url)
+    with db.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE cases SET record = :r WHERE id = :c"),
+            {"r": '{"patient_id": "P-9999", "attempts": 0, "score": 9}', "c": ids[0]},
+        )
+    db.dispose()
+    report = engine.verify_audit()
+    assert report.first_broken is not None
+    assert (report.first_broken.case_id, report.first_broken.seq) == (ids[0], 3)
+    assert report.first_broken.reason == "record_mismatch"

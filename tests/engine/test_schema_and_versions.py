@@ -97,3 +97,16 @@ def test_changed_file_without_version_bump_is_a_conflict(database_url: str, tmp_
     with pytest.raises(DefinitionConflict) as err:
         Engine.open(database_url, workflows=changed, clock=ManualClock())
     assert "enginetest" in str(err.value)
+
+
+def test_database_one_revision_behind_is_refused_then_upgraded(database_url: str) -> None:
+    db = create_database_engine(database_url)
+    migrate.upgrade(db, "0001")
+    db.dispose()
+    with pytest.raises(SchemaOutOfDate) as err:
+        Engine.open(database_url, workflows=V1)
+    assert "0001" in str(err.value)
+    assert main(["db", "upgrade", "--database-url", database_url]) == 0
+    with Engine.open(database_url, workflows=V1, clock=ManualClock()) as eng:
+        case = eng.open_case("enginetest", RECORD, **CLERK)
+        assert eng.verify_audit(case.id).ok
