@@ -181,7 +181,7 @@ def test_checker_never_crashes_and_is_stable(doc: dict[str, Any]):
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.text(alphabet="ab:- \n[]{}&*!'\"#|>?,%@`\t", max_size=80))
+@given(st.text(alphabet="ab:- \n[]{}&*!'\"#|>?,%@`\t\x07\x85\ufeffé<=~", max_size=80))
 def test_reader_never_crashes_on_yaml_noise(text: str):
     shown, _, _ = _check(text)
     assert shown  # noise is never a valid workflow
