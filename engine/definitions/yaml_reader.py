@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +32,33 @@ from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
 from engine.definitions.diagnostics import Diagnostic
+from engine.definitions.yaml_document import (
+    JsonPath,
+    PathPart,
+    YamlDocument,
+    YamlError,
+    format_path,
+    parse_path,
+)
+
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "JsonPath",
+    "PathPart",
+    "YamlDocument",
+    "YamlError",
+    "decode",
+    "format_path",
+    "parse_path",
+    "parse_text",
+    "read_file",
+]
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 100_000
-
-PathPart = str | int
-JsonPath = tuple[PathPart, ...]
-
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -59,80 +77,6 @@ _FLOAT_RE = re.compile(
     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
-
-
-def format_path(parts: JsonPath) -> str:
-    """``('states', 'a', 'transitions', 0)`` -> ``$.states.a.transitions[0]``."""
-    out = ["$"]
-    for part in parts:
-        if isinstance(part, int):
-            out.append(f"[{part}]")
-        elif _IDENT.match(part):
-            out.append(f".{part}")
-        else:
-            escaped = part.replace("\\", "\\\\").replace("'", "\\'")
-            out.append(f"['{escaped}']")
-    return "".join(out)
-
-
-class YamlError(Exception):
-    """The file could not be read as YAML; carries located diagnostics."""
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        self.diagnostics = diagnostics
-        super().__init__("\n".join(str(d) for d in diagnostics))
-
-
-@dataclass
-class YamlDocument:
-    """Plain data read from one file, with the position of every node."""
-
-    file: str
-    text: str
-    data: Any
-    values: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[JsonPath, tuple[int, int]] = field(default_factory=dict)
-
-    def position(self, path: JsonPath, *, key: bool = False) -> tuple[int, int]:
-        """Line and column (1-based) of the node at ``path``.
-
-        ``key=True`` prefers the mapping key naming the node (better for a
-        whole state or transition than the position of its first child).
-        Unknown paths fall back to the nearest ancestor that is known.
-        """
-        path = tuple(path)
-        while True:
-            if key and path in self.keys:
-                return self.keys[path]
-            if path in self.values:
-                return self.values[path]
-            if path in self.keys:
-                return self.keys[path]
-            if not path:
-                return (1, 1)
-            path = path[:-1]
-
-    def diagnostic(
-        self,
-        path: JsonPath,
-        message: str,
-        code: str,
-        *,
-        key: bool = False,
-        hint: str | None = None,
-        severity: str = "error",
-    ) -> Diagnostic:
-        line, col = self.position(path, key=key)
-        return Diagnostic(
-            file=self.file,
-            line=line,
-            column=col,
-            json_path=format_path(path),
-            message=message,
-            code=code,
-            severity="warning" if severity == "warning" else "error",
-            hint=hint,
-        )
 
 
 class _CoreResolver(BaseResolver):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.definitions.yaml_reader import YamlError, format_path, parse_text
+from engine.definitions.yaml_reader import YamlError, format_path, parse_path, parse_text
 
 
 def test_only_true_and_false_are_booleans(loader):
@@ -146,3 +146,19 @@ def test_unpaired_surrogate_is_a_diagnostic_not_a_crash(loader):
     with pytest.raises(YamlError) as info:
         parse_text("a: \ud800\n", "t.yaml")
     assert [d.code for d in info.value.diagnostics] == ["yaml-syntax"]
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [(), ("states", "a", "transitions", 0, "target"), ("properties", "a.b", 3), ("x", "it's")],
+)
+def test_json_paths_round_trip(parts):
+    assert parse_path(format_path(parts)) == parts
+
+
+def test_location_by_json_path_string(loader):
+    doc = parse_text("states:\n  referred:\n    transitions:\n      - target: done\n", "t")
+    assert doc.location("$.states.referred.transitions[0].target") == (4, 17)
+    assert doc.location("$.states.referred", key=True) == (2, 3)
+    with pytest.raises(ValueError):
+        doc.location("states.referred")
