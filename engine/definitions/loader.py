@@ -189,6 +189,8 @@ def _unique(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 def _expand(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
     """Files to check, each once, folders expanded (hidden entries skipped)."""
+    if isinstance(paths, str | Path):  # a lone path, not an iterable of characters
+        paths = [paths]
     out: list[tuple[Path, str]] = []
     seen: set[Path] = set()
 

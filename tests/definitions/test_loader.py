@@ -336,3 +336,8 @@ def test_type_list_message_reads_naturally(tmp_path: Path):
     main = _copy_with(tmp_path, "    value: 3\n", "    value: [3]\n")
     messages = [d.message for d in check_paths([main]).diagnostics if d.code == "wrong-type"]
     assert messages == ["expected a string, a number or true/false, found list"]
+
+
+def test_a_lone_path_is_accepted_where_a_list_is_expected():
+    assert [d.key for d in load_workflows(str(VALID))] == [("referral", 1)]
+    assert check_paths(VALID).ok
