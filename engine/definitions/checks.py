@@ -34,13 +34,7 @@ from engine.definitions.assemble import (
 )
 from engine.definitions.diagnostics import Diagnostic
 from engine.definitions.durations import is_duration_syntax
-from engine.definitions.expressions import (
-    VARIABLES,
-    ExpressionError,
-    compile_expression,
-    field_references,
-    unknown_variables,
-)
+from engine.definitions.field_checks import FieldChecks
 from engine.definitions.graph_checks import graph_diagnostics
 from engine.definitions.model import PHASE_ORDER, Phase
 from engine.definitions.resolve import Problem, resolve_business_days, resolve_duration
@@ -60,7 +54,7 @@ def schema_properties(schema: Any) -> set[str] | None:
     return set(props) if isinstance(props, dict) else None
 
 
-class _Checker:
+class _Checker(FieldChecks):
     def __init__(self, asm: Assembled) -> None:
         self.asm = asm
         self.out: list[Diagnostic] = []
@@ -387,6 +381,8 @@ class _Checker:
             if isinstance(guard, str):
                 self.check_cel(origin, ("guard",), guard, payload=payload_fields)
             self.check_writes(origin, data.get("writes"), payload_fields)
+            if isinstance(payload, dict):
+                self.check_write_types(origin, data.get("writes"), payload)
             for field, expr in as_dict(data.get("set")).items():
                 if self.case_fields is not None and field not in self.case_fields:
                     self.add(
@@ -399,91 +395,6 @@ class _Checker:
                     )
                 if isinstance(expr, str):
                     self.check_cel(origin, ("set", field), expr, payload=payload_fields)
-
-    def check_writes(self, origin: Origin, writes: Any, payload_fields: set[str] | None) -> None:
-        pairs: list[tuple[tuple[str | int, ...], str, str]] = []
-        if isinstance(writes, list):
-            pairs = [(("writes", i), w, w) for i, w in enumerate(writes) if isinstance(w, str)]
-        elif isinstance(writes, dict):
-            pairs = [(("writes", k), k, v) for k, v in writes.items() if isinstance(v, str)]
-        for sub, case_field, payload_field in pairs:
-            if self.case_fields is not None and case_field not in self.case_fields:
-                self.add(
-                    origin,
-                    sub,
-                    f"writes case field '{case_field}' that case_schema does not declare",
-                    "unknown-write-field",
-                    key=isinstance(writes, dict),
-                    hint=did_you_mean(case_field, self.case_fields),
-                )
-            if payload_fields is not None and payload_field not in payload_fields:
-                self.add(
-                    origin,
-                    sub,
-                    f"writes payload field '{payload_field}' that the payload "
-                    "schema does not declare",
-                    "unknown-write-field",
-                    hint=did_you_mean(payload_field, payload_fields),
-                )
-
-    def check_cel(
-        self,
-        origin: Origin,
-        sub: tuple[str | int, ...],
-        source: str,
-        *,
-        payload: set[str] | None,
-        allow_event: bool = True,
-    ) -> None:
-        try:
-            compile_expression(source)
-        except ExpressionError as exc:
-            self.add(origin, sub, str(exc), "cel-syntax")
-            return
-        for name in unknown_variables(source):
-            self.add(
-                origin,
-                sub,
-                f"unknown variable '{name}': expressions see case, event, params and now",
-                "unknown-variable",
-                hint=did_you_mean(name, VARIABLES),
-            )
-        for ref in field_references(source):
-            if ref.root == "case" and self.case_fields is not None:
-                if ref.name not in self.case_fields:
-                    self.add(
-                        origin,
-                        sub,
-                        f"'case.{ref.name}' is not a field of case_schema",
-                        "unknown-case-field",
-                        hint=did_you_mean(ref.name, self.case_fields),
-                    )
-            elif ref.root == "event":
-                if not allow_event:
-                    self.add(
-                        origin,
-                        sub,
-                        f"'event.{ref.name}': a timer expression has no event payload",
-                        "unknown-event-field",
-                    )
-                elif payload is not None and ref.name not in payload:
-                    self.add(
-                        origin,
-                        sub,
-                        f"'event.{ref.name}' is not a field of the payload schema",
-                        "unknown-event-field",
-                        hint=did_you_mean(ref.name, payload),
-                    )
-            elif ref.root == "params":
-                param = self.asm.parameters.get(ref.name)
-                if param is None:
-                    self.add(
-                        origin,
-                        sub,
-                        f"parameter '{ref.name}' is not declared under parameters",
-                        "unknown-param",
-                        hint=did_you_mean(ref.name, self.asm.parameters),
-                    )
 
 
 @lru_cache(maxsize=1024)

@@ -66,6 +66,7 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "unknown-event-field": "a CEL expression reads a payload field the payload does not declare",
     "unknown-role": "a transition names a role not declared under roles",
     "unknown-write-field": "writes names a case or payload field the schemas do not declare",
+    "write-type-mismatch": "writes copies a payload field into a case field of another type",
     "unknown-set-field": "set names a case field case_schema does not declare",
     "invalid-case-schema": "case_schema is not a valid JSON Schema (2020-12)",
     "invalid-payload-schema": "a payload schema is not a valid JSON Schema (2020-12)",

@@ -125,6 +125,13 @@ EXPECTED: dict[str, tuple[str, int, int, str, Path | None]] = {
     "unknown_variable": ("unknown-variable", 46, 16, "$.states.plan.transitions[0].guard", None),
     "final_has_timers": ("final-has-timers", 65, 5, "$.states.closed.timers", None),
     "include_absolute": ("include-absolute", 8, 5, "$.include[0]", None),
+    "write_type_mismatch": (
+        "write-type-mismatch",
+        50,
+        18,
+        "$.states.plan.transitions[0].writes[0]",
+        None,
+    ),
 }
 
 # fixtures whose only finding is a warning: they still load
