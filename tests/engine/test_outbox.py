@@ -90,3 +90,24 @@ def test_outbox_pagination(engine: Engine) -> None:
         "log_contact",
         "notify_assessor",
     ]
+
+
+def test_failures_are_logged_without_case_data(engine: Engine, caplog) -> None:
+    import logging
+
+    def leaky(ctx: ActionContext) -> None:
+        raise ValueError("patient Jane Doe, DOB 1970-01-01")
+
+    engine.outbox_max_attempts = 1
+    engine.register_action("log_contact", leaky)
+    case = engine.open_case("enginetest", {"patient_id": "P-4242"}, **CLERK)
+    engine.send(case.id, "contacted", **CLERK)
+    with caplog.at_level(logging.DEBUG):
+        engine.deliver_outbox()
+    assert "log_contact" in caplog.text
+    assert "Jane" not in caplog.text
+    assert "P-4242" not in caplog.text
+    assert {o.last_error for o in engine.outbox(status="dead").items} == {
+        "ValueError",
+        "ActionNotRegistered",
+    }

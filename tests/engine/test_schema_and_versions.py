@@ -110,3 +110,15 @@ def test_database_one_revision_behind_is_refused_then_upgraded(database_url: str
     with Engine.open(database_url, workflows=V1, clock=ManualClock()) as eng:
         case = eng.open_case("enginetest", RECORD, **CLERK)
         assert eng.verify_audit(case.id).ok
+
+
+def test_invalid_workflow_file_raises_definition_error(database_url: str, tmp_path: Path) -> None:
+    from engine.errors import DefinitionError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        (V1 / "enginetest.yaml").read_text().replace("initial: intake", "initial: nowhere")
+    )
+    with pytest.raises(DefinitionError) as err:
+        Engine.open(database_url, workflows=bad)
+    assert any("bad.yaml" in str(d) for d in err.value.diagnostics)
