@@ -148,6 +148,7 @@ class Named:
 class Assembled:
     main: YamlDocument
     fragments: list[YamlDocument] = field(default_factory=list)
+    fragment_includes: list[str] = field(default_factory=list)  # as written under include
     roles: dict[str, Named] = field(default_factory=dict)
     parameters: dict[str, Named] = field(default_factory=dict)
     states: dict[str, RawState] = field(default_factory=dict)
@@ -229,6 +230,7 @@ def assemble(main: YamlDocument, main_path: Path, read: DocReader) -> Assembled:
             )
             continue
         asm.fragments.append(frag)
+        asm.fragment_includes.append(inc)
         sections.append((frag, fdata))
 
     for doc, sec in sections:

@@ -29,9 +29,15 @@ FRAGMENT_SEPARATOR = "\n---\n# fragment: {path}\n"
 
 
 def source_text(asm: Assembled) -> str:
+    """The workflow file's text, then each fragment's after a separator naming it.
+
+    Fragments are named as written under ``include`` (relative to the workflow
+    file), so the text and its hash do not depend on the directory the
+    workflow was loaded from.
+    """
     parts = [asm.main.text]
-    for frag in asm.fragments:
-        parts.append(FRAGMENT_SEPARATOR.format(path=frag.file))
+    for inc, frag in zip(asm.fragment_includes, asm.fragments, strict=True):
+        parts.append(FRAGMENT_SEPARATOR.format(path=inc))
         parts.append(frag.text)
     return "".join(parts)
 

@@ -341,3 +341,12 @@ def test_type_list_message_reads_naturally(tmp_path: Path):
 def test_a_lone_path_is_accepted_where_a_list_is_expected():
     assert [d.key for d in load_workflows(str(VALID))] == [("referral", 1)]
     assert check_paths(VALID).ok
+
+
+def test_content_hash_does_not_depend_on_how_the_path_was_written(monkeypatch):
+    absolute = load_workflow(REFERRAL)
+    monkeypatch.chdir(VALID.parent)
+    relative = load_workflow("valid/referral.yaml")
+    assert relative.source_path == "valid/referral.yaml"
+    assert relative.content_hash == absolute.content_hash
+    assert "\n---\n# fragment: fragments/closure.yaml\n" in relative.source_text
