@@ -181,7 +181,8 @@ def decode(raw: bytes, file: str) -> str:
                 )
             ]
         ) from None
-    return text.removeprefix("\ufeff")
+    # a BOM and Windows line ends (git autocrlf) must not change the text's hash
+    return text.removeprefix("\ufeff").replace("\r\n", "\n")
 
 
 def read_file(path: str | Path, display: str | None = None) -> YamlDocument:

@@ -350,3 +350,13 @@ def test_content_hash_does_not_depend_on_how_the_path_was_written(monkeypatch):
     assert relative.source_path == "valid/referral.yaml"
     assert relative.content_hash == absolute.content_hash
     assert "\n---\n# fragment: fragments/closure.yaml\n" in relative.source_text
+
+
+def test_windows_line_ends_and_bom_do_not_change_the_definition(tmp_path: Path):
+    shutil.copytree(VALID, tmp_path / "v")
+    main = tmp_path / "v" / "referral.yaml"
+    main.write_bytes(b"\xef\xbb\xbf" + main.read_bytes().replace(b"\n", b"\r\n"))
+    crlf = load_workflow(main)
+    plain = load_workflow(REFERRAL)
+    assert crlf.content_hash == plain.content_hash
+    assert crlf.states["referred"].location.line == plain.states["referred"].location.line
