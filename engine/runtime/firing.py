@@ -31,6 +31,7 @@ from engine.errors import ConcurrencyConflict, EventRejected, PayloadInvalid
 from engine.runtime.core import Core
 from engine.runtime.machine import CompiledWorkflow
 from engine.runtime.transact import HistoryFacts, commit_applied, history_row
+from engine.store.queries import CASE_MUTABLE
 
 TIMER_ACTOR = "timer"
 TIMER_ROLES = ("system",)
@@ -103,8 +104,6 @@ def _fire(
 ) -> None:
     store = core.store
     definition = compiled.definition
-    timer_id = int(timer["id"])
-    store.update_timer(conn, timer_id, {"status": "fired", "fired_at": now})
     tdef = _timer_def(compiled, timer["state"], timer["name"])
     recurring = bool(timer["recurring"])
     next_due: datetime | None = None
@@ -204,13 +203,13 @@ def _record_ignored(
         record=case["record"],
     )
     values = {
+        **{c: case[c] for c in CASE_MUTABLE},
         "version": seq,
         "last_hash": hist["hash"],
         "overdue_since": overdue if overdue is not None else case["overdue_since"],
         "updated_at": now,
     }
-    if not store.update_case(conn, case["id"], version, values):  # pragma: no cover - row locked
-        raise ConcurrencyConflict(
+    if not store.advance_case(conn, case["id"], version, values, hist):  # pragma: no cover
+        raise ConcurrencyConflict(  # the case row is locked: not expected
             case_id=case["id"], expected_version=version, actual_version=-1, state=case["state"]
         )
-    store.insert_history(conn, hist)

@@ -320,7 +320,7 @@ def commit_applied(
         "updated_at": now,
         "closed_at": closed_at,
     }
-    if not store.update_case(conn, case_id, version, values):
+    if not store.advance_case(conn, case_id, version, values, hist):
         current = store.get_case(conn, case_id)
         raise ConcurrencyConflict(
             case_id=case_id,
@@ -328,7 +328,6 @@ def commit_applied(
             actual_version=int(current["version"]) if current else -1,
             state=str(current["state"]) if current else "?",
         )
-    store.insert_history(conn, hist)
     store.insert_outbox(
         conn, outbox_rows(case_id, seq, applied.actions, event=event, definition=d, now=now)
     )

@@ -70,6 +70,44 @@ _UPDATE_TIMER = sa.update(t.timers).where(t.timers.c.id == sa.bindparam("_tid"))
 _SELECT_IDEMPOTENCY = sa.select(t.idempotency).where(t.idempotency.c.key == sa.bindparam("_key"))
 
 
+# Columns a change may set on the case row (always all of them, so one compiled statement).
+CASE_MUTABLE = (
+    "state",
+    "phase",
+    "record",
+    "version",
+    "previous_state",
+    "state_entry_seq",
+    "last_hash",
+    "overdue_since",
+    "updated_at",
+    "closed_at",
+)
+HISTORY_COLUMNS = tuple(c.name for c in t.history.c if c.name != "id")
+
+
+def _advance_statement() -> sa.Insert:
+    """PostgreSQL: update the case (version-checked) and append its history row in one
+    statement: ``WITH u AS (UPDATE cases ... RETURNING id) INSERT INTO history ... FROM u``.
+    No history row is inserted when the version check fails (rowcount 0)."""
+    upd = (
+        sa.update(t.cases)
+        .where(t.cases.c.id == sa.bindparam("_id"), t.cases.c.version == sa.bindparam("_expected"))
+        .values({c: sa.bindparam(f"c_{c}", type_=t.cases.c[c].type) for c in CASE_MUTABLE})
+        .returning(t.cases.c.id)
+        .cte("advanced")
+    )
+    rows = sa.select(
+        *(sa.bindparam(f"h_{c}", type_=t.history.c[c].type) for c in HISTORY_COLUMNS)
+    ).select_from(upd)
+    stmt = sa.insert(t.history).add_cte(upd).from_select(list(HISTORY_COLUMNS), rows)
+    # rowcount of an INSERT is only kept when asked for (SQLAlchemy 2.x)
+    return stmt.execution_options(preserve_rowcount=True)
+
+
+_ADVANCE_CASE = _advance_statement()
+
+
 def _first(result: sa.CursorResult[Any]) -> Row | None:
     return cast(Row | None, result.mappings().first())
 
@@ -107,6 +145,7 @@ class Store:
                 if self.postgres:
                     q = q.with_for_update(of=t.cases, skip_locked=skip)
                 self._lock_case[(with_now, skip)] = q
+        self._select_due = {db: self._build_select_due(db) for db in (False, True)}
         self._claim_timer = {db: self._build_claim(db) for db in (False, True)}
 
     def close(self) -> None:
@@ -221,6 +260,29 @@ class Store:
         q = q.order_by(c.opened_at, c.id).limit(limit)
         return _all(conn.execute(q))
 
+    def advance_case(
+        self,
+        conn: sa.Connection,
+        case_id: str,
+        expected_version: int,
+        values: Mapping[str, Any],
+        history_row: Mapping[str, Any],
+    ) -> bool:
+        """Update the case at ``expected_version`` and insert its history row.
+
+        ``values`` must hold every ``CASE_MUTABLE`` column. One round trip on
+        PostgreSQL; returns False (nothing written) when the version moved on.
+        """
+        if self.postgres:
+            params = {"_id": case_id, "_expected": expected_version}
+            params.update({f"c_{c}": values[c] for c in CASE_MUTABLE})
+            params.update({f"h_{c}": history_row[c] for c in HISTORY_COLUMNS})
+            return conn.execute(_ADVANCE_CASE, params).rowcount == 1
+        if not self.update_case(conn, case_id, expected_version, values):
+            return False
+        self.insert_history(conn, history_row)
+        return True
+
     # -- history -----------------------------------------------------------------
 
     def insert_history(self, conn: sa.Connection, values: Mapping[str, Any]) -> None:
@@ -331,16 +393,25 @@ class Store:
     def claim_next_due_timer(
         self, conn: sa.Connection, now: datetime | None
     ) -> tuple[Row, Row] | None:
-        """Lock the oldest due pending timer and its case, or None when nothing is due.
+        """Claim the oldest due pending timer: lock it and its case, mark it fired.
 
-        One statement: on PostgreSQL ``FOR UPDATE OF timers, cases SKIP
-        LOCKED``, so a timer whose case another transaction holds (a ``send``
-        in flight, another worker) is passed over, not waited for. ``now``
+        On PostgreSQL one statement: ``WITH claimed AS (SELECT ... FOR UPDATE
+        OF timers, cases SKIP LOCKED LIMIT 1) UPDATE timers SET status='fired'
+        ... RETURNING``, so a timer whose case another transaction holds (a
+        ``send`` in flight, another worker) is passed over, not waited for.
+        On SQLite (already the only writer) a select and an update. ``now``
         None judges due-ness by the database clock (returned as ``db_now``).
-        Returns (timer row, case row).
+        Returns (timer row, case row), or None when nothing is due.
         """
-        q = self._claim_timer[now is None]
-        row = _first(conn.execute(q, {} if now is None else {"_now": now}))
+        params: dict[str, Any] = {} if now is None else {"_now": now}
+        if self.postgres:
+            row = _first(conn.execute(self._claim_timer[now is None], params))
+        else:
+            row = _first(conn.execute(self._select_due[now is None], params))
+            if row is not None:
+                fired = {"status": "fired", "fired_at": now if now is not None else row["db_now"]}
+                self.update_timer(conn, int(row["id"]), fired)
+                row = {**row, **fired}
         if row is None:
             return None
         timer = {c.name: row[c.name] for c in t.timers.c}
@@ -349,7 +420,7 @@ class Store:
         case = {c.name: row[f"c_{c.name}"] for c in CASE_COLUMNS}
         return timer, case
 
-    def _build_claim(self, db_clock: bool) -> sa.Select[Any]:
+    def _build_select_due(self, db_clock: bool) -> sa.Select[Any]:
         due = sa.func.now() if db_clock else sa.bindparam("_now", type_=t.UTCDateTime)
         cols: list[Any] = [t.timers, *(c.label(f"c_{c.name}") for c in CASE_COLUMNS)]
         if db_clock:
@@ -364,6 +435,19 @@ class Store:
         if self.postgres:
             q = q.with_for_update(skip_locked=True, of=(t.timers, t.cases))
         return q
+
+    def _build_claim(self, db_clock: bool) -> sa.Update:
+        claimed = self._build_select_due(db_clock).cte("claimed")
+        fired_at = sa.func.now() if db_clock else sa.bindparam("_now", type_=t.UTCDateTime)
+        returning: list[Any] = [*t.timers.c, *(claimed.c[f"c_{c.name}"] for c in CASE_COLUMNS)]
+        if db_clock:
+            returning.append(claimed.c.db_now)
+        return (
+            sa.update(t.timers)
+            .where(t.timers.c.id == claimed.c.id)
+            .values(status="fired", fired_at=fired_at)
+            .returning(*returning)
+        )
 
     def next_timer_due(self, conn: sa.Connection) -> datetime | None:
         q = sa.select(sa.func.min(t.timers.c.due_at)).where(t.timers.c.status == "pending")
