@@ -194,13 +194,13 @@ def _translate(error: ValidationError, doc: YamlDocument) -> list[Diagnostic]:
         return [doc.diagnostic(path, "must not be empty", "empty-value", key=container)]
     if validator in ("minimum", "maximum", "maxLength", "maxItems"):
         bound = error.validator_value
-        words = {
+        limits = {
             "minimum": f"must be at least {bound}",
             "maximum": f"must be at most {bound}",
             "maxLength": f"must be at most {bound} characters long",
             "maxItems": f"must have at most {bound} items",
         }
-        return [doc.diagnostic(path, words[validator], "invalid-value", key=container)]
+        return [doc.diagnostic(path, limits[validator], "invalid-value", key=container)]
     # anything else: jsonschema's own message (its instance is definition text, never case data)
     return [doc.diagnostic(path, error.message, "schema", key=container)]
 
