@@ -15,6 +15,11 @@ For each worker count K it prints one JSON line:
   same durability settings (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGIN
   IMMEDIATE`` on SQLite; one transaction per row; no engine);
 * ``ratio`` = engine / baseline;
+* ``baseline_same_writes_per_s`` / ``ratio_same_writes`` — a second baseline
+  whose transactions also lock the case, bump its version and append a
+  history row (the rows the engine writes when a timer fires an internal
+  transition), without the engine's work around them (state-entry check,
+  transition lookup and guards, record checks, hash chaining);
 * ``lag_p50_ms`` / ``lag_p99_ms`` — due → fired lag (the ``lateness`` the
   engine records in the history) while a feeder process arms timers due ten
   seconds later at a steady R per second for S seconds and the K workers run
@@ -220,10 +225,32 @@ bench_timers = sa.Table(
     "bench_timers",
     _meta,
     sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("case_id", sa.String(36), nullable=False),
     sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("fired_at", sa.DateTime(timezone=True)),
     sa.Index("bench_timers_due", "status", "due_at"),
+)
+bench_cases = sa.Table(
+    "bench_cases",
+    _meta,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("state", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+bench_history = sa.Table(
+    "bench_history",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(36), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("event", sa.String(200), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lateness_seconds", sa.Float),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("case_id", "seq"),
 )
 
 
@@ -231,31 +258,54 @@ def seed_baseline(url: str, timers: int) -> None:
     from engine.store.database import create_database_engine
 
     db = create_database_engine(url)
+    _meta.drop_all(db)
     _meta.create_all(db)
     due = datetime.now(UTC) - timedelta(days=1)
-    rows = [
-        {"due_at": due + timedelta(milliseconds=i), "status": "pending", "fired_at": None}
-        for i in range(timers)
-    ]
+    cases = (timers + TIMERS_PER_CASE - 1) // TIMERS_PER_CASE
+    ids = [str(uuid.uuid4()) for _ in range(cases)]
     with db.begin() as conn:
-        conn.execute(bench_timers.insert(), rows)
+        conn.execute(
+            bench_cases.insert(),
+            [{"id": cid, "state": "waiting", "version": 1, "updated_at": due} for cid in ids],
+        )
+        conn.execute(
+            bench_timers.insert(),
+            [
+                {
+                    "case_id": ids[i // TIMERS_PER_CASE],
+                    "due_at": due + timedelta(milliseconds=i),
+                    "status": "pending",
+                    "fired_at": None,
+                }
+                for i in range(timers)
+            ],
+        )
     db.dispose()
 
 
-def baseline_worker(url: str, go: Any, results: Any) -> None:
-    """Plain claim-and-update: one transaction per timer, same durability as the engine."""
+def baseline_worker(url: str, same_writes: bool, go: Any, results: Any) -> None:
+    """Plain SQLAlchemy transactions, one per timer, same durability as the engine.
+
+    ``same_writes`` False: claim the timer and mark it fired (claim-and-update).
+    True: also lock the case, bump its version and append a history row, the
+    rows the engine writes when a timer fires an internal transition.
+    """
+    import hashlib
+
     from engine.store.database import create_database_engine
 
     db = create_database_engine(url)
     postgres = db.dialect.name == "postgresql"
     claim = (
-        sa.select(bench_timers.c.id)
+        sa.select(bench_timers.c.id, bench_timers.c.case_id, bench_timers.c.due_at)
         .where(bench_timers.c.status == "pending", bench_timers.c.due_at <= sa.bindparam("now"))
         .order_by(bench_timers.c.due_at)
         .limit(1)
     )
+    lock_case = sa.select(bench_cases.c.version).where(bench_cases.c.id == sa.bindparam("cid"))
     if postgres:
         claim = claim.with_for_update(skip_locked=True)
+        lock_case = lock_case.with_for_update()
     fired = 0
     results.put(("ready", os.getpid()))
     go.wait()
@@ -271,6 +321,25 @@ def baseline_worker(url: str, go: Any, results: Any) -> None:
                 .where(bench_timers.c.id == row.id)
                 .values(status="fired", fired_at=now)
             )
+            if same_writes:
+                version = int(conn.execute(lock_case, {"cid": row.case_id}).scalar_one())
+                conn.execute(
+                    bench_cases.update()
+                    .where(bench_cases.c.id == row.case_id, bench_cases.c.version == version)
+                    .values(version=version + 1, updated_at=now)
+                )
+                due = row.due_at if row.due_at.tzinfo else row.due_at.replace(tzinfo=UTC)
+                conn.execute(
+                    bench_history.insert().values(
+                        case_id=row.case_id,
+                        seq=version + 1,
+                        event="tick",
+                        actor="timer",
+                        recorded_at=now,
+                        lateness_seconds=(now - due).total_seconds(),
+                        hash=hashlib.sha256(f"{row.case_id}{version}".encode()).hexdigest(),
+                    )
+                )
         fired += 1
         end = time.time()
     db.dispose()
@@ -387,11 +456,15 @@ def run(url: str | None, timers: int, workers: int, rate: float, seconds: float)
             )
             log(f"engine: {engine_fired} in {engine_s:.2f}s; baseline: seeding {armed} rows")
             seed_baseline(db_url, armed)
-            base_s, base_fired, _ = run_processes(baseline_worker, (db_url,), workers)
-            log(f"baseline: {base_fired} in {base_s:.2f}s; lag: {rate}/s for {seconds}s")
+            base_s, base_fired, _ = run_processes(baseline_worker, (db_url, False), workers)
+            log(f"baseline: {base_fired} in {base_s:.2f}s; same-writes baseline")
+            seed_baseline(db_url, armed)
+            same_s, same_fired, _ = run_processes(baseline_worker, (db_url, True), workers)
+            log(f"same-writes baseline: {same_fired} in {same_s:.2f}s; lag: {rate}/s, {seconds}s")
             lags, lag_errors = measure_lag(db_url, folder, workers, rate, seconds)
     engine_per_s = engine_fired / engine_s if engine_s > 0 else float("nan")
     base_per_s = base_fired / base_s if base_s > 0 else float("nan")
+    same_per_s = same_fired / same_s if same_s > 0 else float("nan")
     return {
         "database": backend,
         "timers": armed,
@@ -399,6 +472,8 @@ def run(url: str | None, timers: int, workers: int, rate: float, seconds: float)
         "engine_per_s": round(engine_per_s, 1),
         "baseline_per_s": round(base_per_s, 1),
         "ratio": round(engine_per_s / base_per_s, 3) if base_per_s else None,
+        "baseline_same_writes_per_s": round(same_per_s, 1),
+        "ratio_same_writes": round(engine_per_s / same_per_s, 3) if same_per_s else None,
         "lag_p50_ms": round(percentile(lags, 50), 1),
         "lag_p99_ms": round(percentile(lags, 99), 1),
         "engine_fired": engine_fired,
