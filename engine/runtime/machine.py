@@ -32,8 +32,38 @@ from engine.runtime.validation import SchemaCheck
 _STATE_ATTR = "cw_state"  # not "state": an event may be called "state"
 
 
-def _compile(source: str) -> Expression:
-    return compile_expression(source)
+class _Literal:
+    """A constant ``set`` expression (``"0"``, ``'"completed"'``, ``null``): no CEL call."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def evaluate(self, **_: Any) -> Any:
+        return self.value
+
+
+_LITERAL_WORDS = {"null": None, "true": True, "false": False}
+
+
+def _literal(source: str) -> tuple[bool, Any]:
+    """(True, value) when ``source`` is a plain CEL literal with the same meaning in JSON."""
+    text = source.strip()
+    if text in _LITERAL_WORDS:
+        return True, _LITERAL_WORDS[text]
+    if text.isdigit() or (text.startswith("-") and text[1:].isdigit()):
+        return True, int(text)
+    quoted = len(text) >= 2 and text[0] == text[-1] == '"'
+    if quoted and '"' not in text[1:-1] and "\\" not in text:
+        return True, text[1:-1]
+    return False, None
+
+
+def _compile(source: str) -> Expression | _Literal:
+    compiled = compile_expression(source)  # still compiled: a bad literal fails the same way
+    is_literal, value = _literal(source)
+    return _Literal(value) if is_literal else compiled
 
 
 def _expression_error() -> type[Exception]:
@@ -120,8 +150,8 @@ class CompiledWorkflow:
             k: v["default"] for k, v in props.items() if isinstance(v, Mapping) and "default" in v
         }
         self._payload_checks: dict[int, SchemaCheck] = {}
-        self._guards: dict[int, Expression] = {}
-        self._sets: dict[int, tuple[tuple[str, Expression], ...]] = {}
+        self._guards: dict[int, Expression | _Literal] = {}
+        self._sets: dict[int, tuple[tuple[str, Expression | _Literal], ...]] = {}
         self._by_state: dict[tuple[str, str], tuple[Transition, ...]] = {}
         for i, t in enumerate(definition.transitions):
             if t.payload_schema is not None:

@@ -79,3 +79,23 @@ def test_registry_compiles_each_version_once() -> None:
     first = r.compiled("enginetest", 1)
     assert r.compiled("enginetest", 1) is first
     assert reg_module.CompiledWorkflow is CompiledWorkflow
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("0", (True, 0)),
+        ("-3", (True, -3)),
+        ('"completed"', (True, "completed")),
+        ("null", (True, None)),
+        ("true", (True, True)),
+        ("case.attempts + 1", (False, None)),
+        ('"a" + "b"', (False, None)),
+        ('"x\\\\n"', (False, None)),
+        ("1.5", (False, None)),
+    ],
+)
+def test_constant_set_expressions_skip_cel(source: str, expected: tuple) -> None:
+    from engine.runtime.machine import _literal
+
+    assert _literal(source) == expected
