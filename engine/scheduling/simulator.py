@@ -109,7 +109,12 @@ def _memory_engine(
 
 
 class Simulation:
-    """One case in virtual time. Use :func:`simulate` unless you need the engine."""
+    """One case in virtual time. Use :func:`simulate` unless you need the engine.
+
+    ``engine`` must run on ``clock``. It may hold other cases (tests replay
+    several cases on one database): only this case's pending timers decide
+    where the clock goes next.
+    """
 
     def __init__(
         self, engine: Engine, definition: WorkflowDefinition, clock: ManualClock, start: datetime
@@ -243,14 +248,21 @@ class Simulation:
             ) from None
         self._collect(step.line)
 
+    def _next_due(self) -> datetime | None:
+        """The earliest pending due instant of this case (the engine may hold other cases)."""
+        dues = [t.due_at for t in self.pending_timers() if t.due_at is not None]
+        return min(dues) if dues else None
+
     def _fire_until(self, limit: datetime, *, inclusive: bool, line: int | None) -> None:
         if self.case_id is None:
             return
         while True:
-            due = self.engine.next_timer_due()
+            due = self._next_due()
             if due is None or due > limit or (due == limit and not inclusive):
                 return
             self.clock.set(max(due, self.clock.now()))
+            # One at a time, so each history row gets the timer changes it caused;
+            # on a shared database this may fire another case's older timer first.
             fired = self.engine.fire_due_timers(limit=1)
             self._collect(None)
             if fired:
@@ -259,7 +271,7 @@ class Simulation:
                     raise ScriptError(
                         line, f"more than {MAX_FIRINGS} timer firings before this step"
                     )
-            elif self.engine.next_timer_due() == due:  # pragma: no cover - defensive
+            elif self._next_due() == due:  # pragma: no cover - defensive
                 raise EngineError("a due timer could not be fired in the simulator")
 
     def pending_timers(self) -> list[TimerView]:

@@ -9,27 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from engine.cli.main import main
 from engine.definitions import load_workflow
 from engine.definitions.model import WorkflowDefinition
-from engine.scheduling.script import ScriptError, ScriptStep, steps_from_path
+from engine.scheduling.script import ScriptError, ScriptStep
 from engine.scheduling.simulator import open_simulation
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = sorted(p for p in (ROOT / "workflows").glob("*.yaml"))
-PATHS = ROOT / "tests" / "paths"
-
-
-def _paths_of(name: str) -> list[dict[str, Any]]:
-    f = PATHS / f"{name}.yaml"
-    if not f.exists():
-        return []
-    return list(yaml.safe_load(f.read_text(encoding="utf-8")).get("paths", []))
+from ._coverage import WORKFLOWS, paths_of, reach_of
 
 
 def _fires(workflow: Path, prefix: list[ScriptStep], timer: str) -> bool:
@@ -61,31 +50,17 @@ def test_deadlines_list_every_timer_of_every_state(
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.stem)
 def test_simulator_shows_every_timer_of_the_workflow_firing(workflow: Path) -> None:
     definition: WorkflowDefinition = load_workflow(workflow)
-    paths = _paths_of(definition.name)
-    if not paths:
+    if not paths_of(definition.name):
         pytest.skip(f"no scripted paths for {definition.name} yet")
     wanted = {(t.state, t.name) for t in definition.all_timers()}
-    seen: set[tuple[str, str]] = set()
-    # Where each state is reached first: (path steps, prefix length).
-    reach: dict[str, list[ScriptStep]] = {}
-    pending_at: dict[str, set[str]] = {}
-    for path in paths:
-        steps = steps_from_path(path)
-        with open_simulation(workflow) as sim:
-            try:
-                for i, step in enumerate(steps):
-                    sim.step(step)
-                    state = sim.state
-                    if state not in reach or len(reach[state]) > i + 1:
-                        reach[state] = steps[: i + 1]
-                        pending_at[state] = {t.name for t in sim.pending_timers()}
-            except ScriptError as exc:  # a path that does not run is the paths' test's concern
-                pytest.fail(f"{definition.name}/{path.get('name')}: {exc}")
-            for e in sim.timeline().timers_fired:
-                seen.add((e.from_state or "", e.timer or ""))
+    try:
+        reach = reach_of(workflow)
+    except ScriptError as exc:  # a path that does not run is the paths' test's concern
+        pytest.fail(f"{definition.name}: {exc}")
+    seen = set(reach.fired)
     for state, timer in sorted(wanted - seen):
-        prefix = reach.get(state)
-        reachable = prefix is not None and timer in pending_at.get(state, set())
+        prefix = reach.prefixes.get(state)
+        reachable = prefix is not None and timer in reach.pending.get(state, set())
         if reachable and prefix is not None and _fires(workflow, prefix, timer):
             seen.add((state, timer))
     missing = sorted(wanted - seen)
