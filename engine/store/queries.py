@@ -53,17 +53,22 @@ _INSERT_CASE = sa.insert(t.cases)
 _INSERT_HISTORY = sa.insert(t.history)
 _INSERT_TIMERS = sa.insert(t.timers).returning(t.timers.c.id, sort_by_parameter_order=True)
 _INSERT_OUTBOX = sa.insert(t.outbox)
+
+
+def _status_in(statuses: tuple[str, ...]) -> sa.ColumnElement[bool]:
+    # OR of equalities: a fixed IN list would be an "expanding" parameter re-rendered per call
+    return sa.or_(*(t.timers.c.status == s for s in statuses))
+
+
 _CANCEL_TIMERS: dict[tuple[str, ...], sa.Update] = {
     statuses: sa.update(t.timers)
-    .where(t.timers.c.case_id == sa.bindparam("_case"), t.timers.c.status.in_(statuses))
+    .where(t.timers.c.case_id == sa.bindparam("_case"), _status_in(statuses))
     .values(status="cancelled")
     for statuses in (("pending",), ("pending", "paused"))
 }
 _SELECT_LIVE_TIMERS = (
     sa.select(t.timers)
-    .where(
-        t.timers.c.case_id == sa.bindparam("_case"), t.timers.c.status.in_(("pending", "paused"))
-    )
+    .where(t.timers.c.case_id == sa.bindparam("_case"), _status_in(("pending", "paused")))
     .order_by(t.timers.c.id)
 )
 _UPDATE_TIMER = sa.update(t.timers).where(t.timers.c.id == sa.bindparam("_tid"))

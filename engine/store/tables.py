@@ -23,8 +23,6 @@ metadata = sa.MetaData(
     }
 )
 
-_SQLITE_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
-
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """A timezone-aware UTC instant that round-trips exactly on every backend."""
@@ -43,8 +41,8 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise ValueError("UTCDateTime needs a timezone-aware datetime")
         value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.strftime(_SQLITE_FORMAT)
+        if dialect.name == "sqlite":  # fixed width, so text order is time order
+            return value.isoformat(timespec="microseconds")
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
