@@ -51,6 +51,7 @@ _UPDATE_CASE = sa.update(t.cases).where(
 )
 _INSERT_CASE = sa.insert(t.cases)
 _INSERT_HISTORY = sa.insert(t.history)
+_INSERT_TIMER = sa.insert(t.timers)
 _INSERT_TIMERS = sa.insert(t.timers).returning(t.timers.c.id, sort_by_parameter_order=True)
 _INSERT_OUTBOX = sa.insert(t.outbox)
 
@@ -337,6 +338,10 @@ class Store:
     def insert_timers(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
         if not rows:
             return []
+        if len(rows) == 1:  # the usual case: the driver's lastrowid, no RETURNING
+            key = conn.execute(_INSERT_TIMER, dict(rows[0])).inserted_primary_key
+            assert key is not None
+            return [int(key[0])]
         res = conn.execute(_INSERT_TIMERS, [dict(r) for r in rows])
         return [int(x) for x in res.scalars()]
 
