@@ -38,8 +38,12 @@ HASHED_FIELDS = (
 )
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Sorted keys, no spaces, UTF-8 kept: the same text for the same data, always."""
+    return _CANONICAL.encode(value)
 
 
 def _norm(key: str, value: Any) -> Any:
