@@ -445,12 +445,17 @@ class Engine:
         return Page(items=tuple(outbox_item(r) for r in rows), next_cursor=nxt)
 
     def retry_outbox(self, item_id: int, *, actor: str) -> OutboxItem:
-        """Make an outbox item pending and due now (audited in the access log)."""
+        """Make a dead or pending outbox item pending and due now, with a fresh retry budget.
+
+        Audited in the access log. Raises EngineError for an unknown or delivered item.
+        """
         core = self._core
         with core.store.write() as conn:
             row = core.store.get_outbox(conn, item_id, lock=True)
             if row is None:
                 raise EngineError(f"outbox item {item_id} not found")
+            if row["status"] == "done":
+                raise EngineError(f"outbox item {item_id} was already delivered")
             now = core.now(conn)
             values = {"status": "pending", "attempts": 0, "next_attempt_at": now}
             core.store.update_outbox(conn, item_id, values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from engine_support import CLERK, RECORD
 
 from engine.clock import ManualClock
@@ -111,3 +112,18 @@ def test_failures_are_logged_without_case_data(engine: Engine, caplog) -> None:
         "ValueError",
         "ActionNotRegistered",
     }
+
+
+def test_retry_of_delivered_or_unknown_item_is_refused(engine: Engine) -> None:
+    from engine.errors import EngineError
+
+    for name in ("left_intake", "log_contact", "notify_assessor"):
+        engine.register_action(name, lambda ctx: None)
+    case = engine.open_case("enginetest", RECORD, **CLERK)
+    engine.send(case.id, "contacted", **CLERK)
+    engine.deliver_outbox()
+    done = engine.outbox(status="done").items[0]
+    with pytest.raises(EngineError):
+        engine.retry_outbox(done.id, actor="ops-1")
+    with pytest.raises(EngineError):
+        engine.retry_outbox(999_999, actor="ops-1")
