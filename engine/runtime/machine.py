@@ -113,6 +113,16 @@ Callback = Callable[..., bool | None]
 CallbackList = list[str | Callback]  # the stubs' type; only callables are ever passed
 
 
+def _all_of(checks: Sequence[Callable[[EventData], bool]]) -> Callable[[EventData], bool]:
+    if len(checks) == 1:
+        return checks[0]
+
+    def cb(ev: EventData) -> bool:
+        return all(check(ev) for check in checks)
+
+    return cb
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     """The outcome of one accepted event."""
@@ -190,7 +200,13 @@ class CompiledWorkflow:
         )
         plain_states = [s.name for s in d.states.values()]
         for i, t in enumerate(d.transitions):
-            conds: CallbackList = [self._role_cb(i, t), self._payload_cb(i), self._guard_cb(i, t)]
+            checks = [self._role_cb(i, t)]
+            if i in self._payload_checks:
+                checks.append(self._payload_cb(i))
+            if i in self._guards:
+                checks.append(self._guard_cb(i, t))
+            # one transitions condition per transition: role, then payload, then guard
+            conds: CallbackList = [_all_of(checks)]
             before: CallbackList = [self._choose_cb(i, t)]
             if t.target == PREVIOUS_STATE:
                 for p in plain_states:
