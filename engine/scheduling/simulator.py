@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,9 +118,16 @@ class Simulation:
     """
 
     def __init__(
-        self, engine: Engine, definition: WorkflowDefinition, clock: ManualClock, start: datetime
+        self,
+        engine: Engine,
+        definition: WorkflowDefinition,
+        clock: ManualClock,
+        start: datetime,
+        *,
+        actions_ran: list[tuple[int, str, str]] | None = None,
     ) -> None:
         self.engine = engine
+        self._actions_ran = actions_ran if actions_ran is not None else []
         self.definition = definition
         self.clock = clock
         self.start = start
@@ -299,17 +307,22 @@ class Simulation:
     def _collect(self, line: int | None) -> None:
         """Turn new history rows and timer changes into timeline entries."""
         assert self.case_id is not None
+        already = len(self._actions_ran)
         self.engine.deliver_outbox(limit=1000)
+        ran = tuple(name for _, name, _ in self._actions_ran[already:])
         rows = [h for h in self.engine.history(self.case_id) if h.seq > self._seen_seq]
         after = self._timer_snapshot()
         changes = _timer_changes(self._timers, after)
         self._timers = after
         for i, row in enumerate(rows):
             self._seen_seq = row.seq
-            # Timer changes belong to the last row of the batch (one row per call here).
-            self.entries.append(
-                self._entry(row, line, changes if i == len(rows) - 1 else _no_changes())
-            )
+            # Timer changes and actions belong to the last row of the batch (one
+            # row per call here).
+            last = i == len(rows) - 1
+            entry = self._entry(row, line, changes if last else _no_changes())
+            if last and ran:
+                entry = replace(entry, actions=ran)
+            self.entries.append(entry)
 
     def _entry(
         self, row: HistoryEntry, line: int | None, changes: dict[str, list[Any]]
@@ -449,7 +462,7 @@ def open_simulation(
     actions = dict.fromkeys(definition.action_names(), recorder)
     with _memory_engine(path, clock, actions) as engine:
         loaded = engine.definition(definition.name, definition.version)
-        yield Simulation(engine, loaded, clock, start_at)
+        yield Simulation(engine, loaded, clock, start_at, actions_ran=recorder.ran)
 
 
 def simulate(

@@ -110,6 +110,7 @@ class TimelineEntry:
     cancelled: tuple[TimerChange, ...] = ()
     paused: tuple[TimerChange, ...] = ()
     resumed: tuple[TimerChange, ...] = ()
+    actions: tuple[str, ...] = ()  # host actions the step ran (delivered from the outbox)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +132,7 @@ class TimelineEntry:
             "cancelled": [c.to_dict() for c in self.cancelled],
             "paused": [c.to_dict() for c in self.paused],
             "resumed": [c.to_dict() for c in self.resumed],
+            "actions": list(self.actions),
         }
 
 
@@ -249,6 +251,8 @@ def render_timeline(t: Timeline, *, day_of: Any = None) -> str:
             lines.append(f"{pad}⏸ paused {c.name}{left}")
         for c in e.cancelled:
             lines.append(f"{pad}- cancelled {c.name}")
+        if e.actions:
+            lines.append(f"{pad}» actions: {', '.join(e.actions)}")
     lines.append("")
     lines.append(f"Final state: {t.final_state}")
     if t.pending:

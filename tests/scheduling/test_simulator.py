@@ -135,3 +135,10 @@ def test_cli_without_script_or_deadlines_is_a_usage_error() -> None:
 def test_cli_unknown_workflow_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "no_such_workflow", "--deadlines"]) == 1
     assert "no_such_workflow" in capsys.readouterr().err
+
+
+def test_timeline_shows_the_actions_a_step_ran() -> None:
+    tl = simulate("brokerage", parse_script(SCRIPT))
+    overdue = next(e for e in tl.timers_fired if e.timer == "assessment_deadline")
+    assert overdue.actions == ("notify_supervisor_assessment_overdue",)
+    assert tl.entries[0].actions == ()
