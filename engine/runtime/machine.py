@@ -305,13 +305,12 @@ class CompiledWorkflow:
         def cb(ev: EventData) -> None:
             a: _Attempt = _attempt(ev)
             a.chosen = t
-            record = dict(a.record)
-            for case_field, payload_field in t.writes:
-                if payload_field in a.payload:
-                    record[case_field] = a.payload[payload_field]
+            # Every `set` sees the case as it was before this event (as the language
+            # documents), so the order of the fields and the `writes` do not matter.
+            computed: list[tuple[str, Any]] = []
             for case_field, expr in sets:
                 try:
-                    value = expr.evaluate(case=record, event=a.payload, params=params, now=a.now)
+                    value = expr.evaluate(case=a.record, event=a.payload, params=params, now=a.now)
                 except ExpressionError:
                     raise EventRejected(
                         case_id=a.case_id,
@@ -321,7 +320,12 @@ class CompiledWorkflow:
                         detail=f"the `set` expression for field {case_field!r} "
                         "could not be evaluated",
                     ) from None
-                record[case_field] = _plain(value)
+                computed.append((case_field, _plain(value)))
+            record = dict(a.record)
+            for case_field, payload_field in t.writes:
+                if payload_field in a.payload:
+                    record[case_field] = a.payload[payload_field]
+            record.update(computed)
             if record != a.record:
                 case_check.validate(record, case_id=a.case_id)
             a.new_record = record
