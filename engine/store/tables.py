@@ -137,7 +137,8 @@ timers = sa.Table(
     sa.Column("remaining_seconds", sa.Float, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("fired_at", UTCDateTime, nullable=True),
-    sa.Index(None, "status", "due_at"),
+    # the claim's order (due_at, id) as an index scan with LIMIT (revision 0003)
+    sa.Index(None, "status", "due_at", "id"),
     sa.Index(None, "case_id", "status"),
 )
 
