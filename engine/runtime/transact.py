@@ -373,14 +373,15 @@ def _move_timers(
             if r["state"] != dst.name:
                 store.update_timer(conn, int(r["id"]), {"status": "cancelled"})
                 continue
-            remaining = float(r["remaining_seconds"] or 0.0)
             store.update_timer(
                 conn,
                 int(r["id"]),
                 {
                     "status": "pending",
-                    "due_at": now + timedelta(seconds=remaining),
+                    "due_at": resumed_due(r, dst, d, now),
                     "remaining_seconds": None,
+                    "paused_at": None,
+                    "paused_due_at": None,
                     "state_entry_seq": seq,
                 },
             )
@@ -398,3 +399,27 @@ def _move_timers(
         store.cancel_timers(conn, case_id, ("pending",))
     rows = timer_rows(case_id, dst.timers, definition=d, record=record, entry_seq=seq, now=now)
     return arm(store, conn, rows)
+
+
+def resumed_due(
+    row: Mapping[str, Any], state: State, definition: WorkflowDefinition, now: datetime
+) -> datetime:
+    """Where a paused timer is due when its case resumes at ``now``.
+
+    With the pause facts (revision 0004) the local-time rule of
+    :func:`engine.scheduling.due.resume_due`: business-day timers keep the
+    business days that were left, calendar timers the local wall-clock time
+    that was left (a daylight-saving change during the hold shifts nothing).
+    A row paused before those columns existed resumes with the seconds that
+    were left.
+    """
+    from engine.scheduling.due import resume_due
+
+    tdef = next((tm for tm in state.timers if tm.name == row["name"]), None)
+    paused_at, due_at = row.get("paused_at"), row.get("paused_due_at")
+    if tdef is not None and paused_at is not None and due_at is not None:
+        result: datetime = resume_due(
+            tdef, due_at=due_at, paused_at=paused_at, resumed_at=now, definition=definition
+        )
+        return result
+    return now + timedelta(seconds=float(row["remaining_seconds"] or 0.0))

@@ -386,7 +386,9 @@ class Store:
                 remaining = max(0.0, (r.due_at - now).total_seconds())
                 values: dict[str, Any] = {
                     "status": "paused",
-                    "remaining_seconds": remaining,
+                    "remaining_seconds": remaining,  # for the operator view
+                    "paused_at": now,  # these two are what resuming uses
+                    "paused_due_at": r.due_at,
                     "due_at": None,
                 }
             else:

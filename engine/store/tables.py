@@ -137,6 +137,9 @@ timers = sa.Table(
     sa.Column("remaining_seconds", sa.Float, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("fired_at", UTCDateTime, nullable=True),
+    # while paused: when the pause began and when the timer was due then (revision 0004)
+    sa.Column("paused_at", UTCDateTime, nullable=True),
+    sa.Column("paused_due_at", UTCDateTime, nullable=True),
     # the claim's order (due_at, id) as an index scan with LIMIT (revision 0003)
     sa.Index(None, "status", "due_at", "id"),
     sa.Index(None, "case_id", "status"),
