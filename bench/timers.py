@@ -15,7 +15,9 @@ For each worker count K it prints one JSON line:
   SQLAlchemy Core transactions doing the rows a firing writes, with the same
   durability settings (one transaction per timer: claim the oldest due timer
   with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL or under ``BEGIN IMMEDIATE``
-  on SQLite, read the case ``FOR UPDATE``, update it with a version check,
+  on SQLite, reading its case with it (on PostgreSQL ``FOR UPDATE OF``
+  timer and case, ``SKIP LOCKED``, as the engine's claim), update the case
+  with a version check,
   insert a hash-chained history row, mark the timer fired; no engine);
 * ``ratio`` = engine / baseline (target >= 0.7);
 * ``claim_only_per_s`` / ``ratio_claim_only`` — a second baseline that only
@@ -332,10 +334,11 @@ def baseline_worker(url: str, claim_only: bool, cmds: Any, results: Any) -> None
     """Plain SQLAlchemy Core transactions, one per timer, same durability as the engine.
 
     Default (the primary baseline): the rows a firing writes. Claim the oldest
-    due timer (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; ``BEGIN IMMEDIATE``
-    on SQLite), read the case (``FOR UPDATE``), update it with a version
-    check, insert the history row (with a sha256 chain hash), mark the timer
-    fired. ``claim_only``: claim the timer and mark it fired, nothing else.
+    due timer and read its case in one select (``FOR UPDATE OF`` both ``SKIP
+    LOCKED`` on PostgreSQL, as the engine does; ``BEGIN IMMEDIATE`` on
+    SQLite), update the case with a version check, insert the history row
+    (with a sha256 chain hash), mark the timer fired. ``claim_only``: claim
+    the timer and mark it fired, nothing else.
     """
     import hashlib
 
@@ -351,12 +354,14 @@ def baseline_worker(url: str, claim_only: bool, cmds: Any, results: Any) -> None
         .order_by(tm.due_at, tm.id)
         .limit(1)
     )
-    read_case = sa.select(cs.state, cs.version, cs.last_hash, cs.overdue_since).where(
-        cs.id == sa.bindparam("cid")
-    )
-    if postgres:
-        claim = claim.with_for_update(skip_locked=True)
-        read_case = read_case.with_for_update()
+    if not claim_only:  # read the case with the claim, as the engine does
+        claim = claim.add_columns(cs.state, cs.version, cs.last_hash, cs.overdue_since).join_from(
+            table, bench_cases, cs.id == tm.case_id
+        )
+    if postgres:  # a timer whose case another worker holds is passed over, not waited for
+        claim = claim.with_for_update(
+            skip_locked=True, of=(table,) if claim_only else (table, bench_cases)
+        )
     update_case = (
         sa.update(bench_cases)
         .where(cs.id == sa.bindparam("cid"), cs.version == sa.bindparam("expected"))
@@ -381,7 +386,7 @@ def baseline_worker(url: str, claim_only: bool, cmds: Any, results: Any) -> None
             if row is None:
                 return False
             if not claim_only:
-                case = conn.execute(read_case, {"cid": row.case_id}).one()
+                case = row
                 version = int(case.version)
                 due = row.due_at if row.due_at.tzinfo else row.due_at.replace(tzinfo=UTC)
                 digest = hashlib.sha256(
