@@ -209,7 +209,9 @@ def _record_ignored(
         "overdue_since": overdue if overdue is not None else case["overdue_since"],
         "updated_at": now,
     }
-    if not store.advance_case(conn, case["id"], version, values, hist):  # pragma: no cover
+    if not store.advance_case(
+        conn, case["id"], version, values, hist, before=case
+    ):  # pragma: no cover
         raise ConcurrencyConflict(  # the case row is locked: not expected
             case_id=case["id"], expected_version=version, actual_version=-1, state=case["state"]
         )

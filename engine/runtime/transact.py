@@ -320,7 +320,7 @@ def commit_applied(
         "updated_at": now,
         "closed_at": closed_at,
     }
-    if not store.advance_case(conn, case_id, version, values, hist):
+    if not store.advance_case(conn, case_id, version, values, hist, before=case):
         current = store.get_case(conn, case_id)
         raise ConcurrencyConflict(
             case_id=case_id,

@@ -90,6 +90,7 @@ CASE_MUTABLE = (
     "closed_at",
 )
 HISTORY_COLUMNS = tuple(c.name for c in t.history.c if c.name != "id")
+_ALWAYS_SET = frozenset(("version", "last_hash", "updated_at"))
 
 
 def _advance_statement() -> sa.Insert:
@@ -273,17 +274,25 @@ class Store:
         expected_version: int,
         values: Mapping[str, Any],
         history_row: Mapping[str, Any],
+        *,
+        before: Mapping[str, Any] | None = None,
     ) -> bool:
         """Update the case at ``expected_version`` and insert its history row.
 
         ``values`` must hold every ``CASE_MUTABLE`` column. One round trip on
         PostgreSQL; returns False (nothing written) when the version moved on.
+        On SQLite, given the row as read (``before``), only the columns whose
+        value changed are set: SQLite rewrites every index over a column named
+        in SET, changed or not (state, phase, overdue_since, closed_at), which
+        made each internal transition or timer firing touch four indexes.
         """
         if self.postgres:
             params = {"_id": case_id, "_expected": expected_version}
             params.update({f"c_{c}": values[c] for c in CASE_MUTABLE})
             params.update({f"h_{c}": history_row[c] for c in HISTORY_COLUMNS})
             return conn.execute(_ADVANCE_CASE, params).rowcount == 1
+        if before is not None:
+            values = {c: v for c, v in values.items() if c in _ALWAYS_SET or before.get(c) != v}
         if not self.update_case(conn, case_id, expected_version, values):
             return False
         self.insert_history(conn, history_row)
