@@ -23,6 +23,10 @@ For each worker count K it prints one JSON line:
 * ``claim_only_per_s`` / ``ratio_claim_only`` — a second baseline that only
   claims the timer and marks it fired (no case or history write), for
   transparency: the floor cost of a transaction per timer;
+* ``engine_per_s_first_quarter`` / ``engine_per_s_last_quarter`` — the
+  engine's rate over the first and the last quarter of its rounds (backlog
+  large, backlog nearly drained): a claim whose cost grew with the backlog
+  would show a first quarter well below the last;
 * ``lag_p50_ms`` / ``lag_p99_ms`` — due → fired lag (the ``lateness`` the
   engine records in the history) while a feeder process arms timers due ten
   seconds later at a steady R per second for S seconds and the K workers run
@@ -193,7 +197,7 @@ def interleaved(sides: dict[str, tuple[Any, tuple[Any, ...]]], workers: int) -> 
 
     Each round releases one side's processes with a quota of CHUNK timers
     between them and waits for all of them; the sides take turns going first.
-    Returns {side: (seconds, fired)}.
+    Returns {side: [(seconds, fired) per round]}.
     """
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
@@ -208,7 +212,7 @@ def interleaved(sides: dict[str, tuple[Any, tuple[Any, ...]]], workers: int) -> 
     for _ in range(workers * len(sides)):
         msg = results.get(timeout=300)
         assert msg[0] == "ready", msg
-    totals = {name: [0.0, 0] for name in sides}
+    rounds: dict[str, list[tuple[float, int]]] = {name: [] for name in sides}
     live = list(sides)
     quota = max(1, CHUNK // workers)
     rnd = 0
@@ -219,8 +223,7 @@ def interleaved(sides: dict[str, tuple[Any, tuple[Any, ...]]], workers: int) -> 
             for _, cmds in procs[name]:
                 cmds.put(quota)
             fired = sum(int(results.get(timeout=3600)[1]) for _ in procs[name])
-            totals[name][0] += time.perf_counter() - start
-            totals[name][1] += fired
+            rounds[name].append((time.perf_counter() - start, fired))
             if fired == 0:
                 live.remove(name)
         rnd += 1
@@ -229,7 +232,12 @@ def interleaved(sides: dict[str, tuple[Any, tuple[Any, ...]]], workers: int) -> 
             cmds.put(None)
         for proc, _ in procs[name]:
             proc.join(timeout=60)
-    return {name: (sec, int(n)) for name, (sec, n) in totals.items()}
+    return rounds
+
+
+def rounds_rate(rounds: list[tuple[float, int]]) -> float:
+    seconds = sum(r[0] for r in rounds)
+    return sum(r[1] for r in rounds) / seconds if seconds > 0 else float("nan")
 
 
 # -- baseline --------------------------------------------------------------------------
@@ -550,9 +558,13 @@ def run(url: str | None, timers: int, workers: int, rate: float, seconds: float)
                 },
                 workers,
             )
-            engine_s, engine_fired = totals["engine"]
-            base_s, base_fired = totals["baseline"]
-            claim_s, claim_fired = totals["claim_only"]
+            engine_s, engine_fired = (sum(x) for x in zip(*totals["engine"], strict=True))
+            base_s, base_fired = (sum(x) for x in zip(*totals["baseline"], strict=True))
+            claim_s, claim_fired = (sum(x) for x in zip(*totals["claim_only"], strict=True))
+            quarter = max(1, len(totals["engine"]) // 4)
+            busy = [r for r in totals["engine"] if r[1]]
+            first_q = rounds_rate(busy[:quarter])  # backlog still large
+            last_q = rounds_rate(busy[-quarter:])  # nearly drained
             log(f"engine {engine_fired} in {engine_s:.2f}s, baseline {base_fired} in {base_s:.2f}s")
             log(f"claim-only {claim_fired} in {claim_s:.2f}s; lag: {rate}/s, {seconds}s")
             lags, lag_errors = measure_lag(db_url, folder, workers, rate, seconds)
@@ -568,6 +580,8 @@ def run(url: str | None, timers: int, workers: int, rate: float, seconds: float)
         "ratio": round(engine_per_s / base_per_s, 3) if base_per_s else None,
         "claim_only_per_s": round(claim_per_s, 1),
         "ratio_claim_only": round(engine_per_s / claim_per_s, 3) if claim_per_s else None,
+        "engine_per_s_first_quarter": round(first_q, 1),
+        "engine_per_s_last_quarter": round(last_q, 1),
         "lag_p50_ms": round(percentile(lags, 50), 1),
         "lag_p99_ms": round(percentile(lags, 99), 1),
         "engine_fired": engine_fired,
