@@ -186,3 +186,23 @@ def test_pausing_and_resuming_twice_keeps_the_wall_clock_time_left_at_each_pause
     resume_engine.fire_due_timers()
     events = [h.event for h in resume_engine.history(case.id)]
     assert events.count("assessment_overdue") == 1
+
+
+def test_timer_paused_without_pause_facts_resumes_with_the_seconds_that_were_left(
+    resume_engine: Engine, clock: ManualClock
+) -> None:
+    # a row paused before revision 0004 has remaining_seconds but no paused_at/paused_due_at
+    from engine.runtime.transact import resumed_due
+
+    definition = resume_engine.definition("resumetest")
+    state = definition.states["intake"]
+    now = local(2026, 3, 13)
+    old_row = {
+        "name": "assessment_deadline",
+        "remaining_seconds": 3600.0,
+        "paused_at": None,
+        "paused_due_at": None,
+    }
+    assert resumed_due(old_row, state, definition, now) == now + timedelta(hours=1)
+    new_row = {**old_row, "paused_at": local(2026, 3, 4), "paused_due_at": local(2026, 3, 12)}
+    assert resumed_due(new_row, state, definition, now) == local(2026, 3, 21)
