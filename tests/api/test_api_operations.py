@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 import httpx
@@ -97,14 +98,29 @@ def test_server_logs_carry_route_templates_and_ids_never_record_values(api, capl
         json={"workflow": "brokerage", "record": {**RECORD, "risk_level": PATIENT}},
         headers=_auth(),
     )
+
     # httpx logs on the client side; uvicorn's access log (which would print query
     # strings) is off in `casework serve` and only shows here through pytest's capture.
-    lines = [
-        rec.getMessage() for rec in caplog.records if rec.name not in ("httpx", "uvicorn.access")
-    ]
-    access = [line for line in lines if "/v1/cases" in line]
-    assert any(f"GET /v1/cases/{{case_id}} 200 case={case_id} actor=api:admin" in a for a in access)
-    assert any(a.startswith("POST /v1/cases 422") for a in access)
+    # The server thread writes its access line after the response has gone out, so
+    # the client may read the response first: wait (bounded) for the lines to appear.
+    def server_lines() -> list[str]:
+        return [
+            rec.getMessage()
+            for rec in list(caplog.records)
+            if rec.name not in ("httpx", "uvicorn.access")
+        ]
+
+    def logged() -> bool:
+        access = [line for line in server_lines() if "/v1/cases" in line]
+        return any(
+            f"GET /v1/cases/{{case_id}} 200 case={case_id} actor=api:admin" in a for a in access
+        ) and any(a.startswith("POST /v1/cases 422") for a in access)
+
+    deadline = time.monotonic() + 10
+    while not logged() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert logged()
+    lines = server_lines()
     assert not any(PATIENT in line or "secret-program" in line for line in lines)
 
 
