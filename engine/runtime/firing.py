@@ -38,12 +38,17 @@ TIMER_ROLES = ("system",)
 
 
 def next_recurrence(
-    timer: Timer, *, previous_due: datetime, now: datetime, definition: WorkflowDefinition
+    timer: Timer,
+    *,
+    previous_due: datetime,
+    now: datetime,
+    definition: WorkflowDefinition,
+    case: Mapping[str, Any] | None = None,
 ) -> tuple[datetime, int]:
     from engine.scheduling.due import next_recurrence as compute
 
     result: tuple[datetime, int] = compute(
-        timer, previous_due=previous_due, now=now, definition=definition
+        timer, previous_due=previous_due, now=now, definition=definition, case=case
     )
     return result
 
@@ -110,7 +115,11 @@ def _fire(
     payload: dict[str, Any] = {}
     if recurring and tdef is not None:
         next_due, skipped = next_recurrence(
-            tdef, previous_due=timer["due_at"], now=now, definition=definition
+            tdef,
+            previous_due=timer["due_at"],
+            now=now,
+            definition=definition,
+            case=case["record"],
         )
         if skipped:
             payload["skipped_periods"] = skipped

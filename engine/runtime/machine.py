@@ -27,7 +27,7 @@ from transitions import EventData, Machine
 from engine.definitions.expressions import Expression, ExpressionError, compile_expression
 from engine.definitions.model import PREVIOUS_STATE, Transition, WorkflowDefinition
 from engine.errors import EventRejected
-from engine.runtime.validation import SchemaCheck
+from engine.runtime.validation import CaseRecordCheck, SchemaCheck
 
 _STATE_ATTR = "cw_state"  # not "state": an event may be called "state"
 
@@ -154,7 +154,7 @@ class CompiledWorkflow:
     def __init__(self, definition: WorkflowDefinition) -> None:
         self.definition = definition
         self.params: Mapping[str, Any] = definition.parameters
-        self.case_check = SchemaCheck(definition.case_schema, what="case record")
+        self.case_check = CaseRecordCheck(definition.case_schema)
         props = definition.case_schema.get("properties", {})
         self.defaults: dict[str, Any] = {
             k: v["default"] for k, v in props.items() if isinstance(v, Mapping) and "default" in v

@@ -378,7 +378,7 @@ def _move_timers(
                 int(r["id"]),
                 {
                     "status": "pending",
-                    "due_at": resumed_due(r, dst, d, now),
+                    "due_at": resumed_due(r, dst, d, now, record=record),
                     "remaining_seconds": None,
                     "paused_at": None,
                     "paused_due_at": None,
@@ -402,7 +402,12 @@ def _move_timers(
 
 
 def resumed_due(
-    row: Mapping[str, Any], state: State, definition: WorkflowDefinition, now: datetime
+    row: Mapping[str, Any],
+    state: State,
+    definition: WorkflowDefinition,
+    now: datetime,
+    *,
+    record: Mapping[str, Any] | None = None,
 ) -> datetime:
     """Where a paused timer is due when its case resumes at ``now``.
 
@@ -419,7 +424,12 @@ def resumed_due(
     paused_at, due_at = row.get("paused_at"), row.get("paused_due_at")
     if tdef is not None and paused_at is not None and due_at is not None:
         result: datetime = resume_due(
-            tdef, due_at=due_at, paused_at=paused_at, resumed_at=now, definition=definition
+            tdef,
+            due_at=due_at,
+            paused_at=paused_at,
+            resumed_at=now,
+            definition=definition,
+            case=record,
         )
         return result
     return now + timedelta(seconds=float(row["remaining_seconds"] or 0.0))

@@ -25,6 +25,8 @@ from jsonschema.validators import (  # type: ignore[import-untyped, unused-ignor
 )
 
 from engine.errors import PayloadInvalid
+from engine.scheduling.calendar import zone
+from engine.scheduling.due import CASE_TIMEZONE_FIELD
 
 _rs: Any
 try:
@@ -82,3 +84,32 @@ class SchemaCheck:
             return
         path, problem = _problem(err)
         raise PayloadInvalid(what=self.what, json_path=path, problem=problem, case_id=case_id)
+
+
+class CaseRecordCheck(SchemaCheck):
+    """The workflow's case schema, plus: a ``timezone`` field names a known zone.
+
+    A case record may carry its own IANA time zone (``timezone``), which its
+    deadlines are then computed in instead of the workflow's (see
+    :func:`engine.scheduling.due.timezone_of`). It is checked here, wherever
+    the record is validated (when the case opens and after every change), so
+    an unknown zone is a clear error at ``$.timezone`` and never reaches a
+    timer.
+    """
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        super().__init__(schema, what="case record")
+
+    def validate(self, instance: Any, *, case_id: str | None = None) -> None:
+        super().validate(instance, case_id=case_id)
+        value = instance.get(CASE_TIMEZONE_FIELD) if isinstance(instance, Mapping) else None
+        if isinstance(value, str):
+            try:
+                zone(value)
+            except ValueError:
+                raise PayloadInvalid(
+                    what=self.what,
+                    json_path=f"$.{CASE_TIMEZONE_FIELD}",
+                    problem="not a known IANA time zone (e.g. America/Chicago)",
+                    case_id=case_id,
+                ) from None

@@ -37,6 +37,25 @@ def _expression_error(message: str) -> Exception:
     return ExpressionError(message)
 
 
+CASE_TIMEZONE_FIELD = "timezone"
+"""A case record field that, when it holds an IANA zone name, overrides the workflow's zone."""
+
+
+def timezone_of(definition: WorkflowDefinition, case: Mapping[str, Any] | None = None) -> str:
+    """The IANA zone a case's deadlines are computed in.
+
+    The case record's ``timezone`` field when it holds a zone name (a client
+    living in another zone than the program), else the workflow's
+    ``timezone``. The engine checks the field names a known zone whenever the
+    record is validated, so an unknown zone never reaches a timer.
+    """
+    if case is not None:
+        value = case.get(CASE_TIMEZONE_FIELD)
+        if isinstance(value, str) and value:
+            return value
+    return definition.timezone
+
+
 def first_due(
     timer: Timer,
     *,
@@ -59,7 +78,8 @@ def first_due(
     and ValueError for a timer without the part its kind needs.
     """
     entered = _utc(entered_at, "entered_at")
-    tz = zone(definition.timezone)
+    tzname = timezone_of(definition, case)
+    tz = zone(tzname)
     kind = timer.kind
     if kind is TimerKind.AFTER:
         return add_duration(entered, _need(timer.after, timer, "after"), tz)
@@ -67,9 +87,7 @@ def first_due(
         return add_duration(entered, _need(timer.every, timer, "every"), tz)
     if kind is TimerKind.BUSINESS_DAYS:
         n = _need(timer.business_days, timer, "business_days")
-        return business_calendar(definition.calendar, definition.timezone).add_business_days(
-            entered, n
-        )
+        return business_calendar(definition.calendar, tzname).add_business_days(entered, n)
     if kind is TimerKind.AT:
         source = _need(timer.at, timer, "at")
         value = _evaluate_at(source, timer, definition, case, _utc(now, "now"))
@@ -85,12 +103,17 @@ def first_due(
 
 
 def next_recurrence(
-    timer: Timer, *, previous_due: datetime, now: datetime, definition: WorkflowDefinition
+    timer: Timer,
+    *,
+    previous_due: datetime,
+    now: datetime,
+    definition: WorkflowDefinition,
+    case: Mapping[str, Any] | None = None,
 ) -> tuple[datetime, int]:
     """For an ``every`` timer that just fired: (next due instant, periods missed and skipped).
 
     The cadence points are ``previous_due + k * every`` (k = 1, 2, ...), with
-    calendar parts in the workflow's zone. ``catch_up: once`` returns the first
+    calendar parts in the case's zone (:func:`timezone_of`). ``catch_up: once`` returns the first
     cadence point strictly after ``now`` and how many points before it were
     skipped (0 when the worker was on time); ``catch_up: all`` returns
     ``previous_due + every`` and 0, so every missed period fires in turn.
@@ -104,7 +127,7 @@ def next_recurrence(
         raise ValueError(f"timer {timer.name!r} does not recur")
     prev = _utc(previous_due, "previous_due")
     current = _utc(now, "now")
-    tz = zone(definition.timezone)
+    tz = zone(timezone_of(definition, case))
     if timer.catch_up is CatchUp.ALL:
         return add_duration(prev, every, tz), 0
 
@@ -129,6 +152,7 @@ def resume_due(
     paused_at: datetime,
     resumed_at: datetime,
     definition: WorkflowDefinition,
+    case: Mapping[str, Any] | None = None,
 ) -> datetime:
     """Where a paused timer is due when its case resumes, keeping local-time meaning.
 
@@ -144,12 +168,13 @@ def resume_due(
     due = _utc(due_at, "due_at")
     paused = _utc(paused_at, "paused_at")
     resumed = _utc(resumed_at, "resumed_at")
-    tz = zone(definition.timezone)
+    tzname = timezone_of(definition, case)
+    tz = zone(tzname)
     due_local = due.astimezone(tz)
     paused_local = paused.astimezone(tz)
     resumed_local = resumed.astimezone(tz)
     if timer.kind is TimerKind.BUSINESS_DAYS:
-        cal = business_calendar(definition.calendar, definition.timezone)
+        cal = business_calendar(definition.calendar, tzname)
         left = 0
         d = paused_local.date()
         while d < due_local.date():
