@@ -26,31 +26,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.definitions.model import Timer, WorkflowDefinition
+from engine.definitions.model import Timer
 from engine.errors import ConcurrencyConflict, EventRejected, PayloadInvalid
 from engine.runtime.core import Core
 from engine.runtime.machine import CompiledWorkflow
 from engine.runtime.transact import HistoryFacts, commit_applied, history_row
+from engine.scheduling.due import next_recurrence
 from engine.store.queries import CASE_MUTABLE
 
 TIMER_ACTOR = "timer"
 TIMER_ROLES = ("system",)
-
-
-def next_recurrence(
-    timer: Timer,
-    *,
-    previous_due: datetime,
-    now: datetime,
-    definition: WorkflowDefinition,
-    case: Mapping[str, Any] | None = None,
-) -> tuple[datetime, int]:
-    from engine.scheduling.due import next_recurrence as compute
-
-    result: tuple[datetime, int] = compute(
-        timer, previous_due=previous_due, now=now, definition=definition, case=case
-    )
-    return result
 
 
 def fire_due_timers(core: Core, *, limit: int = 100) -> int:

@@ -66,10 +66,6 @@ def _compile(source: str) -> Expression | _Literal:
     return _Literal(value) if is_literal else compiled
 
 
-def _expression_error() -> type[Exception]:
-    return ExpressionError
-
-
 @dataclass(slots=True)
 class _Attempt:
     """Per-call scratch space: what was tried and what the winner did."""
@@ -287,7 +283,7 @@ class CompiledWorkflow:
             a: _Attempt = _attempt(ev)
             try:
                 result = guard.evaluate(case=a.record, event=a.payload, params=params, now=a.now)
-            except _expression_error():
+            except ExpressionError:
                 a.guard_errors.append(source)
                 return False
             if result is True:
@@ -455,7 +451,7 @@ class CompiledWorkflow:
             return True, None
         try:
             result = guard.evaluate(case=record, event={}, params=self.params, now=now)
-        except _expression_error():
+        except ExpressionError:
             if "event" in (t.guard or ""):
                 return True, None
             return False, "guard_error"

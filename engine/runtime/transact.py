@@ -25,6 +25,8 @@ from engine.runtime.audit import GENESIS, record_hash, row_hash
 from engine.runtime.convert import timer_view
 from engine.runtime.machine import Applied, CompiledWorkflow
 from engine.runtime.views import CaseView, TimerView, freeze
+from engine.scheduling.due import first_due as compute_first_due
+from engine.scheduling.due import resume_due
 from engine.store.queries import Store
 
 log = logging.getLogger(__name__)
@@ -58,10 +60,8 @@ def first_due(
     transition: the timer is left unarmed and a warning names the case and
     timer (never the data).
     """
-    from engine.scheduling.due import first_due as compute
-
     try:
-        return compute(
+        return compute_first_due(
             timer, entered_at=entered_at, definition=definition, case=case, now=entered_at
         )
     except ExpressionError:
@@ -418,8 +418,6 @@ def resumed_due(
     A row paused before those columns existed resumes with the seconds that
     were left.
     """
-    from engine.scheduling.due import resume_due
-
     tdef = next((tm for tm in state.timers if tm.name == row["name"]), None)
     paused_at, due_at = row.get("paused_at"), row.get("paused_due_at")
     if tdef is not None and paused_at is not None and due_at is not None:
