@@ -64,8 +64,8 @@ if TYPE_CHECKING:
         Page,
         TimerView,
     )
-    from engine.scheduling.simulator import Simulation
     from engine.scheduling.worker import TimerWorker
+    from engine.simulation.simulator import Simulation
 
 _LAZY: dict[str, str] = {
     # definitions: YAML -> checked model
@@ -94,7 +94,7 @@ _LAZY: dict[str, str] = {
     "Page": "engine.runtime.views",
     "TimerView": "engine.runtime.views",
     # scheduling: the timer worker and the simulator
-    "Simulation": "engine.scheduling.simulator",
+    "Simulation": "engine.simulation.simulator",
     "TimerWorker": "engine.scheduling.worker",
 }
 

@@ -47,8 +47,8 @@ from engine.definitions.model import (
     Transition,
     WorkflowDefinition,
 )
-from engine.scheduling.calendar import add_duration, zone
-from engine.scheduling.due import first_due, next_recurrence
+from engine.timing.calendar import add_duration, zone
+from engine.timing.due import first_due, next_recurrence
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS_DIR = ROOT / "workflows"

@@ -34,9 +34,9 @@ def _read_script(name: str) -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from engine.scheduling.script import parse_script
-    from engine.scheduling.simulator import DEFAULT_START, parse_start, resolve_workflow, simulate
-    from engine.scheduling.timeline import local_parts, render_deadlines, render_timeline
+    from engine.simulation.script import parse_script
+    from engine.simulation.simulator import DEFAULT_START, parse_start, resolve_workflow, simulate
+    from engine.simulation.timeline import local_parts, render_deadlines, render_timeline
 
     if not args.deadlines and not args.script:
         sys.stderr.write("casework simulate: error: give --script FILE or --deadlines\n")
@@ -44,8 +44,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         if args.deadlines:
             from engine.definitions import load_workflow
-            from engine.scheduling.calendar import zone
-            from engine.scheduling.deadlines import deadlines
+            from engine.timing.calendar import zone
+            from engine.timing.deadlines import deadlines
 
             definition = load_workflow(resolve_workflow(args.workflow))
             start = parse_start(args.start or DEFAULT_START, definition.timezone)

@@ -31,8 +31,8 @@ from engine.errors import ConcurrencyConflict, EventRejected, PayloadInvalid
 from engine.runtime.core import Core
 from engine.runtime.machine import CompiledWorkflow
 from engine.runtime.transact import HistoryFacts, commit_applied, history_row
-from engine.scheduling.due import next_recurrence
 from engine.store.queries import CASE_MUTABLE
+from engine.timing.due import next_recurrence
 
 TIMER_ACTOR = "timer"
 TIMER_ROLES = ("system",)

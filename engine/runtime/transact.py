@@ -25,9 +25,9 @@ from engine.runtime.audit import GENESIS, record_hash, row_hash
 from engine.runtime.convert import timer_view
 from engine.runtime.machine import Applied, CompiledWorkflow
 from engine.runtime.views import CaseView, TimerView, freeze
-from engine.scheduling.due import first_due as compute_first_due
-from engine.scheduling.due import resume_due
 from engine.store.queries import Store
+from engine.timing.due import first_due as compute_first_due
+from engine.timing.due import resume_due
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +412,7 @@ def resumed_due(
     """Where a paused timer is due when its case resumes at ``now``.
 
     With the pause facts (revision 0004) the local-time rule of
-    :func:`engine.scheduling.due.resume_due`: business-day timers keep the
+    :func:`engine.timing.due.resume_due`: business-day timers keep the
     business days that were left, calendar timers the local wall-clock time
     that was left (a daylight-saving change during the hold shifts nothing).
     A row paused before those columns existed resumes with the seconds that

@@ -25,8 +25,8 @@ from jsonschema.validators import (  # type: ignore[import-untyped, unused-ignor
 )
 
 from engine.errors import PayloadInvalid
-from engine.scheduling.calendar import zone
-from engine.scheduling.due import CASE_TIMEZONE_FIELD
+from engine.timing.calendar import zone
+from engine.timing.due import CASE_TIMEZONE_FIELD
 
 _rs: Any
 try:
@@ -91,7 +91,7 @@ class CaseRecordCheck(SchemaCheck):
 
     A case record may carry its own IANA time zone (``timezone``), which its
     deadlines are then computed in instead of the workflow's (see
-    :func:`engine.scheduling.due.timezone_of`). It is checked here, wherever
+    :func:`engine.timing.due.timezone_of`). It is checked here, wherever
     the record is validated (when the case opens and after every change), so
     an unknown zone is a clear error at ``$.timezone`` and never reaches a
     timer.

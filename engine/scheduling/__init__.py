@@ -1,19 +1,6 @@
-"""Timers: due-instant computation, business calendars, the worker and the simulator.
+"""The timer worker: APScheduler wakes it, the engine fires the due timers.
 
-``due`` and ``calendar`` are pure (no I/O); the worker (APScheduler) and the
-simulator are imported from their modules so that importing this package
-stays cheap.
+The pure time rules live in :mod:`engine.timing`, the simulator in
+:mod:`engine.simulation`. Import the worker from :mod:`engine.scheduling.worker`
+so that importing this package stays cheap.
 """
-
-from __future__ import annotations
-
-from engine.scheduling.calendar import BusinessCalendar, add_duration, business_calendar
-from engine.scheduling.due import first_due, next_recurrence
-
-__all__ = [
-    "BusinessCalendar",
-    "add_duration",
-    "business_calendar",
-    "first_due",
-    "next_recurrence",
-]

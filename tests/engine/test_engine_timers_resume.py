@@ -17,7 +17,7 @@ from engine_support import CLERK, RECORD
 
 from engine.clock import ManualClock
 from engine.runtime.engine import Engine
-from engine.scheduling.calendar import localize, zone
+from engine.timing.calendar import localize, zone
 
 NY = zone("America/New_York")
 

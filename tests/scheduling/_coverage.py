@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 
 from engine.definitions import load_workflow
-from engine.scheduling.script import ScriptStep, steps_from_path
-from engine.scheduling.simulator import open_simulation
+from engine.simulation.script import ScriptStep, steps_from_path
+from engine.simulation.simulator import open_simulation
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.yaml"))

@@ -15,8 +15,8 @@ import pytest
 from engine.cli.main import main
 from engine.definitions import load_workflow
 from engine.definitions.model import WorkflowDefinition
-from engine.scheduling.script import ScriptError, ScriptStep
-from engine.scheduling.simulator import open_simulation
+from engine.simulation.script import ScriptError, ScriptStep
+from engine.simulation.simulator import open_simulation
 
 from ._coverage import WORKFLOWS, paths_of, reach_of
 

@@ -16,7 +16,7 @@ from engine.clock import ManualClock
 from engine.definitions import load_workflow
 from engine.runtime.engine import Engine
 from engine.runtime.views import ActionContext
-from engine.scheduling.simulator import Simulation, parse_start
+from engine.simulation.simulator import Simulation, parse_start
 
 from ._coverage import WORKFLOWS, paths_of, reach_of
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from engine.definitions.durations import parse_duration
 from engine.definitions.model import Calendar
-from engine.scheduling.calendar import (
+from engine.timing.calendar import (
     BusinessCalendar,
     add_duration,
     business_calendar,

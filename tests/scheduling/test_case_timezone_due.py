@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from engine.scheduling.due import first_due, next_recurrence, resume_due, timezone_of
+from engine.timing.due import first_due, next_recurrence, resume_due, timezone_of
 
 from ._defs import definition, timer
 

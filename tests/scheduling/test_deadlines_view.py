@@ -9,7 +9,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.definitions import load_workflow
-from engine.scheduling.deadlines import deadlines
+from engine.timing.deadlines import deadlines
 
 from ._engine import DEADLINES
 

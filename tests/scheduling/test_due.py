@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from engine.definitions.durations import parse_duration
 from engine.definitions.expressions import ExpressionError
-from engine.scheduling.calendar import add_duration, localize, zone
-from engine.scheduling.due import first_due, next_recurrence
+from engine.timing.calendar import add_duration, localize, zone
+from engine.timing.due import first_due, next_recurrence
 
 from ._defs import definition, timer
 

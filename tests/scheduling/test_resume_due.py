@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from engine.scheduling.calendar import business_calendar, localize, zone
-from engine.scheduling.due import first_due, resume_due
+from engine.timing.calendar import business_calendar, localize, zone
+from engine.timing.due import first_due, resume_due
 
 from ._defs import definition, timer
 

@@ -6,7 +6,7 @@ from datetime import time
 
 import pytest
 
-from engine.scheduling.script import ScriptError, parse_script, steps_from_path
+from engine.simulation.script import ScriptError, parse_script, steps_from_path
 
 OPEN = 'day 0 open {"patient_id": "P-0001"}'
 

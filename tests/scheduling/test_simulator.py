@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-from engine.scheduling.script import ScriptError, parse_script
-from engine.scheduling.simulator import simulate
+from engine.simulation.script import ScriptError, parse_script
+from engine.simulation.simulator import simulate
 
 from ._engine import DEADLINES
 

@@ -1,6 +1,6 @@
 """timers.paused_at, timers.paused_due_at: what resuming a paused deadline needs
 
-Resuming keeps the deadline's local-time meaning (engine.scheduling.due.resume_due):
+Resuming keeps the deadline's local-time meaning (engine.timing.due.resume_due):
 business-day timers keep the business days that were left, calendar timers the
 local wall-clock time that was left. That needs the pause instant and the due
 instant at the pause, not only the seconds that were left (still kept in

@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import ManualClock
 from engine.definitions.model import WorkflowDefinition
 from engine.errors import EngineError, EventRejected, PayloadInvalid
-from engine.scheduling.calendar import add_duration, localize, zone
-from engine.scheduling.script import ScriptError, ScriptStep, When
-from engine.scheduling.timeline import (
+from engine.simulation.script import ScriptError, ScriptStep, When
+from engine.simulation.timeline import (
     ArmedTimer,
     Timeline,
     TimelineEntry,
     TimerChange,
     local_parts,
 )
+from engine.timing.calendar import add_duration, localize, zone
 
 if TYPE_CHECKING:
     from engine.runtime.engine import Engine

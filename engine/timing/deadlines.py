@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from engine.definitions.model import Timer, TimerKind, WorkflowDefinition
-from engine.scheduling.calendar import add_duration, zone
-from engine.scheduling.due import first_due
-from engine.scheduling.timeline import Deadline, local_parts
+from engine.timing.calendar import add_duration, zone
+from engine.timing.due import first_due
+from engine.timing.local import Deadline, local_parts
 
 __all__ = ["deadlines", "timer_spec"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from engine.timing.local import Deadline, LocalTime, local_parts
 
 __all__ = [
     "ArmedTimer",
@@ -18,32 +19,6 @@ __all__ = [
     "render_deadlines",
     "render_timeline",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class LocalTime:
-    """An instant as the people of the workflow's zone read it."""
-
-    date: str  # 2026-01-05
-    time: str  # 09:00
-    weekday: str  # Mon
-    zone: str  # CST / CEST / UTC
-
-    def __str__(self) -> str:
-        return f"{self.weekday} {self.date} {self.time} {self.zone}"
-
-    def to_dict(self) -> dict[str, str]:
-        return {"date": self.date, "time": self.time, "weekday": self.weekday, "zone": self.zone}
-
-
-def local_parts(instant: datetime, tz: ZoneInfo) -> LocalTime:
-    local = instant.astimezone(tz)
-    return LocalTime(
-        date=local.strftime("%Y-%m-%d"),
-        time=local.strftime("%H:%M"),
-        weekday=local.strftime("%a"),
-        zone=local.tzname() or str(tz),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,41 +142,6 @@ class Timeline:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """When one timer of one state would fire if the case entered the state at the start."""
-
-    state: str
-    timer: str
-    event: str
-    kind: str
-    spec: str  # "P14D", "10 business days", "every P7D", "at case.discharge_date + P7D"
-    due_at: datetime | None
-    local: LocalTime | None
-    day: int | None
-    pausable: bool
-    note: str = ""  # why there is no due instant (e.g. an `at` field not set)
-    then: tuple[datetime, ...] = ()  # the next firings of a recurring timer
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "timer": self.timer,
-            "event": self.event,
-            "kind": self.kind,
-            "spec": self.spec,
-            "due_at": self.due_at.isoformat() if self.due_at else None,
-            "local": self.local.to_dict() if self.local else None,
-            "day": self.day,
-            "pausable": self.pausable,
-            "note": self.note,
-            "then": [t.isoformat() for t in self.then],
-        }
-
-
-# -- text -------------------------------------------------------------------------------
-
-
 def _when(day: int | None, local: LocalTime | None) -> str:
     if local is None or day is None:
         return "-"
@@ -283,7 +223,7 @@ def _event(e: TimelineEntry) -> str:
 def _due(c: TimerChange, t: Timeline, day_of: Any) -> str:
     if c.due_at is None:
         return "-"
-    from engine.scheduling.calendar import zone
+    from engine.timing.calendar import zone
 
     tz = zone(t.timezone)
     local = local_parts(c.due_at, tz)
@@ -324,7 +264,7 @@ def render_deadlines(
     lines.append("  ".join("-" * w for w in widths))
     for row in table:
         lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-    from engine.scheduling.calendar import zone
+    from engine.timing.calendar import zone
 
     tz = zone(timezone)
     for r in rows:

@@ -3,7 +3,7 @@
 Both functions are pure (no I/O, no clock): the engine passes ``entered_at``
 and ``now`` from its injected clock. Instants are timezone-aware UTC in and
 out; the local arithmetic (calendar durations, business days, ``at`` dates)
-happens in the workflow's time zone, see :mod:`engine.scheduling.calendar`
+happens in the workflow's time zone, see :mod:`engine.timing.calendar`
 for the daylight-saving and month-end rules.
 """
 
@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.definitions.model import CatchUp, Timer, TimerKind, WorkflowDefinition
-from engine.scheduling.calendar import add_duration, business_calendar, localize, zone
+from engine.timing.calendar import add_duration, business_calendar, localize, zone
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
