@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock, ManualClock, SystemClock
 from engine.errors import (
-    ActionNotRegistered,
     CaseNotFound,
     ConcurrencyConflict,
     DefinitionConflict,
@@ -33,7 +32,6 @@ from engine.errors import (
     EventRejected,
     IdempotencyKeyReused,
     PayloadInvalid,
-    Refusal,
     SchemaOutOfDate,
     UnknownWorkflow,
 )
@@ -114,7 +112,6 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ActionContext",
-    "ActionNotRegistered",
     "AuditReport",
     "BrokenLink",
     "CaseNotFound",
@@ -136,7 +133,6 @@ __all__ = [
     "OutboxItem",
     "Page",
     "PayloadInvalid",
-    "Refusal",
     "SchemaOutOfDate",
     "Simulation",
     "SystemClock",

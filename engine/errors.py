@@ -10,7 +10,6 @@ HTTP API and as the ``error`` field of the CLI's JSON output.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -76,18 +75,6 @@ class CaseNotFound(EngineError):
     def __init__(self, case_id: str) -> None:
         self.case_id = case_id
         super().__init__(f"case {case_id} not found")
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why one event is not allowed now."""
-
-    event: str
-    reason: str  # "wrong_state" | "guard_false" | "role_missing" | "guard_error"
-    detail: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"event": self.event, "reason": self.reason, "detail": self.detail}
 
 
 class EventRejected(EngineError):
@@ -200,9 +187,3 @@ class SchemaOutOfDate(EngineError):
 
     code = "schema-out-of-date"
     http_status = 503
-
-
-class ActionNotRegistered(EngineError):
-    """An action named by the workflow has no registered implementation."""
-
-    code = "action-not-registered"
