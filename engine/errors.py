@@ -3,24 +3,39 @@
 Each class's docstring is its default message. Messages carry identifiers
 (case id, workflow, state, event, JSON path, field name) and what would have
 been allowed, never case data: case records are protected health information.
-Every class has a stable ``code`` used as the RFC 9457 problem type by the
-HTTP API and as the ``error`` field of the CLI's JSON output.
+Every class has a stable, unique ``code``: the ``error`` field of the CLI's
+JSON output and the problem type of the HTTP API.
+
+This is the bottom layer: it imports no other engine module and knows nothing
+of HTTP. Classes defined elsewhere join the hierarchy by subclassing
+(``ScriptError`` in :mod:`engine.simulation.script`, ``ClientsFileInvalid``
+in :mod:`engine.api.clients`). Status codes, problem type URIs and titles live in
+:mod:`engine.api.problems`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from engine.definitions.diagnostics import Diagnostic
+
+class Finding(Protocol):
+    """What :class:`DefinitionError` needs of a diagnostic.
+
+    :class:`engine.definitions.diagnostics.Diagnostic` is one; this module
+    sits below the definitions package, so it names the shape, not the class.
+    """
+
+    @property
+    def severity(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class EngineError(Exception):
     """The engine could not do what was asked."""
 
     code = "engine-error"
-    http_status = 500
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or (self.__doc__ or "").strip().splitlines()[0]
@@ -32,13 +47,17 @@ class EngineError(Exception):
 
 
 class DefinitionError(EngineError):
-    """The workflow definition is invalid."""
+    """The workflow definition is invalid.
+
+    ``diagnostics`` holds every finding, each an
+    :class:`engine.definitions.diagnostics.Diagnostic` (typed loosely here:
+    this module cannot import that one).
+    """
 
     code = "invalid-definition"
-    http_status = 422
 
-    def __init__(self, diagnostics: Sequence[Diagnostic], message: str | None = None) -> None:
-        self.diagnostics = tuple(diagnostics)
+    def __init__(self, diagnostics: Sequence[Finding], message: str | None = None) -> None:
+        self.diagnostics: tuple[Any, ...] = tuple(diagnostics)
         errors = [d for d in self.diagnostics if d.severity == "error"]
         if message is None:
             shown = "\n".join(str(d) for d in errors[:20])
@@ -56,21 +75,18 @@ class DefinitionConflict(EngineError):
     """A workflow file changed without its version being raised."""
 
     code = "definition-conflict"
-    http_status = 409
 
 
 class UnknownWorkflow(EngineError):
     """No workflow with that name (and version) is registered."""
 
     code = "unknown-workflow"
-    http_status = 404
 
 
 class CaseNotFound(EngineError):
     """No case with that id exists."""
 
     code = "case-not-found"
-    http_status = 404
 
     def __init__(self, case_id: str) -> None:
         self.case_id = case_id
@@ -81,7 +97,6 @@ class EventRejected(EngineError):
     """The event is not allowed for this case now."""
 
     code = "event-rejected"
-    http_status = 409
 
     def __init__(
         self,
@@ -122,7 +137,6 @@ class PayloadInvalid(EngineError):
     """The event payload or case record does not match its schema."""
 
     code = "payload-invalid"
-    http_status = 422
 
     def __init__(
         self, *, what: str, json_path: str, problem: str, case_id: str | None = None
@@ -146,7 +160,6 @@ class ConcurrencyConflict(EngineError):
     """The case changed since it was read."""
 
     code = "concurrency-conflict"
-    http_status = 409
 
     def __init__(
         self, *, case_id: str, expected_version: int | None, actual_version: int, state: str
@@ -175,7 +188,6 @@ class IdempotencyKeyReused(EngineError):
     """The idempotency key was already used for a different request."""
 
     code = "idempotency-key-reused"
-    http_status = 422
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -186,4 +198,3 @@ class SchemaOutOfDate(EngineError):
     """The database schema is behind this version of Casework."""
 
     code = "schema-out-of-date"
-    http_status = 503

@@ -38,7 +38,6 @@ class ClientsFileInvalid(EngineError):
     """The API clients file is invalid."""
 
     code = "clients-file-invalid"
-    http_status = 500
 
 
 def hash_token(token: str) -> str:

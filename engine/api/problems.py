@@ -1,9 +1,13 @@
 """RFC 9457 problem details: every error response of the API.
 
-Each error class has a stable ``type`` URI built from its code
-(``https://casework.dev/problems/<code>``). Extension members come from
-``EngineError.to_dict()``, which carries ids, state and event names and JSON
-paths, never case data.
+The one place where errors meet HTTP. Each error's stable ``code`` gives its
+problem ``type`` URI (``https://casework.dev/problems/<code>``);
+:data:`ENGINE_ERROR_STATUS` gives the status of every
+:class:`~engine.errors.EngineError` code, and the status gives the
+``title``. Extension members come from ``EngineError.to_dict()``, which
+carries ids, state and event names and JSON paths, never case data. Errors
+the API itself detects (auth, limits, preconditions) are :class:`ApiProblem`
+with their own status and code.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +29,25 @@ PROBLEM_BASE = "https://casework.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 log = logging.getLogger("casework.api")
+
+ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
+    {
+        # code of every EngineError subclass -> HTTP status (docs/http-api.md lists them)
+        "engine-error": 500,
+        "invalid-definition": 422,
+        "definition-conflict": 409,
+        "unknown-workflow": 404,
+        "case-not-found": 404,
+        "event-rejected": 409,
+        "payload-invalid": 422,
+        "concurrency-conflict": 409,
+        "idempotency-key-reused": 422,
+        "schema-out-of-date": 503,
+        "simulation-error": 422,
+        "clients-file-invalid": 500,
+    }
+)
+"""HTTP status per :attr:`EngineError.code`; an unknown code is a 500."""
 
 _TITLES: dict[int, str] = {
     400: "Bad Request",
@@ -65,6 +89,21 @@ class ApiProblem(Exception):
 _STANDARD = ("type", "title", "status", "detail", "instance")
 
 
+def problem_type(code: str) -> str:
+    """The problem ``type`` URI of an error code."""
+    return PROBLEM_BASE + code
+
+
+def problem_title(status: int) -> str:
+    """The problem ``title``: the reason phrase of ``status``."""
+    return _TITLES.get(status, "Error")
+
+
+def engine_error_status(exc: EngineError) -> int:
+    """The HTTP status of an engine error (before the request-dependent cases below)."""
+    return ENGINE_ERROR_STATUS.get(exc.code, 500)
+
+
 def problem_body(
     status: int,
     code: str,
@@ -74,8 +113,8 @@ def problem_body(
 ) -> dict[str, Any]:
     """The problem object; extension members named like standard ones get a prefix."""
     body: dict[str, Any] = {
-        "type": PROBLEM_BASE + code,
-        "title": _TITLES.get(status, "Error"),
+        "type": problem_type(code),
+        "title": problem_title(status),
         "status": status,
         "detail": detail,
         "instance": instance,
@@ -110,9 +149,11 @@ def _instance(request: Request) -> str:
 
 async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, EngineError)
-    status = exc.http_status
+    status = engine_error_status(exc)
     extensions = {k: v for k, v in exc.to_dict().items() if k != "message"}
     code = exc.code
+    # Two errors answer differently by request: a conflict the client asked to
+    # detect (If-Match) and an event refused for the caller's roles.
     if isinstance(exc, ConcurrencyConflict) and request.headers.get("if-match") is not None:
         status, code = 412, "precondition-failed"
     elif isinstance(exc, EventRejected) and exc.reason == "role_missing":
@@ -171,7 +212,7 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     code = {404: "not-found", 405: "method-not-allowed"}.get(status, f"http-{status}")
-    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(status, "Error")
+    detail = exc.detail if isinstance(exc.detail, str) else problem_title(status)
     return problem_response(
         status, code, detail, _instance(request), headers=exc.headers, extensions={"error": code}
     )

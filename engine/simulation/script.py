@@ -61,7 +61,6 @@ class ScriptError(EngineError):
     """The simulation script is invalid or a step could not be carried out."""
 
     code = "simulation-error"
-    http_status = 422
 
     def __init__(self, line: int | None, message: str, *, allowed: Sequence[str] = ()) -> None:
         self.line = line
