@@ -8,8 +8,10 @@ JSON output and the problem type of the HTTP API.
 
 This is the bottom layer: it imports no other engine module and knows nothing
 of HTTP. Classes defined elsewhere join the hierarchy by subclassing
-(``ScriptError`` in :mod:`engine.simulation.script`, ``ClientsFileInvalid``
-in :mod:`engine.api.clients`). Status codes, problem type URIs and titles live in
+(``ExpressionError`` in :mod:`engine.definitions.expressions`, ``YamlError``
+in :mod:`engine.definitions.yaml_document`, ``ScriptError`` in
+:mod:`engine.simulation.script`, ``ClientsFileInvalid`` in
+:mod:`engine.api.clients`). Status codes, problem type URIs and titles live in
 :mod:`engine.api.problems`.
 """
 

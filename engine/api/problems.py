@@ -35,6 +35,8 @@ ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         # code of every EngineError subclass -> HTTP status (docs/http-api.md lists them)
         "engine-error": 500,
         "invalid-definition": 422,
+        "yaml-invalid": 422,
+        "expression-error": 500,
         "definition-conflict": 409,
         "unknown-workflow": 404,
         "case-not-found": 404,

@@ -20,11 +20,13 @@ from typing import Any
 
 import cel
 
+from engine.errors import EngineError
+
 VARIABLES = ("case", "event", "params", "now")
 MAX_SOURCE = 2000
 
 
-class ExpressionError(Exception):
+class ExpressionError(EngineError):
     """A CEL expression does not compile or could not be evaluated (no data values).
 
     ``missing`` is True when evaluation failed because a field or map key the
@@ -32,6 +34,8 @@ class ExpressionError(Exception):
     not set yet); ``field`` then names it when the expression spells it
     (``case.discharge_date``), else None.
     """
+
+    code = "expression-error"
 
     def __init__(self, message: str, *, missing: bool = False, field: str | None = None) -> None:
         super().__init__(message)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.definitions.diagnostics import Diagnostic
+from engine.errors import DefinitionError
 
 PathPart = str | int
 JsonPath = tuple[PathPart, ...]
@@ -59,12 +60,13 @@ def parse_path(text: str) -> JsonPath:
     return tuple(parts)
 
 
-class YamlError(Exception):
+class YamlError(DefinitionError):
     """The file could not be read as YAML; carries located diagnostics."""
 
+    code = "yaml-invalid"
+
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        self.diagnostics = diagnostics
-        super().__init__("\n".join(str(d) for d in diagnostics))
+        super().__init__(diagnostics, "\n".join(str(d) for d in diagnostics))
 
 
 @dataclass
