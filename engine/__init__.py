@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from engine.definitions.describe import describe, describe_dict
     from engine.definitions.diagram import render_dot, render_mermaid
     from engine.runtime.engine import Engine
+    from engine.runtime.explain import CaseExplanation
     from engine.runtime.views import (
         ActionContext,
         AuditReport,
@@ -83,6 +84,7 @@ _LAZY: dict[str, str] = {
     "render_mermaid": "engine.definitions.diagram",
     # runtime: the engine facade and what it returns
     "Engine": "engine.runtime.engine",
+    "CaseExplanation": "engine.runtime.explain",
     "ActionContext": "engine.runtime.views",
     "AuditReport": "engine.runtime.views",
     "BrokenLink": "engine.runtime.views",
@@ -117,6 +119,7 @@ __all__ = [
     "ActionNotRegistered",
     "AuditReport",
     "BrokenLink",
+    "CaseExplanation",
     "CaseNotFound",
     "CaseView",
     "CheckReport",
