@@ -19,7 +19,9 @@ COMMAND_MODULES = (
     "engine.cli.analyst",  # validate, describe, diagram, schema
     "engine.cli.simulate",  # simulate
     "engine.cli.database",  # db upgrade / db current, audit verify
-    "engine.cli.operator",  # cases, timers, outbox
+    "engine.cli.cases",  # cases
+    "engine.cli.timers",  # timers
+    "engine.cli.outbox",  # outbox
     "engine.cli.worker",  # worker
     "engine.cli.serve",  # serve
 )
