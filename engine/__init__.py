@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from engine.definitions.describe import describe, describe_dict
     from engine.definitions.diagram import render_dot, render_mermaid
     from engine.runtime.engine import Engine
+    from engine.runtime.explain import CaseExplanation
     from engine.runtime.views import (
         ActionContext,
         AuditReport,
@@ -81,6 +82,7 @@ _LAZY: dict[str, str] = {
     "render_mermaid": "engine.definitions.diagram",
     # runtime: the engine facade and what it returns
     "Engine": "engine.runtime.engine",
+    "CaseExplanation": "engine.runtime.explain",
     "ActionContext": "engine.runtime.views",
     "AuditReport": "engine.runtime.views",
     "BrokenLink": "engine.runtime.views",
@@ -114,6 +116,7 @@ __all__ = [
     "ActionContext",
     "AuditReport",
     "BrokenLink",
+    "CaseExplanation",
     "CaseNotFound",
     "CaseView",
     "CheckReport",

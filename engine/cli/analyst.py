@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from engine.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from engine.definitions import (
     CheckReport,
     Diagnostic,
@@ -28,15 +29,9 @@ from engine.definitions.describe import describe, describe_dict
 from engine.definitions.diagram import render_dot, render_mermaid
 from engine.errors import DefinitionError
 
-EXIT_OK = 0
-EXIT_INVALID = 1
-EXIT_USAGE = 2
+EXIT_INVALID = EXIT_FAILED  # for analysts, a failed check means the workflow is invalid
 
 YAML_SUFFIXES = (".yaml", ".yml")
-
-
-class UsageError(Exception):
-    """The command line names something that is not there (exit code 2)."""
 
 
 def register(subparsers: Any) -> None:

@@ -18,8 +18,11 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "engine.cli.analyst",  # validate, describe, diagram, schema
     "engine.cli.simulate",  # simulate
-    "engine.cli.database",  # db upgrade / db current, audit verify
-    "engine.cli.operator",  # cases, timers, outbox
+    "engine.cli.database",  # db upgrade / db current
+    "engine.cli.audit",  # audit verify
+    "engine.cli.cases",  # cases
+    "engine.cli.timers",  # timers
+    "engine.cli.outbox",  # outbox
     "engine.cli.worker",  # worker
     "engine.cli.serve",  # serve
 )

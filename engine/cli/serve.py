@@ -21,8 +21,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from engine.cli import _output as out
-from engine.cli.operator import add_database_options, open_engine
+from engine.cli import _common as out
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
@@ -133,7 +132,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _configure_logging(args.log_level)
     try:
-        engine = open_engine(args, must_exist=False)
+        engine = out.open_engine(args, must_exist=False)
     except EngineError as exc:
         out.error(exc.message)
         return 1
@@ -217,7 +216,7 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("serve", help="run the HTTP API and the timer worker (the main job)")
-    add_database_options(p)
+    out.add_database_options(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(

@@ -14,11 +14,9 @@ import logging
 import os
 import sys
 from datetime import timedelta
-from pathlib import Path
 
+from engine.cli import _common as out
 from engine.errors import EngineError
-
-DEFAULT_DATABASE_URL = "sqlite:///casework.db"
 
 log = logging.getLogger("engine.cli.worker")
 
@@ -44,7 +42,6 @@ def _positive_float(text: str) -> float:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from engine.runtime.engine import Engine
     from engine.scheduling.worker import TimerWorker
 
     logging.basicConfig(
@@ -55,12 +52,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if str(args.log_level) != "debug":
         # APScheduler logs every run of the sweep at INFO; keep its warnings.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    workflows = [Path(p) for p in args.workflows] if args.workflows else None
     try:
-        engine = Engine.open(str(args.database_url), workflows=workflows)
+        engine = out.open_engine(args, must_exist=False)
     except EngineError as exc:
-        sys.stderr.write(f"casework: error: {exc.message}\n")
-        return 1
+        out.error(exc.message)
+        return out.EXIT_FAILED
     try:
         worker = TimerWorker(
             engine,
@@ -89,18 +85,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--database-url",
-        default=os.environ.get("CASEWORK_DATABASE_URL", DEFAULT_DATABASE_URL),
-        help="SQLAlchemy URL (env CASEWORK_DATABASE_URL; default %(default)s)",
-    )
-    p.add_argument(
-        "--workflows",
-        action="append",
-        metavar="DIR",
-        default=None,
-        help="workflow files or folders (repeatable; default: the bundled workflows)",
-    )
+    out.add_database_options(p)
     p.add_argument(
         "--batch-size",
         type=_positive_int,

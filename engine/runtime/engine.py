@@ -37,6 +37,7 @@ from engine.runtime.convert import (
     timer_view,
 )
 from engine.runtime.core import Action, Core
+from engine.runtime.explain import CaseExplanation, explain_case
 from engine.runtime.inspection import allowed_events as _allowed_events
 from engine.runtime.inspection import verify_audit as _verify_audit
 from engine.runtime.registry import Registry
@@ -443,6 +444,14 @@ class Engine:
             rows = store.list_outbox(conn, status=status, limit=limit, after_id=after_id)
         nxt = encode_cursor([rows[-1]["id"]]) if len(rows) == limit else None
         return Page(items=tuple(outbox_item(r) for r in rows), next_cursor=nxt)
+
+    def explain(self, case_id: str) -> CaseExplanation:
+        """Why the case is where it is: time in state, deadlines, what would move it.
+
+        Built from the reads above only (see :mod:`engine.runtime.explain`); not
+        audited here: callers that show it record the access. Raises CaseNotFound.
+        """
+        return explain_case(self, case_id)
 
     def retry_outbox(self, item_id: int, *, actor: str) -> OutboxItem:
         """Make a dead or pending outbox item pending and due now, with a fresh retry budget.
