@@ -40,6 +40,7 @@ from engine.runtime.core import Action, Core
 from engine.runtime.explain import CaseExplanation, explain_case
 from engine.runtime.inspection import allowed_events as _allowed_events
 from engine.runtime.inspection import verify_audit as _verify_audit
+from engine.runtime.json_policy import check_json, valid_identifier
 from engine.runtime.registry import Registry
 from engine.runtime.transact import HistoryFacts, commit_applied
 from engine.runtime.transact import open_case as _open_case
@@ -82,6 +83,12 @@ def ensure_schema(store: Store, upgrade: bool | None) -> None:
         f"database schema is at revision {current or 'none'}, this Casework needs {head}: "
         "run `casework db upgrade --database-url URL`"
     )
+
+
+def _check_case_id(case_id: str) -> None:
+    """An id no case can have (NUL, lone surrogates) is simply not found."""
+    if not valid_identifier(case_id):
+        raise CaseNotFound(case_id.encode("utf-8", "backslashreplace").decode("ascii", "replace"))
 
 
 class Engine:
@@ -200,6 +207,7 @@ class Engine:
         core = self._core
         definition = core.registry.get(workflow)
         compiled = core.registry.compiled(definition.name, definition.version)
+        check_json(data, what="case record")
         record = {**compiled.defaults, **data}  # top-level schema defaults fill absent fields
         compiled.case_check.validate(record)
         facts = HistoryFacts(actor, tuple(roles), record, idempotency_key)
@@ -255,7 +263,9 @@ class Engine:
         missing), PayloadInvalid, ConcurrencyConflict, IdempotencyKeyReused.
         """
         core = self._core
+        _check_case_id(case_id)
         body = dict(payload or {})
+        check_json(body, what=f"payload of event {event}", case_id=case_id)
         facts = HistoryFacts(actor, tuple(roles), body, idempotency_key)
         fp = None
         if idempotency_key is not None:
@@ -347,6 +357,7 @@ class Engine:
 
     def get(self, case_id: str) -> CaseView:
         """Raises CaseNotFound."""
+        _check_case_id(case_id)
         store = self._core.store
         with store.read() as conn:
             row = store.get_case(conn, case_id)
@@ -356,6 +367,7 @@ class Engine:
 
     def history(self, case_id: str) -> list[HistoryEntry]:
         """Raises CaseNotFound."""
+        _check_case_id(case_id)
         store = self._core.store
         with store.read() as conn:
             rows = store.history(conn, case_id)
@@ -365,6 +377,7 @@ class Engine:
 
     def allowed_events(self, case_id: str, roles: Sequence[str]) -> list[EventOption]:
         """Every event of the case's workflow: allowed now, or why not. Raises CaseNotFound."""
+        _check_case_id(case_id)
         store = self._core.store
         with store.read() as conn:
             row = store.get_case(conn, case_id)
@@ -388,6 +401,8 @@ class Engine:
     ) -> Page[CaseView]:
         """Cases matching every filter given, oldest first; raises ValueError on a bad cursor."""
         store = self._core.store
+        if not all(valid_identifier(v) for v in (workflow, state, phase) if v is not None):
+            return Page(items=(), next_cursor=None)  # no case can match such a filter
         after = None
         if cursor is not None:
             values = decode_cursor(cursor)
