@@ -35,6 +35,8 @@ class TimerOut(BaseModel):
     status: str
     recurring: bool
     remaining_seconds: float | None = None
+    attempts: int = Field(0, description="failed firings so far; each is retried with backoff")
+    last_error: str | None = Field(None, description="exception type of the last failed firing")
 
 
 class EventOptionOut(BaseModel):

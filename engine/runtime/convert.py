@@ -20,6 +20,8 @@ def timer_view(row: Mapping[str, Any]) -> TimerView:
         status=row["status"],
         recurring=bool(row["recurring"]),
         remaining_seconds=row["remaining_seconds"],
+        attempts=int(row.get("attempts") or 0),
+        last_error=row.get("last_error"),
     )
 
 

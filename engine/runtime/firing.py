@@ -20,6 +20,7 @@ of skipped periods is recorded in the history payload as ``skipped_periods``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,8 @@ from engine.runtime.transact import HistoryFacts, commit_applied, history_row
 from engine.store.queries import CASE_MUTABLE
 from engine.timing.due import next_recurrence
 
+log = logging.getLogger(__name__)
+
 TIMER_ACTOR = "timer"
 TIMER_ROLES = ("system",)
 
@@ -41,7 +44,7 @@ TIMER_ROLES = ("system",)
 def fire_due_timers(core: Core, *, limit: int = 100) -> int:
     """Fire up to ``limit`` due timers, oldest first; returns how many fired."""
     fired = 0
-    for _ in range(2 * limit):
+    for _ in range(2 * limit):  # stale and failed timers do not count
         outcome = fire_one(core)
         if outcome is None:
             break
@@ -56,25 +59,56 @@ def fire_one(core: Core) -> str | None:
     """Claim and fire one due timer.
 
     Returns None when nothing is due (or every due timer's case is locked by
-    another transaction right now), "fired", or "stale": the case left the
-    state entry that armed the timer, which is then cancelled.
+    another transaction right now), "fired", "stale" (the case left the state
+    entry that armed the timer, which is then cancelled) or "failed": the
+    firing raised, its transaction rolled back, and the timer is postponed
+    with backoff (attempts and the exception type recorded on it) so that one
+    case cannot stop every other case's deadlines.
     """
     store = core.store
-    with store.write() as conn:
-        clock_now = None if core.use_db_clock else core.clock.now()
-        claimed = store.claim_next_due_timer(conn, clock_now)
-        if claimed is None:
-            return None
-        timer, case = claimed
-        now: datetime = timer["db_now"] if clock_now is None else clock_now
-        if case["state"] != timer["state"] or int(case["state_entry_seq"]) != int(
-            timer["state_entry_seq"]
-        ):
-            store.update_timer(conn, int(timer["id"]), {"status": "cancelled"})
-            return "stale"
-        compiled = core.registry.compiled(case["workflow_name"], int(case["workflow_version"]))
-        _fire(core, conn, compiled, case, timer, now)
-        return "fired"
+    claimed_timer: Mapping[str, Any] | None = None
+    try:
+        with store.write() as conn:
+            clock_now = None if core.use_db_clock else core.clock.now()
+            claimed = store.claim_next_due_timer(conn, clock_now)
+            if claimed is None:
+                return None
+            timer, case = claimed
+            now: datetime = timer["db_now"] if clock_now is None else clock_now
+            if case["state"] != timer["state"] or int(case["state_entry_seq"]) != int(
+                timer["state_entry_seq"]
+            ):
+                store.update_timer(conn, int(timer["id"]), {"status": "cancelled"})
+                return "stale"
+            claimed_timer = timer
+            compiled = core.registry.compiled(case["workflow_name"], int(case["workflow_version"]))
+            _fire(core, conn, compiled, case, timer, now)
+            return "fired"
+    except Exception as exc:
+        if claimed_timer is None:
+            raise
+        _postpone_failed(core, claimed_timer, exc)
+        return "failed"
+
+
+def _postpone_failed(core: Core, timer: Mapping[str, Any], exc: Exception) -> None:
+    """Record a failed firing on its (rolled back, still pending) timer and postpone it."""
+    attempts = int(timer.get("attempts") or 0) + 1
+    with core.store.write() as conn:
+        retry_at = core.now(conn) + core.backoff(attempts)
+        core.store.update_timer(
+            conn,
+            int(timer["id"]),
+            {"due_at": retry_at, "attempts": attempts, "last_error": type(exc).__name__[:200]},
+        )
+    log.warning(
+        "timer %s of case %s failed (%s, attempt %d); retried at %s",
+        timer["id"],
+        timer["case_id"],
+        type(exc).__name__,
+        attempts,
+        retry_at.isoformat(),
+    )
 
 
 def _timer_def(compiled: CompiledWorkflow, state: str, name: str) -> Timer | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 
 from engine.definitions.expressions import ExpressionError
 from engine.definitions.model import State, Timer, TimerKind, WorkflowDefinition
-from engine.errors import ConcurrencyConflict
+from engine.errors import ConcurrencyConflict, PayloadInvalid
 from engine.runtime.audit import GENESIS, record_hash, row_hash
 from engine.runtime.convert import timer_view
 from engine.runtime.machine import Applied, CompiledWorkflow
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 # Test hook: when set to a path, a transition writes one line there after its
 # history insert and then blocks inside the open transaction (for SIGKILL tests).
 HOLD_ENV = "CASEWORK_TEST_HOLD_IN_TRANSACTION"
+_CASE_FIELD = re.compile(r"case\.[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def _test_hold() -> None:
@@ -71,6 +73,20 @@ def first_due(
             timer.name,
         )
         return None
+    except (OverflowError, ValueError):  # datetime arithmetic past year 9999 (or before 1)
+        raise PayloadInvalid(
+            what="case record",
+            json_path=_at_field_path(timer.at),
+            problem=f"timer {timer.name!r}: the deadline falls outside the calendar's range",
+            case_id=case_id or None,
+        ) from None
+
+
+def _at_field_path(expression: str | None) -> str:
+    """``case.discharge_date`` -> ``$.discharge_date``; ``$`` for anything less simple."""
+    if expression and _CASE_FIELD.fullmatch(expression.strip()):
+        return "$." + expression.strip().removeprefix("case.")
+    return "$"
 
 
 def timer_rows(

@@ -47,6 +47,8 @@ class TimerView:
     status: str  # "pending" | "paused" | "fired" | "cancelled"
     recurring: bool
     remaining_seconds: float | None = None  # while paused: the time that was left
+    attempts: int = 0  # failed firings so far (each postponed with backoff)
+    last_error: str | None = None  # exception type of the last failed firing
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,8 @@ class TimerView:
             "status": self.status,
             "recurring": self.recurring,
             "remaining_seconds": self.remaining_seconds,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
         }
 
 

@@ -140,6 +140,9 @@ timers = sa.Table(
     # while paused: when the pause began and when the timer was due then (revision 0004)
     sa.Column("paused_at", UTCDateTime, nullable=True),
     sa.Column("paused_due_at", UTCDateTime, nullable=True),
+    # failed firings: how many, and the last exception type (revision 0005)
+    sa.Column("attempts", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("last_error", sa.String(200), nullable=True),
     # the claim's order (due_at, id) as an index scan with LIMIT (revision 0003)
     sa.Index(None, "status", "due_at", "id"),
     sa.Index(None, "case_id", "status"),
