@@ -38,6 +38,7 @@ from engine.definitions.field_checks import FieldChecks
 from engine.definitions.graph_checks import graph_diagnostics
 from engine.definitions.model import PHASE_ORDER, Phase
 from engine.definitions.resolve import Problem, resolve_business_days, resolve_duration
+from engine.definitions.schema_patterns import pattern_problems
 
 
 def run_checks(asm: Assembled) -> list[Diagnostic]:
@@ -155,6 +156,8 @@ class _Checker(FieldChecks):
                 code,
                 key=container,
             )
+        for sub, message in pattern_problems(schema):
+            self.add(origin, sub, f"{what}: {message}", "pattern-not-linear")
 
     def check_initial(self) -> None:
         data = self.asm.data

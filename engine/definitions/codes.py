@@ -70,6 +70,8 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "unknown-set-field": "set names a case field case_schema does not declare",
     "invalid-case-schema": "case_schema is not a valid JSON Schema (2020-12)",
     "invalid-payload-schema": "a payload schema is not a valid JSON Schema (2020-12)",
+    "pattern-not-linear": "a schema pattern needs lookaround or a backreference, which the "
+    "linear-time regex engine does not run",
     "invalid-timezone": "timezone is not an IANA time zone name",
     "invalid-calendar": "no holiday calendar is known for the country/subdivision",
     # warnings

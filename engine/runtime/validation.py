@@ -24,6 +24,7 @@ from jsonschema.validators import (  # type: ignore[import-untyped, unused-ignor
     validator_for,
 )
 
+from engine.definitions.schema_patterns import linear_pattern_options, linear_validator_class
 from engine.errors import PayloadInvalid
 from engine.timing.calendar import zone
 from engine.timing.due import CASE_TIMEZONE_FIELD
@@ -62,13 +63,16 @@ class SchemaCheck:
     """A compiled JSON Schema validator that raises :class:`PayloadInvalid`."""
 
     def __init__(self, schema: Mapping[str, Any], *, what: str) -> None:
-        cls = validator_for(dict(schema))
+        # patterns run on a linear-time engine in both validators (no ReDoS)
+        cls = linear_validator_class(validator_for(dict(schema)))
         self._validator = cls(schema, format_checker=_FORMATS)
         self.what = what
         self._fast: Any = None
         if _rs is not None:
             try:
-                self._fast = _rs.validator_for(schema, validate_formats=True)
+                self._fast = _rs.validator_for(
+                    schema, validate_formats=True, pattern_options=linear_pattern_options()
+                )
             except Exception:  # a schema the Rust validator cannot compile: Python only
                 self._fast = None
 

@@ -15,6 +15,13 @@ FRAGMENTS = INVALID / "fragments"
 # fixture -> (code, line, column, JSON path, file (None: the fixture itself))
 EXPECTED: dict[str, tuple[str, int, int, str, Path | None]] = {
     "bad_phase": ("invalid-value", 48, 12, "$.states.deliver.phase", None),
+    "pattern_not_linear": (
+        "pattern-not-linear",
+        49,
+        43,
+        "$.states.plan.transitions[0].payload.properties.code.pattern",
+        None,
+    ),
     "cannot_close": ("cannot-close", 54, 3, "$.states.monitor", None),
     "cel_syntax": ("cel-syntax", 46, 16, "$.states.plan.transitions[0].guard", None),
     "duplicate_key": ("duplicate-key", 61, 3, "$.states.plan", None),
