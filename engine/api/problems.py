@@ -37,6 +37,7 @@ ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         "invalid-definition": 422,
         "yaml-invalid": 422,
         "expression-error": 500,
+        "expression-too-costly": 422,
         "definition-conflict": 409,
         "unknown-workflow": 404,
         "case-not-found": 404,

@@ -61,6 +61,8 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "unknown-param": "a $name or params.name that is not declared under parameters",
     "param-type": "a parameter used where its value's type does not fit",
     "cel-syntax": "a CEL expression that does not compile",
+    "cel-too-costly": "a CEL expression nests comprehensions (map, filter, all, exists) "
+    "deeper than the evaluation budget allows",
     "unknown-variable": "a CEL expression uses a variable other than case, event, params, now",
     "unknown-case-field": "a CEL expression reads a case field case_schema does not declare",
     "unknown-event-field": "a CEL expression reads a payload field the payload does not declare",

@@ -24,6 +24,7 @@ from engine.errors import EngineError
 
 VARIABLES = ("case", "event", "params", "now")
 MAX_SOURCE = 2000
+MAX_COMPREHENSION_NESTING = 1
 
 
 class ExpressionError(EngineError):
@@ -41,6 +42,12 @@ class ExpressionError(EngineError):
         super().__init__(message)
         self.missing = missing
         self.field = field
+
+
+class ExpressionTooCostly(ExpressionError):
+    """A CEL expression could run longer than the evaluation budget allows (refused at load)."""
+
+    code = "expression-too-costly"
 
 
 @dataclass(frozen=True)
@@ -112,11 +119,49 @@ def _compile(source: str) -> Expression:
         raise ExpressionError("empty CEL expression")
     if len(source) > MAX_SOURCE:
         raise ExpressionError(f"CEL expression longer than {MAX_SOURCE} characters")
+    nesting = comprehension_nesting(source)
+    if nesting > MAX_COMPREHENSION_NESTING:
+        raise ExpressionTooCostly(
+            f"comprehensions (map, filter, all, exists, exists_one) nest {nesting} deep; "
+            f"at most {MAX_COMPREHENSION_NESTING} is allowed, so evaluation stays linear "
+            "in the size of the data"
+        )
     try:
         program = cel.compile(source)
     except Exception as exc:
         raise ExpressionError(_compile_message(str(exc))) from None
     return Expression(source=source, _program=program)
+
+
+def comprehension_nesting(source: str) -> int:
+    """How deep comprehension macros nest in ``source`` (0: none).
+
+    The CEL library has no cost limit and holds the GIL while it evaluates, so
+    the cost is bounded here: a comprehension inside another one is quadratic
+    (or worse) in the data, one alone is linear, and the data itself is bounded
+    where it enters (engine.runtime.json_policy).
+    """
+    tokens = _tokens(source)
+    depth = 0
+    open_macros: list[int] = []  # paren depth at which each open macro's call started
+    deepest = 0
+    for i, (_kind, text, _pos) in enumerate(tokens):
+        if text == "(":
+            is_macro = (
+                i >= 2
+                and tokens[i - 1][0] == "ident"
+                and tokens[i - 1][1] in _MACROS
+                and tokens[i - 2][1] == "."
+            )
+            depth += 1
+            if is_macro:
+                open_macros.append(depth)
+                deepest = max(deepest, len(open_macros))
+        elif text == ")":
+            if open_macros and open_macros[-1] == depth:
+                open_macros.pop()
+            depth -= 1
+    return deepest
 
 
 def _compile_message(text: str) -> str:

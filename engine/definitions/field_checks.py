@@ -13,6 +13,7 @@ from engine.definitions.assemble import Assembled, Origin, as_dict, did_you_mean
 from engine.definitions.expressions import (
     VARIABLES,
     ExpressionError,
+    ExpressionTooCostly,
     compile_expression,
     field_references,
     unknown_variables,
@@ -101,7 +102,8 @@ class FieldChecks:
         try:
             compile_expression(source)
         except ExpressionError as exc:
-            self.add(origin, sub, str(exc), "cel-syntax")
+            code = "cel-too-costly" if isinstance(exc, ExpressionTooCostly) else "cel-syntax"
+            self.add(origin, sub, str(exc), code)
             return
         for name in unknown_variables(source):
             self.add(

@@ -40,7 +40,12 @@ from engine.runtime.core import Action, Core
 from engine.runtime.explain import CaseExplanation, explain_case
 from engine.runtime.inspection import allowed_events as _allowed_events
 from engine.runtime.inspection import verify_audit as _verify_audit
-from engine.runtime.json_policy import check_json, valid_identifier
+from engine.runtime.json_policy import (
+    MAX_PAYLOAD_BYTES,
+    MAX_RECORD_BYTES,
+    check_json,
+    valid_identifier,
+)
 from engine.runtime.registry import Registry
 from engine.runtime.transact import HistoryFacts, commit_applied
 from engine.runtime.transact import open_case as _open_case
@@ -207,7 +212,7 @@ class Engine:
         core = self._core
         definition = core.registry.get(workflow)
         compiled = core.registry.compiled(definition.name, definition.version)
-        check_json(data, what="case record")
+        check_json(data, what="case record", max_bytes=MAX_RECORD_BYTES)
         record = {**compiled.defaults, **data}  # top-level schema defaults fill absent fields
         compiled.case_check.validate(record)
         facts = HistoryFacts(actor, tuple(roles), record, idempotency_key)
@@ -265,7 +270,9 @@ class Engine:
         core = self._core
         _check_case_id(case_id)
         body = dict(payload or {})
-        check_json(body, what=f"payload of event {event}", case_id=case_id)
+        check_json(
+            body, what=f"payload of event {event}", case_id=case_id, max_bytes=MAX_PAYLOAD_BYTES
+        )
         facts = HistoryFacts(actor, tuple(roles), body, idempotency_key)
         fp = None
         if idempotency_key is not None:

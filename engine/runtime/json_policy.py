@@ -12,12 +12,15 @@ value, identically on both databases.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from engine.errors import PayloadInvalid
 
+MAX_PAYLOAD_BYTES = 64 * 1024  # an event payload, as JSON
+MAX_RECORD_BYTES = 256 * 1024  # a case record, as JSON
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
 MAX_DEPTH = 64
@@ -76,11 +79,28 @@ def problem_of(value: Any, path: str = "$", depth: int = 0) -> tuple[str, str] |
     return path, f"{type(value).__name__} is not a JSON value"
 
 
-def check_json(value: Any, *, what: str, case_id: str | None = None) -> None:
-    """Raise PayloadInvalid when ``value`` breaks the policy."""
+def check_json(
+    value: Any, *, what: str, case_id: str | None = None, max_bytes: int | None = None
+) -> None:
+    """Raise PayloadInvalid when ``value`` breaks the policy or is larger than ``max_bytes``.
+
+    The size bound is what keeps CEL evaluation bounded: guards and ``set``
+    expressions see only data of this size, and comprehensions nest at most
+    one deep (checked when the workflow loads), so no accepted input makes an
+    expression run long.
+    """
     found = problem_of(value)
     if found is not None:
         raise PayloadInvalid(what=what, json_path=found[0], problem=found[1], case_id=case_id)
+    if max_bytes is not None:
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > max_bytes:
+            raise PayloadInvalid(
+                what=what,
+                json_path="$",
+                problem=f"larger than {max_bytes} bytes as JSON ({size})",
+                case_id=case_id,
+            )
 
 
 def valid_identifier(text: str) -> bool:

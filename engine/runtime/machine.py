@@ -27,6 +27,7 @@ from transitions import EventData, Machine
 from engine.definitions.expressions import Expression, ExpressionError, compile_expression
 from engine.definitions.model import PREVIOUS_STATE, Transition, WorkflowDefinition
 from engine.errors import EventRejected
+from engine.runtime.json_policy import MAX_RECORD_BYTES, check_json, problem_of
 from engine.runtime.validation import CaseRecordCheck, SchemaCheck
 
 _STATE_ATTR = "cw_state"  # not "state": an event may be called "state"
@@ -316,7 +317,18 @@ class CompiledWorkflow:
                         detail=f"the `set` expression for field {case_field!r} "
                         "could not be evaluated",
                     ) from None
-                computed.append((case_field, _plain(value)))
+                plain = _plain(value)
+                found = problem_of(plain, f"$.{case_field}")
+                if found is not None:  # NaN from 0.0/0.0, an integer past 64 bits...
+                    raise EventRejected(
+                        case_id=a.case_id,
+                        state=a.state,
+                        event=a.event,
+                        reason="guard_error",
+                        detail=f"the `set` expression for field {case_field!r} gave a value "
+                        f"the record cannot hold ({found[1]})",
+                    )
+                computed.append((case_field, plain))
             record = dict(a.record)
             for case_field, payload_field in t.writes:
                 if payload_field in a.payload:
@@ -324,6 +336,9 @@ class CompiledWorkflow:
             record.update(computed)
             if record != a.record:
                 case_check.validate(record, case_id=a.case_id)
+                check_json(
+                    record, what="case record", case_id=a.case_id, max_bytes=MAX_RECORD_BYTES
+                )
             a.new_record = record
 
         return cb

@@ -98,3 +98,46 @@ def test_a_value_the_policy_accepts_survives_utf8_and_strict_json(value: Any) ->
         text = json.dumps(value, allow_nan=False)  # raises on NaN/Infinity
         text.encode("utf-8")  # raises on lone surrogates
         assert "\\u0000" not in text
+
+
+def _variant(tmp_path: Any, set_expr: str) -> Any:
+    from engine_support import V1
+
+    text = (V1 / "enginetest.yaml").read_text()
+    text = text.replace(
+        "    note: {type: string, maxLength: 20}",
+        "    note: {type: string, maxLength: 20}\n    ratio: {type: number}",
+        1,
+    )
+    marker = "      - event: annotate\n        internal: true\n"
+    assert marker in text
+    text = text.replace(marker, marker + f"        set:\n          ratio: '{set_expr}'\n", 1)
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    (folder / "enginetest.yaml").write_text(text)
+    return folder
+
+
+@pytest.mark.parametrize("expr", ["0.0/0.0", "1.0/0.0", "-1.0/0.0"])
+def test_a_set_that_computes_nan_or_infinity_is_rejected_not_stored(
+    database_url: str, tmp_path: Any, expr: str
+) -> None:
+    from engine.errors import EventRejected
+
+    with Engine.open(database_url, workflows=_variant(tmp_path, expr)) as eng:
+        case = eng.open_case("enginetest", RECORD, **CLERK)
+        eng.send(case.id, "contacted", **CLERK)
+        with pytest.raises(EventRejected) as info:
+            eng.send(case.id, "annotate", {"note": "x"}, **MANAGER)
+        assert info.value.reason == "guard_error"
+        assert "ratio" in str(info.value)
+        assert "ratio" not in eng.get(case.id).record
+
+
+def test_an_oversized_payload_is_refused_before_any_expression_sees_it(engine: Engine) -> None:
+    case = engine.open_case("enginetest", RECORD, **CLERK)
+    engine.send(case.id, "contacted", **CLERK)
+    with pytest.raises(PayloadInvalid) as info:
+        engine.send(case.id, "annotate", {"note": "x", "blob": ["y" * 1000] * 70}, **MANAGER)
+    assert "larger than" in info.value.problem
+    assert engine.get(case.id).version == 2
