@@ -13,10 +13,15 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from engine.api import cursors
 from engine.api.clients import ClientRegistry
 from engine.api.health import ReadinessCheck, engine_readiness
 from engine.api.metrics import ApiMetrics
-from engine.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from engine.api.middleware import (
+    AccessLogMiddleware,
+    BodyLimitMiddleware,
+    SecurityHeadersMiddleware,
+)
 from engine.api.models import Problem
 from engine.api.problems import install_problem_handlers
 from engine.api.routes_cases import router as cases_router
@@ -43,13 +48,16 @@ def create_app(
     metrics_public: bool = False,
     readiness: ReadinessCheck | None = None,
     metrics: ApiMetrics | None = None,
+    cursor_secret: bytes | None = None,
 ) -> FastAPI:
     """The API app. Deny by default: every route but /health and /ready needs a token.
 
     ``metrics_public`` serves /metrics without a token (for a scraper on a
     private network); otherwise it needs a client with the ``metrics``
     permission. ``readiness`` defaults to a database round trip through the
-    engine; ``casework serve`` also checks the schema revision.
+    engine; ``casework serve`` also checks the schema revision. Search cursors
+    are signed with ``cursor_secret`` (random per app unless given: servers
+    behind one balancer must share it).
     """
     app = FastAPI(
         title="Casework API",
@@ -64,6 +72,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.clients = clients
+    app.state.cursor_secret = cursor_secret or cursors.new_secret()
     app.state.metrics = metrics or ApiMetrics(engine.stats, engine.clock.now)
     app.state.readiness = readiness or engine_readiness(engine)
     install_problem_handlers(app)
@@ -72,9 +81,13 @@ def create_app(
     app.include_router(cases_router)
     app.include_router(definitions_router)
     app.add_middleware(
-        BodyLimitMiddleware, max_body_bytes=max_body_bytes, max_json_depth=max_json_depth
+        BodyLimitMiddleware,
+        max_body_bytes=max_body_bytes,
+        max_json_depth=max_json_depth,
+        clients=lambda: app.state.clients,  # authenticate before the body is read
     )
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every response, errors contained
     _install_openapi(app)
     return app
 

@@ -21,6 +21,7 @@ import hmac
 import json
 import os
 import secrets
+import stat
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,10 @@ class ClientsFileInvalid(EngineError):
     """The API clients file is invalid."""
 
     code = "clients-file-invalid"
+
+
+# group write, or any access by others: the file grants access to PHI
+_NOT_PRIVATE = stat.S_IWGRP | stat.S_IRWXO
 
 
 def hash_token(token: str) -> str:
@@ -111,9 +116,15 @@ class ClientRegistry:
         """Load a JSON (``.json``) or TOML (``.toml``) clients file."""
         path = Path(path)
         try:
+            mode = stat.S_IMODE(path.stat().st_mode)
             raw = path.read_bytes()
         except OSError as exc:
             raise ClientsFileInvalid(f"cannot read clients file {path}: {exc.strerror}") from None
+        if os.name == "posix" and mode & _NOT_PRIVATE:
+            raise ClientsFileInvalid(
+                f"clients file {path} has mode {mode:o}: others can read or change the "
+                f"token hashes that grant access; run `chmod 600 {path}`"
+            )
         try:
             if path.suffix.lower() == ".toml":
                 data = tomllib.loads(raw.decode("utf-8"))

@@ -56,7 +56,11 @@ class CaseOut(BaseModel):
     state: str
     phase: str
     version: int
-    record: dict[str, Any]
+    record: dict[str, Any] | None = Field(
+        None,
+        description="the case record (PHI): present only for clients with the 'read' "
+        "permission, and each response that carries it is audited as a read",
+    )
     opened_at: str
     updated_at: str
     closed_at: str | None

@@ -233,6 +233,11 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         "internal-error",
         "internal server error",
         _instance(request),
+        headers={
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
         extensions={"error": "internal-error"},
     )
 

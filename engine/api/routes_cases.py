@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
+from engine.api import cursors
 from engine.api.auth import require
 from engine.api.clients import Client
 from engine.api.models import (
@@ -90,6 +91,18 @@ def _case_body(view: CaseView, options: list[Any] | None = None) -> dict[str, An
     return body
 
 
+def _written_body(
+    engine: Engine, client: Client, view: CaseView, options: list[Any]
+) -> dict[str, Any]:
+    """A write's response: the record only for a client that may read it, and audited."""
+    body = _case_body(view, options)
+    if client.may("read"):
+        engine.record_access(view.id, actor=client.actor, what="case")
+    else:
+        body.pop("record", None)
+    return body
+
+
 def _summary(view: CaseView) -> dict[str, Any]:
     body = view.to_dict()
     body.pop("record", None)
@@ -100,6 +113,7 @@ def _summary(view: CaseView) -> dict[str, Any]:
     "/cases",
     status_code=201,
     response_model=CaseOut,
+    response_model_exclude_unset=True,
     responses={201: {"headers": {**_ETAG, **_LOCATION}}, **_ERRORS},
     summary="Open a case",
 )
@@ -132,12 +146,13 @@ def open_case(
     request.state.case_id = view.id
     response.headers["ETag"] = _etag(view.version)
     response.headers["Location"] = f"/v1/cases/{view.id}"
-    return _case_body(view, engine.allowed_events(view.id, roles))
+    return _written_body(engine, client, view, engine.allowed_events(view.id, roles))
 
 
 @router.post(
     "/cases/{case_id}/events",
     response_model=CaseOut,
+    response_model_exclude_unset=True,
     responses={200: {"headers": _ETAG}, **_ERRORS},
     summary="Send an event to a case",
 )
@@ -172,7 +187,7 @@ def send_event(
         raise
     metrics.applied(current.workflow, label)
     response.headers["ETag"] = _etag(view.version)
-    return _case_body(view, engine.allowed_events(case_id, roles))
+    return _written_body(engine, client, view, engine.allowed_events(case_id, roles))
 
 
 def _reason(exc: EngineError) -> str:
@@ -218,12 +233,19 @@ def get_history(
     return {"case_id": case_id, "entries": [e.to_dict() for e in entries]}
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    """The instant in UTC (one without an offset is read as UTC, as documented); 400 past
+    the range of UTC instants (``9999-12-31T23:59:59-23:59``)."""
     if value is None:
         return None
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ApiProblem(
+            400, "invalid-instant", f"{name} is outside the range of UTC instants"
+        ) from None
 
 
 @router.get(
@@ -246,21 +268,29 @@ def search_cases(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
     engine = _engine(request)
+    secret: bytes = request.app.state.cursor_secret
+    after = _utc(opened_after, "opened_after")
+    before = _utc(opened_before, "opened_before")
+    inner = None
+    if cursor is not None:
+        inner = cursors.verify(secret, cursor)
+        if inner is None:
+            raise ApiProblem(400, "invalid-cursor", "the cursor was not issued by this server")
     try:
         page = engine.find(
             workflow=workflow,
             state=state,
             phase=phase,
             overdue=overdue,
-            opened_after=_utc(opened_after),
-            opened_before=_utc(opened_before),
+            opened_after=after,
+            opened_before=before,
             closed=closed,
             limit=limit,
-            cursor=cursor,
+            cursor=inner,
         )
     except (ValueError, TypeError, IndexError, KeyError):
         raise ApiProblem(400, "invalid-cursor", "the cursor is not valid") from None
     return {
         "items": [CaseSummary.model_validate(_summary(v)) for v in page.items],
-        "next_cursor": page.next_cursor,
+        "next_cursor": cursors.sign(secret, page.next_cursor),
     }

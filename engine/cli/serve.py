@@ -111,13 +111,20 @@ def start_worker(engine: Engine, metrics: ApiMetrics | None = None) -> Any:
     return worker
 
 
-def _configure_logging(level: str) -> None:
-    """Our loggers (and uvicorn's start-up lines) at ``level``; libraries at WARNING."""
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _configure_logging(level: str, log_format: str = "json") -> None:
+    """Our loggers (and uvicorn's start-up lines) at ``level``; libraries at WARNING.
+
+    One JSON object per line by default (``--log-format text`` for people):
+    values are escaped, and no logger prints exception text or SQL parameters
+    (SQLAlchemy's and psycopg's own loggers stay at WARNING and echo is off).
+    """
+    from engine.api.log_format import formatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(log_format))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    for name in ("sqlalchemy", "psycopg"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("casework", "engine", "uvicorn.error"):
         logging.getLogger(name).setLevel(getattr(logging, level.upper(), logging.INFO))
     # uvicorn's access log prints query strings, which may carry patient data.
@@ -130,7 +137,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from engine.api import create_app
     from engine.api.health import schema_readiness
 
-    _configure_logging(args.log_level)
+    _configure_logging(args.log_level, args.log_format)
     try:
         engine = out.open_engine(args, must_exist=False)
     except EngineError as exc:
@@ -229,6 +236,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--metrics-public", action="store_true", help="serve /metrics without a token")
     p.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-format",
+        default="json",
+        choices=["json", "text"],
+        help="json: one object per line (default); text: escaped lines for people",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = subparsers.add_parser("openapi", help="write the OpenAPI document of the HTTP API")

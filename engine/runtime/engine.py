@@ -501,8 +501,9 @@ class Engine:
             )
         return outbox_item({**row, **values})
 
-    def record_access(self, case_id: str, *, actor: str, what: str) -> None:
-        """Audit a read of a case (who looked at what)."""
+    def record_access(self, case_id: str | None, *, actor: str, what: str) -> None:
+        """Audit a read of a case (who looked at what), or a denied request (case_id None
+        when the request named no case)."""
         core = self._core
         with core.store.write() as conn:
             core.store.insert_access(

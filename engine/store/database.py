@@ -10,6 +10,7 @@ reads (connections opened with the ``casework_read`` execution option).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +33,7 @@ def create_database_engine(url: str, *, pool_size: int = 5) -> sa.Engine:
     url = normalise_url(url)
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        _create_private(parsed.database)
         db = sa.create_engine(
             url,
             connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
@@ -39,6 +41,23 @@ def create_database_engine(url: str, *, pool_size: int = 5) -> sa.Engine:
         _configure_sqlite(db)
         return db
     return sa.create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+
+
+def _create_private(database: str | None) -> None:
+    """Create the SQLite file 0600 before SQLite does (it would follow the umask: 0644).
+
+    SQLite gives its -wal and -shm files the database file's permissions, so
+    they are private too. An existing file keeps the mode it has.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError:  # a missing folder and the like: SQLite reports it on connect
+        return
+    os.close(fd)
 
 
 def _configure_sqlite(db: sa.Engine) -> None:

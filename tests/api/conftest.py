@@ -24,6 +24,7 @@ TOKENS = {
     "admin": "admin-token-0123456789",
     "cm": "case-manager-token-0123456789",
     "reader": "reader-token-0123456789",
+    "writer": "writer-token-0123456789",
 }
 
 
@@ -39,6 +40,13 @@ def registry() -> ClientRegistry:
             ),
             Client(
                 "reader", "svc:dashboard", (), hash_token(TOKENS["reader"]), frozenset({"read"})
+            ),
+            Client(  # a referral feed: opens cases and sends events, never reads them
+                "writer",
+                "svc:referral-feed",
+                ("intake_coordinator", "case_manager"),
+                hash_token(TOKENS["writer"]),
+                frozenset({"write"}),
             ),
         ]
     )
@@ -84,6 +92,15 @@ class Api:
 
     def as_(self, who: str | None) -> dict[str, str]:
         return {} if who is None else {"Authorization": f"Bearer {TOKENS[who]}"}
+
+    def access_rows(self) -> list[tuple[str, str | None, str]]:
+        """The access audit: (actor, case_id, what) in insertion order."""
+        from sqlalchemy import text
+
+        store = self.engine._core.store
+        with store.read() as conn:
+            rows = conn.execute(text("select actor, case_id, what from access_log order by id"))
+            return [(r[0], r[1], r[2]) for r in rows]
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -111,10 +112,15 @@ def test_server_logs_carry_route_templates_and_ids_never_record_values(api, capl
         ]
 
     def logged() -> bool:
-        access = [line for line in server_lines() if "/v1/cases" in line]
-        return any(
-            f"GET /v1/cases/{{case_id}} 200 case={case_id} actor=api:admin" in a for a in access
-        ) and any(a.startswith("POST /v1/cases 422") for a in access)
+        access = [
+            json.loads(rec.getMessage())
+            for rec in list(caplog.records)
+            if rec.name == "casework.api.access"
+        ]
+        seen = {(a["method"], a["route"], a["status"], a["case_id"], a["actor"]) for a in access}
+        return ("GET", "/v1/cases/{case_id}", 200, case_id, "api:admin") in seen and any(
+            (a["method"], a["route"], a["status"]) == ("POST", "/v1/cases", 422) for a in access
+        )
 
     deadline = time.monotonic() + 10
     while not logged() and time.monotonic() < deadline:

@@ -96,6 +96,7 @@ def test_clients_file_in_toml(tmp_path):
         'name = "ward"\nactor = "svc:ward"\nroles = ["nurse"]\n'
         f'token_sha256 = "{hash_token("t0k3n-ward-0000")}"\n'
     )
+    path.chmod(0o600)
     client = ClientRegistry.from_file(path).authenticate("t0k3n-ward-0000")
     assert client is not None
     assert (client.actor, client.roles) == ("svc:ward", ("nurse",))
@@ -117,6 +118,7 @@ def test_invalid_clients_file_is_rejected(tmp_path, text):
 
     path = tmp_path / "clients.json"
     path.write_text(text)
+    path.chmod(0o600)  # private, so the content is what is refused
     with pytest.raises(ClientsFileInvalid):
         ClientRegistry.from_file(path)
 
@@ -147,6 +149,7 @@ def test_two_serve_processes_share_one_postgresql_database(tmp_path, postgres_ur
     clients = tmp_path / "clients.json"
     admin = Client("ops", "svc:ops", ("*",), hash_token(token), frozenset({"read", "write"}))
     clients.write_text(json.dumps({"clients": [admin.to_dict()]}))
+    clients.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASEWORK_")}
     ports = [_free_port(), _free_port()]
     procs = [
