@@ -11,6 +11,7 @@ from engine.runtime.audit import GENESIS, record_hash, row_hash
 from engine.runtime.machine import CompiledWorkflow
 from engine.runtime.views import AuditReport, BrokenLink, EventOption
 from engine.store.queries import Store
+from engine.store.records import RejectionReason
 
 
 def allowed_events(
@@ -26,7 +27,13 @@ def allowed_events(
                 {t.source for t in compiled.definition.transitions if t.event == event}
             )
             out.append(
-                EventOption(event, False, "wrong_state", f"accepted in: {', '.join(sources)}", ())
+                EventOption(
+                    event,
+                    False,
+                    RejectionReason.WRONG_STATE,
+                    f"accepted in: {', '.join(sources)}",
+                    (),
+                )
             )
             continue
         may_send = tuple(sorted({r for t in cands for r in t.roles}))
@@ -37,20 +44,20 @@ def allowed_events(
                 if may_send
                 else "only the engine (timers) may send this event"
             )
-            out.append(EventOption(event, False, "role_missing", needs, may_send))
+            out.append(EventOption(event, False, RejectionReason.ROLE_MISSING, needs, may_send))
             continue
         reason: str | None = None
         detail: str | None = None
         allowed = False
         for t in mine:
             if t.returns_to_previous and case["previous_state"] is None:
-                reason, detail = "wrong_state", "no previous state to return to"
+                reason, detail = RejectionReason.WRONG_STATE, "no previous state to return to"
                 continue
             ok, why = compiled.check_guard(t, record=case["record"], now=now)
             if ok:
                 allowed = True
                 break
-            if reason is None or why == "guard_false":
+            if reason is None or why == RejectionReason.GUARD_FALSE:
                 reason, detail = why, f"guard: {t.guard}"
         if allowed:
             out.append(EventOption(event, True, None, None, may_send))
