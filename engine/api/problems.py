@@ -46,6 +46,7 @@ ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         "concurrency-conflict": 409,
         "idempotency-key-reused": 422,
         "schema-out-of-date": 503,
+        "duplicate-key": 409,
         "simulation-error": 422,
         "clients-file-invalid": 500,
     }
