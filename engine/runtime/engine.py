@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -25,20 +25,19 @@ from engine.errors import (
     ConcurrencyConflict,
     DuplicateKey,
     EngineError,
-    IdempotencyKeyReused,
 )
 from engine.runtime import delivery, firing
 from engine.runtime.audit import fingerprint
 from engine.runtime.context import Action, EngineContext
 from engine.runtime.convert import (
     case_view,
-    case_view_from_dict,
     history_entry,
     outbox_item,
     timer_view,
 )
 from engine.runtime.cursors import decode_cursor, encode_cursor
 from engine.runtime.explain import CaseExplanation, explain_case
+from engine.runtime.idempotency import remember, replay, run_idempotent
 from engine.runtime.inspection import allowed_events as _allowed_events
 from engine.runtime.inspection import verify_audit as _verify_audit
 from engine.runtime.registry import Registry
@@ -56,7 +55,7 @@ from engine.runtime.views import (
 )
 from engine.store import open_store
 from engine.store.interface import CaseStore, StoreTransaction
-from engine.store.records import AccessRecord, IdempotencyRecord, OutboxStatus
+from engine.store.records import AccessRecord, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -244,17 +243,17 @@ class Engine:
             )
 
         def attempt(tx: StoreTransaction) -> CaseView:
-            replay = self._replay(tx, idempotency_key, fp)
-            if replay is not None:
-                return replay
+            replayed = replay(tx, idempotency_key, fp)
+            if replayed is not None:
+                return replayed
             now = ctx.now(tx)
             view = _open_case(
                 tx, compiled, case_id=str(uuid.uuid4()), record=record, facts=facts, now=now
             )
-            self._remember(tx, idempotency_key, fp, view, now)
+            remember(tx, idempotency_key, fp, view, now)
             return view
 
-        return self._idempotent(idempotency_key, attempt)
+        return run_idempotent(self._context.store, idempotency_key, attempt)
 
     def send(
         self,
@@ -294,9 +293,9 @@ class Engine:
             if locked is None:
                 raise CaseNotFound(case_id)
             case, db_now = locked
-            replay = self._replay(tx, idempotency_key, fp)
-            if replay is not None:
-                return replay
+            replayed = replay(tx, idempotency_key, fp)
+            if replayed is not None:
+                return replayed
             if expected_version is not None and expected_version != case.version:
                 raise ConcurrencyConflict(
                     case_id=case_id,
@@ -318,41 +317,10 @@ class Engine:
             )
             view = commit_applied(tx, compiled, case, applied, event=event, facts=facts, now=now)
             assert view is not None
-            self._remember(tx, idempotency_key, fp, view, now)
+            remember(tx, idempotency_key, fp, view, now)
             return view
 
-        return self._idempotent(idempotency_key, attempt)
-
-    def _idempotent(
-        self, key: str | None, attempt: Callable[[StoreTransaction], CaseView]
-    ) -> CaseView:
-        """Run ``attempt`` in a write transaction; with an idempotency key, retry it when
-        a concurrent request stored the key first (the retry then replays that result)."""
-        for n in range(_RETRIES):
-            try:
-                with self._context.store.write() as tx:
-                    return attempt(tx)
-            except DuplicateKey:
-                if key is None or n == _RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _replay(self, tx: StoreTransaction, key: str | None, fp: str | None) -> CaseView | None:
-        if key is None:
-            return None
-        entry = tx.get_idempotency(key)
-        if entry is None:
-            return None
-        if entry.fingerprint != fp:
-            raise IdempotencyKeyReused(key)
-        return case_view_from_dict(entry.response)
-
-    def _remember(
-        self, tx: StoreTransaction, key: str | None, fp: str | None, view: CaseView, now: datetime
-    ) -> None:
-        if key is None or fp is None:
-            return
-        tx.insert_idempotency(IdempotencyRecord(key, fp, view.id, view.to_dict(), now))
+        return run_idempotent(self._context.store, idempotency_key, attempt)
 
     # -- reads -------------------------------------------------------------------
 
