@@ -200,3 +200,14 @@ class SchemaOutOfDate(EngineError):
     """The database schema is behind this version of Casework."""
 
     code = "schema-out-of-date"
+
+
+class DuplicateKey(EngineError):
+    """A unique key was stored by a concurrent transaction first.
+
+    The store raises it for an idempotency key or a definition version that
+    another transaction inserted in the meantime; the engine retries, and the
+    retry replays the stored result (or reports the conflict).
+    """
+
+    code = "duplicate-key"

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import ConcurrencyConflict, EngineError, EventRejected
+from engine.store.records import RejectionReason
 
 PROBLEM_BASE = "https://casework.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -46,6 +47,7 @@ ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         "concurrency-conflict": 409,
         "idempotency-key-reused": 422,
         "schema-out-of-date": 503,
+        "duplicate-key": 409,
         "simulation-error": 422,
         "clients-file-invalid": 500,
     }
@@ -159,7 +161,7 @@ async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
     # detect (If-Match) and an event refused for the caller's roles.
     if isinstance(exc, ConcurrencyConflict) and request.headers.get("if-match") is not None:
         status, code = 412, "precondition-failed"
-    elif isinstance(exc, EventRejected) and exc.reason == "role_missing":
+    elif isinstance(exc, EventRejected) and exc.reason == RejectionReason.ROLE_MISSING:
         status, code = 403, "role-missing"
     extensions["error"] = code
     if status >= 500:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from engine.store.records import TimerStatus
+
 if TYPE_CHECKING:
     from engine.api.metrics import ApiMetrics
     from engine.clock import Clock
@@ -37,7 +39,9 @@ class LagObservingEngine:
 
     def fire_due_timers(self, *, limit: int = 100) -> int:
         now = self._engine.clock.now()
-        due = self._engine.timers(status="pending", due_before=now, limit=max(limit, 500)).items
+        due = self._engine.timers(
+            status=TimerStatus.PENDING, due_before=now, limit=max(limit, 500)
+        ).items
         instants = sorted(t.due_at for t in due if t.due_at is not None)
         fired = self._engine.fire_due_timers(limit=limit)
         after = self._engine.clock.now()

@@ -24,30 +24,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    from engine.store import migrate
-    from engine.store.database import create_database_engine
+    from engine.store.sqlalchemy_store import upgrade_database
 
-    db = create_database_engine(str(args.database_url))
-    try:
-        before = migrate.current_revision(db)
-        migrate.upgrade(db, args.revision)
-        after = migrate.current_revision(db)
-    finally:
-        db.dispose()
-    head = migrate.head_revision()
-    out.print_json_line({"from_revision": before, "to_revision": after, "head": head})
+    out.print_json_line(upgrade_database(str(args.database_url), args.revision))
     return out.EXIT_OK
 
 
 def cmd_current(args: argparse.Namespace) -> int:
-    from engine.store import migrate
-    from engine.store.database import create_database_engine
+    from engine.store.sqlalchemy_store import database_revision
 
-    db = create_database_engine(str(args.database_url))
-    try:
-        current = migrate.current_revision(db)
-    finally:
-        db.dispose()
-    head = migrate.head_revision()
+    current, head = database_revision(str(args.database_url))
     out.print_json_line({"revision": current, "head": head, "up_to_date": current == head})
     return out.EXIT_OK if current == head else out.EXIT_FAILED

@@ -151,7 +151,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             clients=clients,
             max_body_bytes=args.max_body_bytes,
             metrics_public=args.metrics_public,
-            readiness=schema_readiness(args.database_url),
+            readiness=schema_readiness(engine),
         )
         if not args.no_worker:
             worker = start_worker(engine, app.state.metrics)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.cli import _common as out
+from engine.store.records import TimerStatus
 
 if TYPE_CHECKING:
     from engine.runtime.engine import Engine
@@ -36,7 +37,7 @@ def cmd_timers_list(args: argparse.Namespace) -> int:
         )
 
         def row(t: TimerView) -> Sequence[Any]:
-            late = t.status == "pending" and t.due_at is not None and t.due_at <= now
+            late = t.status == TimerStatus.PENDING and t.due_at is not None and t.due_at <= now
             return (
                 t.id,
                 t.case_id,

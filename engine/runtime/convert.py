@@ -1,4 +1,4 @@
-"""Database rows to the immutable views the facade returns, and back for replays."""
+"""Store records to the immutable views the facade returns, and back for replays."""
 
 from __future__ import annotations
 
@@ -7,37 +7,41 @@ from datetime import datetime
 from typing import Any
 
 from engine.runtime.views import CaseView, HistoryEntry, OutboxItem, TimerView, freeze
+from engine.store.records import CaseRecord, HistoryRecord, OutboxRecord, TimerRecord
 
 
-def timer_view(row: Mapping[str, Any]) -> TimerView:
+def timer_view(timer: TimerRecord, *, timer_id: int | None = None) -> TimerView:
+    """The view of a stored timer (``timer_id`` for one just inserted, whose record has none)."""
+    tid = timer.id if timer_id is None else timer_id
+    assert tid is not None
     return TimerView(
-        id=int(row["id"]),
-        case_id=row["case_id"],
-        name=row["name"],
-        event=row["event"],
-        state=row["state"],
-        due_at=row["due_at"],
-        status=row["status"],
-        recurring=bool(row["recurring"]),
-        remaining_seconds=row["remaining_seconds"],
-        attempts=int(row.get("attempts") or 0),
-        last_error=row.get("last_error"),
+        id=tid,
+        case_id=timer.case_id,
+        name=timer.name,
+        event=timer.event,
+        state=timer.state,
+        due_at=timer.due_at,
+        status=timer.status,
+        recurring=bool(timer.recurring),
+        remaining_seconds=timer.remaining_seconds,
+        attempts=timer.attempts,
+        last_error=timer.last_error,
     )
 
 
-def case_view(row: Mapping[str, Any], timers: Iterable[Mapping[str, Any]]) -> CaseView:
+def case_view(case: CaseRecord, timers: Iterable[TimerView]) -> CaseView:
     return CaseView(
-        id=row["id"],
-        workflow=row["workflow_name"],
-        workflow_version=int(row["workflow_version"]),
-        state=row["state"],
-        phase=row["phase"],
-        version=int(row["version"]),
-        record=freeze(row["record"]),
-        opened_at=row["opened_at"],
-        updated_at=row["updated_at"],
-        closed_at=row["closed_at"],
-        pending_timers=tuple(timer_view(t) for t in timers),
+        id=case.id,
+        workflow=case.workflow_name,
+        workflow_version=case.workflow_version,
+        state=case.state,
+        phase=case.phase,
+        version=case.version,
+        record=freeze(case.record),
+        opened_at=case.opened_at,
+        updated_at=case.updated_at,
+        closed_at=case.closed_at,
+        pending_timers=tuple(timers),
     )
 
 
@@ -78,36 +82,37 @@ def case_view_from_dict(d: Mapping[str, Any]) -> CaseView:
     )
 
 
-def history_entry(row: Mapping[str, Any]) -> HistoryEntry:
+def history_entry(h: HistoryRecord) -> HistoryEntry:
     return HistoryEntry(
-        case_id=row["case_id"],
-        seq=int(row["seq"]),
-        event=row["event"],
-        from_state=row["from_state"],
-        to_state=row["to_state"],
-        actor=row["actor"],
-        roles=tuple(row["roles"]),
-        payload=freeze(row["payload"]),
-        idempotency_key=row["idempotency_key"],
-        workflow_version=int(row["workflow_version"]),
-        recorded_at=row["recorded_at"],
-        outcome=row["outcome"],
-        timer=row["timer"],
-        lateness_seconds=row["lateness_seconds"],
-        hash=row["hash"],
-        prev_hash=row["prev_hash"],
+        case_id=h.case_id,
+        seq=h.seq,
+        event=h.event,
+        from_state=h.from_state,
+        to_state=h.to_state,
+        actor=h.actor,
+        roles=tuple(h.roles),
+        payload=freeze(h.payload),
+        idempotency_key=h.idempotency_key,
+        workflow_version=h.workflow_version,
+        recorded_at=h.recorded_at,
+        outcome=h.outcome,
+        timer=h.timer,
+        lateness_seconds=h.lateness_seconds,
+        hash=h.hash,
+        prev_hash=h.prev_hash,
     )
 
 
-def outbox_item(row: Mapping[str, Any]) -> OutboxItem:
+def outbox_item(item: OutboxRecord) -> OutboxItem:
+    assert item.id is not None
     return OutboxItem(
-        id=int(row["id"]),
-        case_id=row["case_id"],
-        action=row["action"],
-        status=row["status"],
-        attempts=int(row["attempts"]),
-        next_attempt_at=row["next_attempt_at"],
-        last_error=row["last_error"],
-        created_at=row["created_at"],
-        history_seq=int(row["history_seq"]),
+        id=item.id,
+        case_id=item.case_id,
+        action=item.action,
+        status=item.status,
+        attempts=item.attempts,
+        next_attempt_at=item.next_attempt_at,
+        last_error=item.last_error,
+        created_at=item.created_at,
+        history_seq=item.history_seq,
     )

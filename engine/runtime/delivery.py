@@ -15,72 +15,69 @@ undoes the state change.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import replace
+from datetime import datetime
 
-from engine.runtime.core import Core
+from engine.runtime.context import EngineContext
 from engine.runtime.views import ActionContext
+from engine.store.records import OutboxRecord, OutboxStatus
 
 log = logging.getLogger(__name__)
 
 
-def deliver_outbox(core: Core, *, limit: int = 100) -> int:
+def deliver_outbox(ctx: EngineContext, *, limit: int = 100) -> int:
     """Attempt every due pending outbox row (up to ``limit``); returns the count."""
-    store = core.store
-    with store.write() as conn:
-        now = core.now(conn)
-        rows = store.claim_outbox(conn, now, limit)
-        claimed: list[dict[str, Any]] = []
-        for r in rows:
-            attempts = int(r["attempts"]) + 1
-            store.update_outbox(
-                conn,
-                int(r["id"]),
-                {"attempts": attempts, "next_attempt_at": now + core.outbox_lease},
-            )
-            claimed.append({**r, "attempts": attempts})
-    for row in claimed:
-        _deliver(core, row)
+    with ctx.store.write() as tx:
+        now = ctx.now(tx)
+        claimed: list[OutboxRecord] = []
+        for item in tx.claim_outbox(now, limit):
+            assert item.id is not None
+            attempts = item.attempts + 1
+            tx.lease_outbox(item.id, attempts, now + ctx.outbox_lease)
+            claimed.append(replace(item, attempts=attempts))
+    for item in claimed:
+        _deliver(ctx, item)
     return len(claimed)
 
 
-def _deliver(core: Core, row: Mapping[str, Any]) -> None:
-    item_id = int(row["id"])
-    attempts = int(row["attempts"])
-    fn = core.actions.get(row["action"])
-    values: dict[str, Any]
+def _deliver(ctx: EngineContext, item: OutboxRecord) -> None:
+    assert item.id is not None
+    item_id = item.id
+    attempts = item.attempts
+    fn = ctx.actions.get(item.action)
+    status: OutboxStatus
+    error: str | None
+    retry_at: datetime | None = None
     if fn is None:
-        log.warning("outbox %s: action %r is not registered: dead-lettered", item_id, row["action"])
-        values = {"status": "dead", "last_error": "ActionNotRegistered", "next_attempt_at": None}
+        log.warning("outbox %s: action %r is not registered: dead-lettered", item_id, item.action)
+        status, error = OutboxStatus.DEAD, "ActionNotRegistered"
     else:
-        ctx = ActionContext(
+        action_ctx = ActionContext(
             idempotency_key=f"outbox-{item_id}",
             outbox_id=item_id,
-            case_id=row["case_id"],
-            action=row["action"],
-            event=row["event"],
-            workflow=row["workflow_name"],
-            workflow_version=int(row["workflow_version"]),
+            case_id=item.case_id,
+            action=item.action,
+            event=item.event,
+            workflow=item.workflow_name,
+            workflow_version=item.workflow_version,
             attempt=attempts,
         )
         try:
-            fn(ctx)
+            fn(action_ctx)
         except Exception as exc:  # the host's action failed: retry or dead-letter
             error = type(exc).__name__
-            if attempts >= core.outbox_max_attempts:
+            if attempts >= ctx.outbox_max_attempts:
                 log.warning(
-                    "outbox %s: action %r failed (%s): dead-lettered", item_id, row["action"], error
+                    "outbox %s: action %r failed (%s): dead-lettered", item_id, item.action, error
                 )
-                values = {"status": "dead", "last_error": error, "next_attempt_at": None}
+                status = OutboxStatus.DEAD
             else:
-                log.info(
-                    "outbox %s: action %r failed (%s): retrying", item_id, row["action"], error
-                )
-                values = {"status": "pending", "last_error": error}
-                values["next_attempt_at"] = core.clock.now() + core.backoff(attempts)
+                log.info("outbox %s: action %r failed (%s): retrying", item_id, item.action, error)
+                status = OutboxStatus.PENDING
+                retry_at = ctx.clock.now() + ctx.backoff(attempts)
         else:
-            values = {"status": "done", "last_error": None, "next_attempt_at": None}
-    with core.store.write() as conn:
-        if values.get("next_attempt_at") is not None and core.use_db_clock:
-            values["next_attempt_at"] = core.now(conn) + core.backoff(attempts)
-        core.store.update_outbox(conn, item_id, values)
+            status, error = OutboxStatus.DONE, None
+    with ctx.store.write() as tx:
+        if retry_at is not None and ctx.use_db_clock:
+            retry_at = ctx.now(tx) + ctx.backoff(attempts)
+        tx.settle_outbox(item_id, status, error, retry_at)

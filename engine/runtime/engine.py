@@ -10,40 +10,41 @@ commits or none of it does.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import sqlalchemy as sa
 
 from engine.clock import Clock, SystemClock
 from engine.definitions.model import WorkflowDefinition
 from engine.errors import (
     CaseNotFound,
     ConcurrencyConflict,
+    DuplicateKey,
     EngineError,
-    IdempotencyKeyReused,
-    SchemaOutOfDate,
 )
 from engine.runtime import delivery, firing
 from engine.runtime.audit import fingerprint
+from engine.runtime.context import Action, EngineContext
 from engine.runtime.convert import (
     case_view,
-    case_view_from_dict,
     history_entry,
     outbox_item,
     timer_view,
 )
-from engine.runtime.core import Action, Core
+from engine.runtime.cursors import decode_cursor, encode_cursor
 from engine.runtime.explain import CaseExplanation, explain_case
+from engine.runtime.idempotency import remember, replay, run_idempotent
 from engine.runtime.inspection import allowed_events as _allowed_events
 from engine.runtime.inspection import verify_audit as _verify_audit
 from engine.runtime.json_policy import (
     MAX_PAYLOAD_BYTES,
     MAX_RECORD_BYTES,
     check_json,
+    require_case_id,
     valid_identifier,
 )
 from engine.runtime.registry import Registry
@@ -59,8 +60,11 @@ from engine.runtime.views import (
     Page,
     TimerView,
 )
-from engine.store import migrate
-from engine.store.queries import Store, decode_cursor, encode_cursor
+from engine.store import open_store
+from engine.store.interface import CaseStore, StoreTransaction
+from engine.store.records import AccessRecord, OutboxStatus
+
+log = logging.getLogger(__name__)
 
 _RETRIES = 3
 
@@ -75,32 +79,11 @@ def _paths(workflows: str | Path | Sequence[str | Path] | None) -> list[str | Pa
     return list(workflows)
 
 
-def ensure_schema(store: Store, upgrade: bool | None) -> None:
-    """Bring a new database to the newest schema; refuse one that is behind."""
-    head = migrate.head_revision()
-    current = migrate.current_revision(store.db)
-    if current == head:
-        return
-    if upgrade or (upgrade is None and current is None and not migrate.has_any_table(store.db)):
-        migrate.upgrade(store.db)
-        return
-    raise SchemaOutOfDate(
-        f"database schema is at revision {current or 'none'}, this Casework needs {head}: "
-        "run `casework db upgrade --database-url URL`"
-    )
-
-
-def _check_case_id(case_id: str) -> None:
-    """An id no case can have (NUL, lone surrogates) is simply not found."""
-    if not valid_identifier(case_id):
-        raise CaseNotFound(case_id.encode("utf-8", "backslashreplace").decode("ascii", "replace"))
-
-
 class Engine:
     """Durable cases driven by workflow definitions (see the module docstring)."""
 
-    def __init__(self, core: Core) -> None:
-        self._core = core
+    def __init__(self, context: EngineContext) -> None:
+        self._context = context
 
     @classmethod
     def open(
@@ -111,17 +94,22 @@ class Engine:
         clock: Clock | None = None,
         actions: Mapping[str, Action] | None = None,
         upgrade: bool | None = None,
+        store: CaseStore | None = None,
     ) -> Engine:
         """Connect, check or create the schema, load and register the workflows.
 
-        Raises DefinitionError (invalid files), DefinitionConflict (a file
-        changed without its version being raised), SchemaOutOfDate.
+        ``store`` replaces the store :func:`engine.store.open_store` would open
+        for ``database_url`` (a wrapped store in tests, say). Logs one warning
+        listing the actions no handler is registered for (see
+        :meth:`unhandled_actions`). Raises DefinitionError (invalid files),
+        DefinitionConflict (a file changed without its version being raised),
+        SchemaOutOfDate.
         """
         from engine.definitions import load_workflows
 
         loaded = load_workflows(_paths(workflows))
         return cls._from_definitions(
-            database_url, loaded, clock=clock, actions=actions, upgrade=upgrade
+            database_url, loaded, clock=clock, actions=actions, upgrade=upgrade, store=store
         )
 
     @classmethod
@@ -133,35 +121,38 @@ class Engine:
         clock: Clock | None = None,
         actions: Mapping[str, Action] | None = None,
         upgrade: bool | None = None,
+        store: CaseStore | None = None,
     ) -> Engine:
         clock = clock or SystemClock()
-        store = Store(database_url)
+        store = store if store is not None else open_store(database_url)
         try:
-            ensure_schema(store, upgrade)
+            store.ensure_schema(upgrade)
             registry = Registry()
             for attempt in range(_RETRIES):
                 try:
                     registry.sync(store, loaded, clock.now())
                     break
-                except sa.exc.IntegrityError:  # another process registered the same version
+                except DuplicateKey:  # another process registered the same version
                     if attempt == _RETRIES - 1:
                         raise
         except BaseException:
             store.close()
             raise
-        core = Core(
+        context = EngineContext(
             store=store,
             registry=registry,
             clock=clock,
-            use_db_clock=store.postgres and isinstance(clock, SystemClock),
+            use_db_clock=store.has_database_clock and isinstance(clock, SystemClock),
             actions=dict(actions or {}),
         )
-        return cls(core)
+        engine = cls(context)
+        engine._warn_unhandled_actions()
+        return engine
 
     # -- lifecycle ---------------------------------------------------------------
 
     def close(self) -> None:
-        self._core.store.close()
+        self._context.store.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -171,27 +162,58 @@ class Engine:
 
     @property
     def clock(self) -> Clock:
-        return self._core.clock
+        return self._context.clock
 
     @property
     def outbox_max_attempts(self) -> int:
-        return self._core.outbox_max_attempts
+        return self._context.outbox_max_attempts
 
     @outbox_max_attempts.setter
     def outbox_max_attempts(self, value: int) -> None:
-        self._core.outbox_max_attempts = value
+        self._context.outbox_max_attempts = value
 
     def register_action(self, name: str, fn: Action) -> None:
-        self._core.actions[name] = fn
+        self._context.actions[name] = fn
+
+    def unhandled_actions(self) -> dict[tuple[str, int], tuple[str, ...]]:
+        """(workflow, version) -> the action names it queues that no handler is registered for.
+
+        Only versions with at least one such action are listed. Their outbox
+        items would be dead-lettered on delivery (``ActionNotRegistered``).
+        """
+        return self._context.registry.unhandled_actions(self._context.actions)
+
+    def _warn_unhandled_actions(self) -> None:
+        missing = self.unhandled_actions()
+        if missing:
+            listed = "; ".join(f"{n} v{v}: {', '.join(a)}" for (n, v), a in missing.items())
+            log.warning(
+                "actions without a registered handler (their outbox items will be "
+                "dead-lettered until one is registered): %s",
+                listed,
+            )
+
+    def check_ready(self) -> dict[str, str]:
+        """Readiness: the database answers and its schema is the newest this version ships.
+
+        ``{"database": "ok" | "unreachable", "schema": "ok" | "out_of_date" | "unknown"}``;
+        never raises (a failure is logged by type only).
+        """
+        try:
+            current, head = self._context.store.schema_status()
+        except Exception as exc:  # any failure means "not ready"; logged by type only
+            log.warning("readiness: database check failed (%s)", type(exc).__name__)
+            return {"database": "unreachable", "schema": "unknown"}
+        return {"database": "ok", "schema": "ok" if current == head else "out_of_date"}
 
     # -- definitions -------------------------------------------------------------
 
     def definitions(self) -> list[WorkflowDefinition]:
-        return self._core.registry.all()
+        return self._context.registry.all()
 
     def definition(self, name: str, version: int | None = None) -> WorkflowDefinition:
         """Raises UnknownWorkflow."""
-        return self._core.registry.get(name, version)
+        return self._context.registry.get(name, version)
 
     # -- changes -----------------------------------------------------------------
 
@@ -209,9 +231,9 @@ class Engine:
         Raises UnknownWorkflow, PayloadInvalid (record vs case schema),
         IdempotencyKeyReused.
         """
-        core = self._core
-        definition = core.registry.get(workflow)
-        compiled = core.registry.compiled(definition.name, definition.version)
+        ctx = self._context
+        definition = ctx.registry.get(workflow)
+        compiled = ctx.registry.compiled(definition.name, definition.version)
         check_json(data, what="case record", max_bytes=MAX_RECORD_BYTES)
         record = {**compiled.defaults, **data}  # top-level schema defaults fill absent fields
         compiled.case_check.validate(record)
@@ -227,29 +249,19 @@ class Engine:
                     "roles": sorted(roles),
                 }
             )
-        for attempt in range(_RETRIES):
-            try:
-                with core.store.write() as conn:
-                    if idempotency_key is not None:
-                        replay = self._replay(conn, idempotency_key, fp)
-                        if replay is not None:
-                            return replay
-                    now = core.now(conn)
-                    view = _open_case(
-                        core.store,
-                        conn,
-                        compiled,
-                        case_id=str(uuid.uuid4()),
-                        record=record,
-                        facts=facts,
-                        now=now,
-                    )
-                    self._remember(conn, idempotency_key, fp, view, now)
-                return view
-            except sa.exc.IntegrityError:
-                if idempotency_key is None or attempt == _RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def attempt(tx: StoreTransaction) -> CaseView:
+            replayed = replay(tx, idempotency_key, fp)
+            if replayed is not None:
+                return replayed
+            now = ctx.now(tx)
+            view = _open_case(
+                tx, compiled, case_id=str(uuid.uuid4()), record=record, facts=facts, now=now
+            )
+            remember(tx, idempotency_key, fp, view, now)
+            return view
+
+        return run_idempotent(self._context.store, idempotency_key, attempt)
 
     def send(
         self,
@@ -267,8 +279,8 @@ class Engine:
         Raises CaseNotFound, EventRejected (wrong state / guard false / role
         missing), PayloadInvalid, ConcurrencyConflict, IdempotencyKeyReused.
         """
-        core = self._core
-        _check_case_id(case_id)
+        ctx = self._context
+        require_case_id(case_id)
         body = dict(payload or {})
         check_json(
             body, what=f"payload of event {event}", case_id=case_id, max_bytes=MAX_PAYLOAD_BYTES
@@ -287,111 +299,73 @@ class Engine:
                     "expected_version": expected_version,
                 }
             )
-        for attempt in range(_RETRIES):
-            try:
-                with core.store.write() as conn:
-                    case = core.store.lock_case(conn, case_id, with_db_now=core.use_db_clock)
-                    if case is None:
-                        raise CaseNotFound(case_id)
-                    if idempotency_key is not None:
-                        replay = self._replay(conn, idempotency_key, fp)
-                        if replay is not None:
-                            return replay
-                    if expected_version is not None and expected_version != case["version"]:
-                        raise ConcurrencyConflict(
-                            case_id=case_id,
-                            expected_version=expected_version,
-                            actual_version=int(case["version"]),
-                            state=str(case["state"]),
-                        )
-                    now = case["db_now"] if core.use_db_clock else core.clock.now()
-                    compiled = core.registry.compiled(
-                        case["workflow_name"], int(case["workflow_version"])
-                    )
-                    applied = compiled.apply(
-                        case_id=case_id,
-                        state=case["state"],
-                        previous_state=case["previous_state"],
-                        event=event,
-                        payload=body,
-                        record=case["record"],
-                        roles=roles,
-                        now=now,
-                    )
-                    view = commit_applied(
-                        core.store,
-                        conn,
-                        compiled,
-                        case,
-                        applied,
-                        event=event,
-                        facts=facts,
-                        now=now,
-                    )
-                    assert view is not None
-                    self._remember(conn, idempotency_key, fp, view, now)
-                return view
-            except sa.exc.IntegrityError:
-                if idempotency_key is None or attempt == _RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _replay(self, conn: sa.Connection, key: str, fp: str | None) -> CaseView | None:
-        row = self._core.store.get_idempotency(conn, key)
-        if row is None:
-            return None
-        if row["fingerprint"] != fp:
-            raise IdempotencyKeyReused(key)
-        return case_view_from_dict(row["response"])
+        def attempt(tx: StoreTransaction) -> CaseView:
+            locked = tx.lock_case(case_id, with_db_now=ctx.use_db_clock)
+            if locked is None:
+                raise CaseNotFound(case_id)
+            case, db_now = locked
+            replayed = replay(tx, idempotency_key, fp)
+            if replayed is not None:
+                return replayed
+            if expected_version is not None and expected_version != case.version:
+                raise ConcurrencyConflict(
+                    case_id=case_id,
+                    expected_version=expected_version,
+                    actual_version=case.version,
+                    state=case.state,
+                )
+            now = db_now if db_now is not None else ctx.clock.now()
+            compiled = ctx.registry.compiled(case.workflow_name, case.workflow_version)
+            applied = compiled.apply(
+                case_id=case_id,
+                state=case.state,
+                previous_state=case.previous_state,
+                event=event,
+                payload=body,
+                record=case.record,
+                roles=roles,
+                now=now,
+            )
+            view = commit_applied(tx, compiled, case, applied, event=event, facts=facts, now=now)
+            assert view is not None
+            remember(tx, idempotency_key, fp, view, now)
+            return view
 
-    def _remember(
-        self, conn: sa.Connection, key: str | None, fp: str | None, view: CaseView, now: datetime
-    ) -> None:
-        if key is None or fp is None:
-            return
-        self._core.store.insert_idempotency(
-            conn,
-            {
-                "key": key,
-                "fingerprint": fp,
-                "case_id": view.id,
-                "response": view.to_dict(),
-                "created_at": now,
-            },
-        )
+        return run_idempotent(self._context.store, idempotency_key, attempt)
 
     # -- reads -------------------------------------------------------------------
 
     def get(self, case_id: str) -> CaseView:
         """Raises CaseNotFound."""
-        _check_case_id(case_id)
-        store = self._core.store
-        with store.read() as conn:
-            row = store.get_case(conn, case_id)
-            if row is None:
+        require_case_id(case_id)
+        store = self._context.store
+        with store.read() as tx:
+            case = tx.get_case(case_id)
+            if case is None:
                 raise CaseNotFound(case_id)
-            return case_view(row, store.pending_timers_of(conn, case_id))
+            return case_view(case, [timer_view(t) for t in tx.live_timers_of(case_id)])
 
     def history(self, case_id: str) -> list[HistoryEntry]:
         """Raises CaseNotFound."""
-        _check_case_id(case_id)
-        store = self._core.store
-        with store.read() as conn:
-            rows = store.history(conn, case_id)
-            if not rows and store.get_case(conn, case_id) is None:
+        require_case_id(case_id)
+        store = self._context.store
+        with store.read() as tx:
+            rows = tx.history(case_id)
+            if not rows and tx.get_case(case_id) is None:
                 raise CaseNotFound(case_id)
             return [history_entry(r) for r in rows]
 
     def allowed_events(self, case_id: str, roles: Sequence[str]) -> list[EventOption]:
         """Every event of the case's workflow: allowed now, or why not. Raises CaseNotFound."""
-        _check_case_id(case_id)
-        store = self._core.store
-        with store.read() as conn:
-            row = store.get_case(conn, case_id)
-        if row is None:
+        require_case_id(case_id)
+        store = self._context.store
+        with store.read() as tx:
+            case = tx.get_case(case_id)
+        if case is None:
             raise CaseNotFound(case_id)
-        compiled = self._core.registry.compiled(row["workflow_name"], int(row["workflow_version"]))
-        return _allowed_events(compiled, row, frozenset(roles), self._core.clock.now())
+        compiled = self._context.registry.compiled(case.workflow_name, case.workflow_version)
+        return _allowed_events(compiled, case, frozenset(roles), self._context.clock.now())
 
     def find(
         self,
@@ -407,17 +381,16 @@ class Engine:
         cursor: str | None = None,
     ) -> Page[CaseView]:
         """Cases matching every filter given, oldest first; raises ValueError on a bad cursor."""
-        store = self._core.store
+        store = self._context.store
         if not all(valid_identifier(v) for v in (workflow, state, phase) if v is not None):
             return Page(items=(), next_cursor=None)  # no case can match such a filter
         after = None
         if cursor is not None:
             values = decode_cursor(cursor)
             after = (datetime.fromisoformat(values[0]), str(values[1]))
-        with store.read() as conn:
-            now = self._core.now(conn)
-            rows = store.find_cases(
-                conn,
+        with store.read() as tx:
+            now = self._context.now(tx)
+            rows = tx.find_cases(
                 workflow=workflow,
                 state=state,
                 phase=phase,
@@ -429,9 +402,9 @@ class Engine:
                 limit=limit,
                 after=after,
             )
-            timers = store.pending_timers_for(conn, [r["id"] for r in rows])
-        items = [case_view(r, timers.get(r["id"], [])) for r in rows]
-        nxt = encode_cursor([rows[-1]["opened_at"], rows[-1]["id"]]) if len(rows) == limit else None
+            timers = tx.live_timers_for([r.id for r in rows])
+        items = [case_view(r, [timer_view(t) for t in timers.get(r.id, [])]) for r in rows]
+        nxt = encode_cursor([rows[-1].opened_at, rows[-1].id]) if len(rows) == limit else None
         return Page(items=tuple(items), next_cursor=nxt)
 
     def timers(
@@ -443,28 +416,27 @@ class Engine:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page[TimerView]:
-        store = self._core.store
+        store = self._context.store
         after_id = int(decode_cursor(cursor)[0]) if cursor else None
-        with store.read() as conn:
-            rows = store.list_timers(
-                conn,
+        with store.read() as tx:
+            rows = tx.list_timers(
                 case_id=case_id,
                 status=status,
                 due_before=due_before,
                 limit=limit,
                 after_id=after_id,
             )
-        nxt = encode_cursor([rows[-1]["id"]]) if len(rows) == limit else None
+        nxt = encode_cursor([rows[-1].id]) if len(rows) == limit else None
         return Page(items=tuple(timer_view(r) for r in rows), next_cursor=nxt)
 
     def outbox(
         self, *, status: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> Page[OutboxItem]:
-        store = self._core.store
+        store = self._context.store
         after_id = int(decode_cursor(cursor)[0]) if cursor else None
-        with store.read() as conn:
-            rows = store.list_outbox(conn, status=status, limit=limit, after_id=after_id)
-        nxt = encode_cursor([rows[-1]["id"]]) if len(rows) == limit else None
+        with store.read() as tx:
+            rows = tx.list_outbox(status=status, limit=limit, after_id=after_id)
+        nxt = encode_cursor([rows[-1].id]) if len(rows) == limit else None
         return Page(items=tuple(outbox_item(r) for r in rows), next_cursor=nxt)
 
     def explain(self, case_id: str) -> CaseExplanation:
@@ -480,57 +452,48 @@ class Engine:
 
         Audited in the access log. Raises EngineError for an unknown or delivered item.
         """
-        core = self._core
-        with core.store.write() as conn:
-            row = core.store.get_outbox(conn, item_id, lock=True)
-            if row is None:
+        ctx = self._context
+        with ctx.store.write() as tx:
+            item = tx.get_outbox(item_id, lock=True)
+            if item is None:
                 raise EngineError(f"outbox item {item_id} not found")
-            if row["status"] == "done":
+            if item.status == OutboxStatus.DONE:
                 raise EngineError(f"outbox item {item_id} was already delivered")
-            now = core.now(conn)
-            values = {"status": "pending", "attempts": 0, "next_attempt_at": now}
-            core.store.update_outbox(conn, item_id, values)
-            core.store.insert_access(
-                conn,
-                {
-                    "actor": actor,
-                    "case_id": row["case_id"],
-                    "what": f"retry_outbox:{item_id}",
-                    "at": now,
-                },
-            )
-        return outbox_item({**row, **values})
+            now = ctx.now(tx)
+            tx.reset_outbox(item_id, now)
+            tx.insert_access(AccessRecord(actor, item.case_id, f"retry_outbox:{item_id}", now))
+        return outbox_item(
+            replace(item, status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now)
+        )
 
     def record_access(self, case_id: str | None, *, actor: str, what: str) -> None:
         """Audit a read of a case (who looked at what), or a denied request (case_id None
         when the request named no case)."""
-        core = self._core
-        with core.store.write() as conn:
-            core.store.insert_access(
-                conn, {"actor": actor, "case_id": case_id, "what": what, "at": core.now(conn)}
-            )
+        ctx = self._context
+        with ctx.store.write() as tx:
+            tx.insert_access(AccessRecord(actor, case_id, what, ctx.now(tx)))
 
     # -- timers, actions, audit --------------------------------------------------
 
     def fire_due_timers(self, *, limit: int = 100) -> int:
         """Fire due timers oldest first, one transaction each; returns how many fired."""
-        return firing.fire_due_timers(self._core, limit=limit)
+        return firing.fire_due_timers(self._context, limit=limit)
 
     def next_timer_due(self) -> datetime | None:
-        store = self._core.store
-        with store.read() as conn:
-            return store.next_timer_due(conn)
+        store = self._context.store
+        with store.read() as tx:
+            return tx.next_timer_due()
 
     def deliver_outbox(self, *, limit: int = 100) -> int:
         """Run pending actions whose time has come; returns how many were attempted."""
-        return delivery.deliver_outbox(self._core, limit=limit)
+        return delivery.deliver_outbox(self._context, limit=limit)
 
     def verify_audit(self, case_id: str | None = None) -> AuditReport:
         """Walk the hash chains; report the first broken link. Raises CaseNotFound."""
-        return _verify_audit(self._core.store, case_id)
+        return _verify_audit(self._context.store, case_id)
 
     def stats(self) -> EngineStats:
-        store = self._core.store
-        with store.read() as conn:
-            values = store.stats(conn, self._core.now(conn))
+        store = self._context.store
+        with store.read() as tx:
+            values = tx.stats(self._context.now(tx))
         return EngineStats(**values)

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from engine.errors import CaseNotFound
 from engine.runtime.audit import GENESIS, record_hash, row_hash
 from engine.runtime.machine import CompiledWorkflow
 from engine.runtime.views import AuditReport, BrokenLink, EventOption
-from engine.store.queries import Store
+from engine.store.interface import CaseStore
+from engine.store.records import CaseRecord, RejectionReason
 
 
 def allowed_events(
-    compiled: CompiledWorkflow, case: Mapping[str, Any], roles: frozenset[str], now: datetime
+    compiled: CompiledWorkflow, case: CaseRecord, roles: frozenset[str], now: datetime
 ) -> list[EventOption]:
     """Every event of the workflow, allowed now or with the reason it is not."""
-    state = case["state"]
+    state = case.state
     out: list[EventOption] = []
     for event in compiled.definition.events:
         cands = compiled.candidates(state, event)
@@ -26,7 +25,13 @@ def allowed_events(
                 {t.source for t in compiled.definition.transitions if t.event == event}
             )
             out.append(
-                EventOption(event, False, "wrong_state", f"accepted in: {', '.join(sources)}", ())
+                EventOption(
+                    event,
+                    False,
+                    RejectionReason.WRONG_STATE,
+                    f"accepted in: {', '.join(sources)}",
+                    (),
+                )
             )
             continue
         may_send = tuple(sorted({r for t in cands for r in t.roles}))
@@ -37,20 +42,20 @@ def allowed_events(
                 if may_send
                 else "only the engine (timers) may send this event"
             )
-            out.append(EventOption(event, False, "role_missing", needs, may_send))
+            out.append(EventOption(event, False, RejectionReason.ROLE_MISSING, needs, may_send))
             continue
         reason: str | None = None
         detail: str | None = None
         allowed = False
         for t in mine:
-            if t.returns_to_previous and case["previous_state"] is None:
-                reason, detail = "wrong_state", "no previous state to return to"
+            if t.returns_to_previous and case.previous_state is None:
+                reason, detail = RejectionReason.WRONG_STATE, "no previous state to return to"
                 continue
-            ok, why = compiled.check_guard(t, record=case["record"], now=now)
+            ok, why = compiled.check_guard(t, record=case.record, now=now)
             if ok:
                 allowed = True
                 break
-            if reason is None or why == "guard_false":
+            if reason is None or why == RejectionReason.GUARD_FALSE:
                 reason, detail = why, f"guard: {t.guard}"
         if allowed:
             out.append(EventOption(event, True, None, None, may_send))
@@ -59,10 +64,10 @@ def allowed_events(
     return out
 
 
-def verify_audit(store: Store, case_id: str | None) -> AuditReport:
+def verify_audit(store: CaseStore, case_id: str | None) -> AuditReport:
     """Walk each case's hash chain; the first broken link (by case id, seq) is reported."""
-    with store.read() as conn:
-        heads = store.case_heads(conn, case_id)
+    with store.read() as tx:
+        heads = tx.case_heads(case_id)
         if case_id is not None and case_id not in heads:
             raise CaseNotFound(case_id)
         cases = 0
@@ -79,15 +84,15 @@ def verify_audit(store: Store, case_id: str | None) -> AuditReport:
             head = heads.get(cid)
             if head is None:
                 return BrokenLink(cid, last_seq, "orphan_history")
-            if head[:2] != (last_seq, last_hash):
+            if (head.version, head.last_hash) != (last_seq, last_hash):
                 return BrokenLink(cid, last_seq, "head_mismatch")
-            if last_record_hash is not None and record_hash(head[2]) != last_record_hash:
+            if last_record_hash is not None and record_hash(head.record) != last_record_hash:
                 return BrokenLink(cid, last_seq, "record_mismatch")
             return None
 
         broken_case: str | None = None
-        for row in store.history_batches(conn, case_id):
-            cid = row["case_id"]
+        for row in tx.history_batches(case_id):
+            cid = row.case_id
             if cid != current:
                 if current is not None and broken_case != current and first is None:
                     first = close_case(current, expect_seq - 1, prev)
@@ -99,19 +104,19 @@ def verify_audit(store: Store, case_id: str | None) -> AuditReport:
             if first is not None or broken_case == cid:
                 continue
             reason = None
-            if row["seq"] != expect_seq:
+            if row.seq != expect_seq:
                 reason = "seq_gap"
-            elif row["prev_hash"] != prev:
+            elif row.prev_hash != prev:
                 reason = "prev_hash_mismatch"
-            elif row_hash(row) != row["hash"]:
+            elif row_hash(row.hashed_fields()) != row.hash:
                 reason = "hash_mismatch"
             if reason is not None:
-                first = BrokenLink(cid, int(row["seq"]), reason)
+                first = BrokenLink(cid, row.seq, reason)
                 broken_case = cid
                 continue
             expect_seq += 1
-            prev = row["hash"]
-            last_record_hash = row["record_hash"]
+            prev = row.hash
+            last_record_hash = row.record_hash
         if current is not None and first is None and broken_case != current:
             first = close_case(current, expect_seq - 1, prev)
         if first is None:

@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from engine.errors import PayloadInvalid
+from engine.errors import CaseNotFound, PayloadInvalid
 
 MAX_PAYLOAD_BYTES = 64 * 1024  # an event payload, as JSON
 MAX_RECORD_BYTES = 256 * 1024  # a case record, as JSON
@@ -106,3 +106,9 @@ def check_json(
 def valid_identifier(text: str) -> bool:
     """Whether an id or filter value can be looked up at all (no NUL, valid Unicode)."""
     return _text_problem(text) is None
+
+
+def require_case_id(case_id: str) -> None:
+    """An id no case can have (NUL, lone surrogates) is simply not found."""
+    if not valid_identifier(case_id):
+        raise CaseNotFound(case_id.encode("utf-8", "backslashreplace").decode("ascii", "replace"))

@@ -29,6 +29,7 @@ from engine.definitions.model import PREVIOUS_STATE, Transition, WorkflowDefinit
 from engine.errors import EventRejected
 from engine.runtime.json_policy import MAX_RECORD_BYTES, check_json, problem_of
 from engine.runtime.validation import CaseRecordCheck, SchemaCheck
+from engine.store.records import RejectionReason
 
 _STATE_ATTR = "cw_state"  # not "state": an event may be called "state"
 
@@ -313,7 +314,7 @@ class CompiledWorkflow:
                         case_id=a.case_id,
                         state=a.state,
                         event=a.event,
-                        reason="guard_error",
+                        reason=RejectionReason.GUARD_ERROR,
                         detail=f"the `set` expression for field {case_field!r} "
                         "could not be evaluated",
                     ) from None
@@ -378,7 +379,7 @@ class CompiledWorkflow:
                 if sources
                 else f"the workflow has no event {event!r}"
             )
-            raise self._reject(case_id, state, event, "wrong_state", detail, role_set)
+            raise self._reject(case_id, state, event, RejectionReason.WRONG_STATE, detail, role_set)
         attempt = _Attempt(
             case_id=case_id,
             state=state,
@@ -415,7 +416,7 @@ class CompiledWorkflow:
                 a.case_id,
                 a.state,
                 a.event,
-                "wrong_state",
+                RejectionReason.WRONG_STATE,
                 "no previous state to return to",
                 a.roles,
             )
@@ -426,19 +427,26 @@ class CompiledWorkflow:
                 if needed
                 else "only the engine (timers) may send this event"
             )
-            return self._reject(a.case_id, a.state, a.event, "role_missing", detail, a.roles)
+            return self._reject(
+                a.case_id, a.state, a.event, RejectionReason.ROLE_MISSING, detail, a.roles
+            )
         if a.guard_errors and not a.guard_false:
             return self._reject(
                 a.case_id,
                 a.state,
                 a.event,
-                "guard_error",
+                RejectionReason.GUARD_ERROR,
                 f"guard could not be evaluated: {a.guard_errors[0]}",
                 a.roles,
             )
         guards = "; ".join(a.guard_false + a.guard_errors)
         return self._reject(
-            a.case_id, a.state, a.event, "guard_false", f"guard false: {guards}", a.roles
+            a.case_id,
+            a.state,
+            a.event,
+            RejectionReason.GUARD_FALSE,
+            f"guard false: {guards}",
+            a.roles,
         )
 
     def _reject(
@@ -469,5 +477,5 @@ class CompiledWorkflow:
         except ExpressionError:
             if "event" in (t.guard or ""):
                 return True, None
-            return False, "guard_error"
-        return (True, None) if result is True else (False, "guard_false")
+            return False, RejectionReason.GUARD_ERROR
+        return (True, None) if result is True else (False, RejectionReason.GUARD_FALSE)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from engine.store.records import HistoryOutcome, TimerStatus
 from engine.timing.local import Deadline, LocalTime, local_parts
 
 __all__ = [
@@ -154,7 +155,7 @@ def _transition(e: TimelineEntry) -> str:
     if e.from_state is None:
         return f"→ {e.to_state}"
     if e.from_state == e.to_state:
-        suffix = " (no transition)" if e.outcome == "timer_ignored" else ""
+        suffix = " (no transition)" if e.outcome == HistoryOutcome.TIMER_IGNORED else ""
         return f"stays in {e.to_state}{suffix}"
     return f"{e.from_state} → {e.to_state}"
 
@@ -198,7 +199,7 @@ def render_timeline(t: Timeline, *, day_of: Any = None) -> str:
     if t.pending:
         lines.append("Timers still pending:")
         for p in t.pending:
-            if p.status == "paused":
+            if p.status == TimerStatus.PAUSED:
                 lines.append(f"  {p.name} → {p.event}: paused{_left(p.remaining_seconds)}")
             else:
                 lines.append(f"  {p.name} → {p.event}: {_when(p.day, p.local)}")

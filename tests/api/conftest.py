@@ -97,8 +97,8 @@ class Api:
         """The access audit: (actor, case_id, what) in insertion order."""
         from sqlalchemy import text
 
-        store = self.engine._core.store
-        with store.read() as conn:
+        store = self.engine._context.store
+        with store.db.connect() as conn:
             rows = conn.execute(text("select actor, case_id, what from access_log order by id"))
             return [(r[0], r[1], r[2]) for r in rows]
 

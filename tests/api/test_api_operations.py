@@ -35,8 +35,8 @@ def _auth(who="admin"):
 
 
 def test_ready_is_503_when_the_schema_is_behind(sqlite_url):
-    Engine.open(sqlite_url, workflows=WORKFLOWS).close()
-    check = schema_readiness(sqlite_url)
+    engine = Engine.open(sqlite_url, workflows=WORKFLOWS)
+    check = schema_readiness(engine)
     assert check() == {"database": "ok", "schema": "ok"}
     db = sa.create_engine(sqlite_url)
     with db.begin() as conn:
@@ -48,6 +48,7 @@ def test_ready_is_503_when_the_schema_is_behind(sqlite_url):
         r = httpx.get(f"{server.url}/ready", timeout=30)
     assert r.status_code == 503
     assert r.json()["checks"]["schema"] == "out_of_date"
+    engine.close()
 
 
 class _NoEngine:
@@ -55,8 +56,16 @@ class _NoEngine:
 
 
 def test_ready_reports_an_unreachable_database():
-    check = schema_readiness("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    assert check()["database"] == "unreachable"
+    from engine.clock import SystemClock
+    from engine.runtime.context import EngineContext
+    from engine.runtime.registry import Registry
+    from engine.store.sqlalchemy_store import SqlAlchemyStore
+
+    store = SqlAlchemyStore("postgresql+psycopg://nobody@127.0.0.1:1/none")  # connects lazily
+    engine = Engine(EngineContext(store, Registry(), SystemClock(), use_db_clock=False))
+    check = schema_readiness(engine)
+    assert check() == {"database": "unreachable", "schema": "unknown"}
+    engine.close()
 
 
 def test_worker_beside_the_api_feeds_timer_lag_and_counters(api):

@@ -8,8 +8,8 @@ import pytest
 
 from engine.api import create_app
 from engine.clock import ManualClock
+from engine.runtime.cursors import encode_cursor
 from engine.runtime.engine import Engine
-from engine.store.queries import encode_cursor
 
 from .conftest import TOKENS, WORKFLOWS, LiveServer, registry
 from .test_http_api import RECORD, _open, _problem

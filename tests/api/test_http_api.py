@@ -278,17 +278,20 @@ def test_definitions_list_show_and_diagram(api):
         assert marker in r.text
 
 
-def test_reads_of_case_records_are_audited(api):
+def test_reads_of_case_records_are_audited(api, database_url):
     from sqlalchemy import text
 
     case_id = _open(api).json()["id"]
     api.http.get(f"/v1/cases/{case_id}", headers=api.as_("reader"))
     api.http.get(f"/v1/cases/{case_id}/history", headers=api.as_("reader"))
-    store = api.engine._core.store
-    with store.read() as conn:
+    from engine.store.database import create_database_engine
+
+    db = create_database_engine(database_url)
+    with db.connect() as conn:
         rows = conn.execute(
             text("select actor, what from access_log where case_id = :c"), {"c": case_id}
         ).all()
+    db.dispose()
     assert ("svc:dashboard", "case") in {tuple(r) for r in rows}
     assert ("svc:dashboard", "history") in {tuple(r) for r in rows}
 

@@ -39,10 +39,10 @@ _FAILING_SQL = textwrap.dedent(
     def _failing_read(self, case_id):
         import sqlalchemy as sa
 
-        store = self._core.store
+        store = self._context.store
         value = '{"patient_name": "SENTINEL_HERE", "score": NaN}'
         sql = "select cast(:v as json)" if store.postgres else "select json(:v)"
-        with store.read() as conn:
+        with store.db.connect() as conn:
             conn.execute(sa.text(sql), {"v": value})
         raise AssertionError("the statement should have failed")
     """

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from engine_support import CLERK, V1
 
 from engine.errors import ConcurrencyConflict, EventRejected
 from engine.runtime.engine import Engine
+from engine.store.interface import StoreTransaction
+from engine.store.sqlalchemy_store import SqlAlchemyStore, SqlAlchemyTransaction
 
 
 def contend(
@@ -48,9 +53,38 @@ def retry_with_key(url: str, case_id: str, key: str, barrier: Any) -> dict[str, 
         return eng.send(case_id, "contacted", idempotency_key=key, **CLERK).to_dict()
 
 
-def send_and_hold(url: str, case_id: str) -> None:
-    """Blocks inside the transaction (CASEWORK_TEST_HOLD_IN_TRANSACTION) until killed."""
-    with Engine.open(url, workflows=V1) as eng:
+class _HoldingTransaction(SqlAlchemyTransaction):
+    """After the case update and its history row: tell the parent, then block until killed."""
+
+    hold_path = ""
+
+    def advance_case(self, before: Any, after: Any, history: Any) -> bool:
+        ok = super().advance_case(before, after, history)
+        with open(self.hold_path, "w") as f:
+            f.write("holding\n")
+        threading.Event().wait()
+        return ok  # pragma: no cover - killed while waiting
+
+
+class HoldingStore(SqlAlchemyStore):
+    """The SQLAlchemy store whose write transactions hold (see _HoldingTransaction)."""
+
+    def __init__(self, url: str, hold_path: str) -> None:
+        super().__init__(url)
+        self.hold_path = hold_path
+
+    @contextmanager
+    def write(self) -> Iterator[StoreTransaction]:
+        with super().write() as tx:
+            assert isinstance(tx, SqlAlchemyTransaction)
+            holding = _HoldingTransaction(tx.conn, tx.postgres)
+            holding.hold_path = self.hold_path
+            yield holding
+
+
+def send_and_hold(url: str, case_id: str, hold_path: str) -> None:
+    """Blocks inside the transaction, after the history insert, until killed."""
+    with Engine.open(url, workflows=V1, store=HoldingStore(url, hold_path)) as eng:
         eng.send(case_id, "contacted", **CLERK)
 
 

@@ -15,7 +15,6 @@ from engine_support import CLERK, RECORD, V1
 from mp_workers import run, send_and_hold
 
 from engine.runtime.engine import Engine
-from engine.runtime.transact import HOLD_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -95,12 +94,8 @@ def test_sigkill_inside_a_transition_leaves_nothing_of_it(
     fifo = tmp_path / "hold.fifo"
     os.mkfifo(fifo)
     fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # RDWR: open never blocks, read waits for data
-    os.environ[HOLD_ENV] = str(fifo)
-    try:
-        proc = CTX.Process(target=send_and_hold, args=(database_url, case_id))
-        proc.start()
-    finally:
-        del os.environ[HOLD_ENV]
+    proc = CTX.Process(target=send_and_hold, args=(database_url, case_id, str(fifo)))
+    proc.start()
     try:
         ready, _, _ = select.select([fd], [], [], 120)
         assert ready, "the child never reached the hook"

@@ -35,10 +35,13 @@ def pg_engine(postgres_url: str) -> Iterator[Engine]:
 
 @pytest.mark.parametrize("db_clock", [True, False], ids=["db_clock", "engine_clock"])
 def test_claim_of_due_timer_is_ordered_index_scan_without_sort(
-    pg_engine: Engine, db_clock: bool
+    pg_engine: Engine, postgres_url: str, db_clock: bool
 ) -> None:
-    store = pg_engine._core.store
-    compiled = store._claim_timer[db_clock].compile(dialect=store.db.dialect)
+    from engine.store.sqlalchemy_store import SqlAlchemyStore
+    from engine.store.timer_queries import CLAIM_TIMER
+
+    store = SqlAlchemyStore(postgres_url)  # the same database the engine's timers are in
+    compiled = CLAIM_TIMER[db_clock].compile(dialect=store.db.dialect)
     params = dict(compiled.params)
     if not db_clock:  # the engine-clock claim compares with the engine's instant
         params["_now"] = pg_engine.clock.now()
@@ -48,6 +51,7 @@ def test_claim_of_due_timer_is_ordered_index_scan_without_sort(
         rows = conn.exec_driver_sql("EXPLAIN " + str(compiled), params)
         plan = "\n".join(r[0] for r in rows)
         conn.rollback()
+    store.close()
     assert "ix_timers_status_due_at_id" in plan
     assert "Sort" not in plan
     assert "Limit" in plan

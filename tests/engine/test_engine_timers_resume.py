@@ -192,17 +192,29 @@ def test_timer_paused_without_pause_facts_resumes_with_the_seconds_that_were_lef
     resume_engine: Engine, clock: ManualClock
 ) -> None:
     # a row paused before revision 0004 has remaining_seconds but no paused_at/paused_due_at
-    from engine.runtime.transact import resumed_due
+    from engine.runtime.timers import resumed_due
 
     definition = resume_engine.definition("resumetest")
     state = definition.states["intake"]
     now = local(2026, 3, 13)
-    old_row = {
-        "name": "assessment_deadline",
-        "remaining_seconds": 3600.0,
-        "paused_at": None,
-        "paused_due_at": None,
-    }
+    from dataclasses import replace
+
+    from engine.store.records import TimerRecord, TimerStatus
+
+    old_row = TimerRecord(
+        1,
+        "case",
+        "assessment_deadline",
+        "assessment_overdue",
+        "intake",
+        1,
+        None,
+        TimerStatus.PAUSED,
+        False,
+        True,
+        3600.0,
+        now,
+    )
     assert resumed_due(old_row, state, definition, now) == now + timedelta(hours=1)
-    new_row = {**old_row, "paused_at": local(2026, 3, 4), "paused_due_at": local(2026, 3, 12)}
+    new_row = replace(old_row, paused_at=local(2026, 3, 4), paused_due_at=local(2026, 3, 12))
     assert resumed_due(new_row, state, definition, now) == local(2026, 3, 21)

@@ -47,10 +47,10 @@ def test_a_failing_firing_is_postponed_and_others_still_fire(
     good = eng.open_case("deadlines", {"patient_id": "P-GOOD"}, **CLERK)
     real_fire = firing._fire
 
-    def fire(core, conn, compiled, case, timer, now):  # type: ignore[no-untyped-def]
-        if case["id"] == bad.id:
+    def fire(tx, compiled, case, timer, now):  # type: ignore[no-untyped-def]
+        if case.id == bad.id:
             raise RuntimeError("PHI-SENTINEL-7731 in a message")
-        return real_fire(core, conn, compiled, case, timer, now)
+        return real_fire(tx, compiled, case, timer, now)
 
     monkeypatch.setattr(firing, "_fire", fire)
     clock = eng.clock

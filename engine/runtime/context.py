@@ -1,4 +1,4 @@
-"""The engine's internals shared by the facade, timer firing and outbox delivery."""
+"""What the facade, timer firing and outbox delivery of one :class:`Engine` share."""
 
 from __future__ import annotations
 
@@ -6,21 +6,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-
 from engine.clock import Clock
 from engine.runtime.registry import Registry
 from engine.runtime.views import ActionContext
-from engine.store.queries import Store
+from engine.store.interface import CaseStore, StoreTransaction
 
 Action = Callable[[ActionContext], None]
 
 
 @dataclass
-class Core:
-    """Database, definitions, clock and registered actions of one :class:`Engine`."""
+class EngineContext:
+    """The store, definitions, clock and registered actions of one :class:`Engine`."""
 
-    store: Store
+    store: CaseStore
     registry: Registry
     clock: Clock
     use_db_clock: bool  # PostgreSQL with the system clock: "now" is the database's now()
@@ -31,10 +29,10 @@ class Core:
     outbox_lease: timedelta = timedelta(minutes=5)
     timer_batch: int = 100
 
-    def now(self, conn: sa.Connection | None = None) -> datetime:
+    def now(self, tx: StoreTransaction | None = None) -> datetime:
         """The transaction's instant: the database clock on PostgreSQL, else the Clock."""
-        if self.use_db_clock and conn is not None:
-            return self.store.db_now(conn)
+        if self.use_db_clock and tx is not None:
+            return tx.now()
         return self.clock.now()
 
     def backoff(self, attempts: int) -> timedelta:

@@ -1,0 +1,258 @@
+"""SQL for cases, their history, idempotency keys, definitions and the access log.
+
+Functions take the open connection first and whether it is PostgreSQL; none
+of them commits. Hot-path statements are built once: values travel as bound
+parameters, so SQLAlchemy's compiled-statement cache is hit instead of
+building a cache key per value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.store import tables as t
+from engine.store.mapping import (
+    CASE_COLUMNS,
+    DEFINITION_COLUMNS,
+    HISTORY_COLUMNS,
+    HISTORY_FIELDS,
+    IDEMPOTENCY_COLUMNS,
+    access_values,
+    case_record,
+    case_values,
+    definition_record,
+    definition_values,
+    history_record,
+    history_values,
+    idempotency_record,
+    idempotency_values,
+)
+from engine.store.records import (
+    CASE_MUTABLE,
+    AccessRecord,
+    CaseHead,
+    CaseRecord,
+    DefinitionRecord,
+    HistoryRecord,
+    IdempotencyRecord,
+    TimerStatus,
+)
+
+_SELECT_CASE = sa.select(*CASE_COLUMNS).where(t.cases.c.id == sa.bindparam("_id"))
+_SELECT_CASE_NOW = sa.select(*CASE_COLUMNS, sa.func.now().label("db_now")).where(
+    t.cases.c.id == sa.bindparam("_id")
+)
+# (postgres, with the database's now) -> the statement that reads and locks a case
+_LOCK_CASE = {
+    (pg, now): (q.with_for_update(of=t.cases) if pg else q)
+    for pg in (False, True)
+    for now, q in ((False, _SELECT_CASE), (True, _SELECT_CASE_NOW))
+}
+_UPDATE_CASE = sa.update(t.cases).where(
+    t.cases.c.id == sa.bindparam("_id"), t.cases.c.version == sa.bindparam("_expected")
+)
+_INSERT_CASE = sa.insert(t.cases)
+_INSERT_HISTORY = sa.insert(t.history)
+_SELECT_IDEMPOTENCY = sa.select(*IDEMPOTENCY_COLUMNS).where(
+    t.idempotency.c.key == sa.bindparam("_key")
+)
+_INSERT_IDEMPOTENCY = sa.insert(t.idempotency)
+_ALWAYS_SET = frozenset(("version", "last_hash", "updated_at"))
+
+
+def _advance_statement() -> sa.Insert:
+    """PostgreSQL: update the case (version-checked) and append its history row in one
+    statement: ``WITH u AS (UPDATE cases ... RETURNING id) INSERT INTO history ... FROM u``.
+    No history row is inserted when the version check fails (rowcount 0)."""
+    upd = (
+        sa.update(t.cases)
+        .where(t.cases.c.id == sa.bindparam("_id"), t.cases.c.version == sa.bindparam("_expected"))
+        .values({c: sa.bindparam(f"c_{c}", type_=t.cases.c[c].type) for c in CASE_MUTABLE})
+        .returning(t.cases.c.id)
+        .cte("advanced")
+    )
+    rows = sa.select(
+        *(sa.bindparam(f"h_{c}", type_=t.history.c[c].type) for c in HISTORY_FIELDS)
+    ).select_from(upd)
+    stmt = sa.insert(t.history).add_cte(upd).from_select(list(HISTORY_FIELDS), rows)
+    # rowcount of an INSERT is only kept when asked for (SQLAlchemy 2.x)
+    return stmt.execution_options(preserve_rowcount=True)
+
+
+_ADVANCE_CASE = _advance_statement()
+
+
+def db_now(conn: sa.Connection) -> datetime:
+    value = conn.execute(sa.select(sa.func.now())).scalar_one()
+    assert isinstance(value, datetime)
+    return value
+
+
+# -- definitions ------------------------------------------------------------------------
+
+
+def definitions(conn: sa.Connection) -> list[DefinitionRecord]:
+    d = t.workflow_definitions.c
+    q = sa.select(*DEFINITION_COLUMNS).order_by(d.name, d.version)
+    return [definition_record(r) for r in conn.execute(q)]
+
+
+def insert_definition(conn: sa.Connection, definition: DefinitionRecord) -> None:
+    conn.execute(sa.insert(t.workflow_definitions), definition_values(definition))
+
+
+# -- cases ------------------------------------------------------------------------------
+
+
+def lock_case(
+    conn: sa.Connection, postgres: bool, case_id: str, with_db_now: bool
+) -> tuple[CaseRecord, datetime | None] | None:
+    row = conn.execute(_LOCK_CASE[(postgres, with_db_now)], {"_id": case_id}).first()
+    if row is None:
+        return None
+    return case_record(row), (row[14] if with_db_now else None)
+
+
+def get_case(conn: sa.Connection, case_id: str) -> CaseRecord | None:
+    row = conn.execute(_SELECT_CASE, {"_id": case_id}).first()
+    return None if row is None else case_record(row)
+
+
+def insert_case(conn: sa.Connection, case: CaseRecord, history: HistoryRecord) -> None:
+    conn.execute(_INSERT_CASE, case_values(case))
+    conn.execute(_INSERT_HISTORY, history_values(history))
+
+
+def advance_case(
+    conn: sa.Connection,
+    postgres: bool,
+    before: CaseRecord,
+    after: CaseRecord,
+    history: HistoryRecord,
+) -> bool:
+    """Update the case at ``before.version`` and insert its history row.
+
+    One round trip on PostgreSQL (every mutable column set, so one compiled
+    statement). On SQLite only the columns whose value changed are set:
+    SQLite rewrites every index over a column named in SET, changed or not
+    (state, phase, overdue_since, closed_at), which made each internal
+    transition or timer firing touch four indexes.
+    """
+    if postgres:
+        params: dict[str, Any] = {"_id": before.id, "_expected": before.version}
+        for c in CASE_MUTABLE:
+            params[f"c_{c}"] = getattr(after, c)
+        for k, v in history_values(history).items():
+            params[f"h_{k}"] = v
+        return bool(conn.execute(_ADVANCE_CASE, params).rowcount == 1)
+    values: dict[str, Any] = {"_id": before.id, "_expected": before.version}
+    for c in CASE_MUTABLE:
+        v = getattr(after, c)
+        if c in _ALWAYS_SET or getattr(before, c) != v:
+            values[c] = v
+    if conn.execute(_UPDATE_CASE, values).rowcount != 1:
+        return False
+    conn.execute(_INSERT_HISTORY, history_values(history))
+    return True
+
+
+def find_cases(
+    conn: sa.Connection,
+    *,
+    workflow: str | None,
+    state: str | None,
+    phase: str | None,
+    overdue: bool | None,
+    opened_after: datetime | None,
+    opened_before: datetime | None,
+    closed: bool | None,
+    now: datetime,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[CaseRecord]:
+    c = t.cases.c
+    q = sa.select(*CASE_COLUMNS)
+    if workflow is not None:
+        q = q.where(c.workflow_name == workflow)
+    if state is not None:
+        q = q.where(c.state == state)
+    if phase is not None:
+        q = q.where(c.phase == phase)
+    if opened_after is not None:
+        q = q.where(c.opened_at >= opened_after)
+    if opened_before is not None:
+        q = q.where(c.opened_at < opened_before)
+    if closed is not None:
+        q = q.where(c.closed_at.is_not(None) if closed else c.closed_at.is_(None))
+    if overdue is not None:
+        late_timer = (
+            sa.select(t.timers.c.id)
+            .where(
+                t.timers.c.case_id == c.id,
+                t.timers.c.status == TimerStatus.PENDING.value,
+                t.timers.c.due_at <= now,
+            )
+            .exists()
+        )
+        cond = sa.or_(c.overdue_since.is_not(None), late_timer)
+        q = q.where(cond if overdue else sa.not_(cond))
+    if after is not None:
+        q = q.where(
+            sa.tuple_(c.opened_at, c.id) > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1])
+        )
+    q = q.order_by(c.opened_at, c.id).limit(limit)
+    return [case_record(r) for r in conn.execute(q)]
+
+
+# -- history ----------------------------------------------------------------------------
+
+
+def history(conn: sa.Connection, case_id: str) -> list[HistoryRecord]:
+    q = sa.select(*HISTORY_COLUMNS).where(t.history.c.case_id == case_id).order_by(t.history.c.seq)
+    return [history_record(r) for r in conn.execute(q)]
+
+
+def history_batches(
+    conn: sa.Connection, case_id: str | None, batch: int = 1000
+) -> Iterator[HistoryRecord]:
+    """Every history row ordered by case and seq, read in keyset batches."""
+    h = t.history.c
+    last: tuple[str, int] | None = None
+    while True:
+        q = sa.select(*HISTORY_COLUMNS)
+        if case_id is not None:
+            q = q.where(h.case_id == case_id)
+        if last is not None:
+            q = q.where(sa.tuple_(h.case_id, h.seq) > sa.tuple_(sa.literal(last[0]), last[1]))
+        rows = [history_record(r) for r in conn.execute(q.order_by(h.case_id, h.seq).limit(batch))]
+        if not rows:
+            return
+        yield from rows
+        last = (rows[-1].case_id, rows[-1].seq)
+
+
+def case_heads(conn: sa.Connection, case_id: str | None) -> dict[str, CaseHead]:
+    q = sa.select(t.cases.c.id, t.cases.c.version, t.cases.c.last_hash, t.cases.c.record)
+    if case_id is not None:
+        q = q.where(t.cases.c.id == case_id)
+    return {r.id: CaseHead(r.version, r.last_hash, r.record) for r in conn.execute(q)}
+
+
+def insert_access(conn: sa.Connection, access: AccessRecord) -> None:
+    conn.execute(sa.insert(t.access_log), access_values(access))
+
+
+# -- idempotency ------------------------------------------------------------------------
+
+
+def get_idempotency(conn: sa.Connection, key: str) -> IdempotencyRecord | None:
+    row = conn.execute(_SELECT_IDEMPOTENCY, {"_key": key}).first()
+    return None if row is None else idempotency_record(row)
+
+
+def insert_idempotency(conn: sa.Connection, entry: IdempotencyRecord) -> None:
+    conn.execute(_INSERT_IDEMPOTENCY, idempotency_values(entry))

@@ -1,0 +1,303 @@
+"""What the runtime needs from storage: a :class:`CaseStore` and its :class:`StoreTransaction`.
+
+Unit-of-work shaped: :meth:`CaseStore.write` and :meth:`CaseStore.read` are
+context managers that yield a transaction; it commits when the block ends and
+rolls back when it raises. Every method takes and returns the typed records
+of :mod:`engine.store.records`, never rows or column names. Pure: no driver is
+imported here, so the runtime can depend on this module alone; the SQLAlchemy
+implementation is :mod:`engine.store.sqlalchemy_store`, loaded by
+:func:`engine.store.open_store`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from engine.store.records import (
+    AccessRecord,
+    CaseHead,
+    CaseRecord,
+    ClaimedTimer,
+    DefinitionRecord,
+    HistoryRecord,
+    IdempotencyRecord,
+    OutboxRecord,
+    OutboxStatus,
+    TimerRecord,
+    TimerStatus,
+)
+
+
+class StoreTransaction(ABC):
+    """One open transaction. None of its methods commits."""
+
+    # -- clock and definitions -----------------------------------------------------
+
+    @abstractmethod
+    def now(self) -> datetime:
+        """The database's clock (used on PostgreSQL with the system clock). Raises nothing."""
+
+    @abstractmethod
+    def definitions(self) -> list[DefinitionRecord]:
+        """Every registered workflow version, by name then version.
+
+        Raises nothing beyond the driver's connection errors.
+        """
+
+    @abstractmethod
+    def insert_definition(self, definition: DefinitionRecord) -> None:
+        """Register one workflow version.
+
+        Raises DuplicateKey (at the latest when the transaction ends) when
+        another process registered the same name and version first.
+        """
+
+    # -- cases ------------------------------------------------------------------------
+
+    @abstractmethod
+    def lock_case(
+        self, case_id: str, *, with_db_now: bool = False
+    ) -> tuple[CaseRecord, datetime | None] | None:
+        """The case, locked for this transaction, and the database's now if asked for.
+
+        Returns None when there is no such case. Raises nothing else.
+        """
+
+    @abstractmethod
+    def get_case(self, case_id: str) -> CaseRecord | None:
+        """The case, or None. Raises nothing."""
+
+    @abstractmethod
+    def insert_case(self, case: CaseRecord, history: HistoryRecord) -> None:
+        """Insert a new case and its first history row.
+
+        Raises DuplicateKey when the id is taken.
+        """
+
+    @abstractmethod
+    def advance_case(self, before: CaseRecord, after: CaseRecord, history: HistoryRecord) -> bool:
+        """Replace ``before`` (as read, at ``before.version``) by ``after``; append ``history``.
+
+        Returns False, writing nothing, when the stored case is no longer at
+        ``before.version``. Raises DuplicateKey when the history row's seq is taken.
+        """
+
+    @abstractmethod
+    def find_cases(
+        self,
+        *,
+        workflow: str | None,
+        state: str | None,
+        phase: str | None,
+        overdue: bool | None,
+        opened_after: datetime | None,
+        opened_before: datetime | None,
+        closed: bool | None,
+        now: datetime,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[CaseRecord]:
+        """Cases matching every filter given, by (opened_at, id) after ``after``.
+
+        Raises nothing.
+        """
+
+    # -- history and audit ---------------------------------------------------------------
+
+    @abstractmethod
+    def history(self, case_id: str) -> list[HistoryRecord]:
+        """The case's history rows by seq (empty for an unknown case). Raises nothing."""
+
+    @abstractmethod
+    def history_batches(self, case_id: str | None, batch: int = 1000) -> Iterator[HistoryRecord]:
+        """Every history row (of one case, or all) by case id and seq, read in batches.
+
+        Raises nothing.
+        """
+
+    @abstractmethod
+    def case_heads(self, case_id: str | None) -> dict[str, CaseHead]:
+        """Case id -> its head (version, last hash, record), for the audit walk.
+
+        Raises nothing.
+        """
+
+    @abstractmethod
+    def insert_access(self, access: AccessRecord) -> None:
+        """Append to the access log. Raises nothing."""
+
+    # -- idempotency ---------------------------------------------------------------------
+
+    @abstractmethod
+    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+        """The stored result for an idempotency key, or None. Raises nothing."""
+
+    @abstractmethod
+    def insert_idempotency(self, entry: IdempotencyRecord) -> None:
+        """Remember a result under its key.
+
+        Raises DuplicateKey (at the latest when the transaction ends) when a
+        concurrent request stored the same key first: retry, and replay it.
+        """
+
+    # -- timers --------------------------------------------------------------------------
+
+    @abstractmethod
+    def insert_timers(self, timers: Sequence[TimerRecord]) -> list[int]:
+        """Insert timers (their ``id`` None); returns their ids in order. Raises nothing."""
+
+    @abstractmethod
+    def cancel_timers(self, case_id: str, statuses: tuple[TimerStatus, ...]) -> int:
+        """Cancel the case's timers in ``statuses``; returns how many. Raises nothing."""
+
+    @abstractmethod
+    def cancel_timer(self, timer_id: int) -> None:
+        """Cancel one timer. Raises nothing."""
+
+    @abstractmethod
+    def postpone_failed_timer(
+        self, timer_id: int, due_at: datetime, attempts: int, last_error: str
+    ) -> None:
+        """Record a failed firing on a pending timer and make it due at ``due_at``.
+
+        Raises nothing.
+        """
+
+    @abstractmethod
+    def pause_timers(self, case_id: str, now: datetime, pausable_names: Sequence[str]) -> None:
+        """Pause the case's pending timers named (keeping the pause facts); cancel the rest.
+
+        Raises nothing.
+        """
+
+    @abstractmethod
+    def resume_timer(self, timer_id: int, due_at: datetime, state_entry_seq: int) -> None:
+        """Make a paused timer pending again, due at ``due_at``. Raises nothing."""
+
+    @abstractmethod
+    def live_timers_of(self, case_id: str) -> list[TimerRecord]:
+        """The case's pending and paused timers by id. Raises nothing."""
+
+    @abstractmethod
+    def live_timers_for(self, case_ids: Sequence[str]) -> dict[str, list[TimerRecord]]:
+        """Pending and paused timers of several cases, by case id. Raises nothing."""
+
+    @abstractmethod
+    def paused_timers_of(self, case_id: str) -> list[TimerRecord]:
+        """The case's paused timers. Raises nothing."""
+
+    @abstractmethod
+    def claim_next_due_timer(self, now: datetime | None) -> ClaimedTimer | None:
+        """Claim the oldest due pending timer whose case is not locked: mark it fired.
+
+        ``now`` None judges due-ness by the database clock. Returns the timer
+        (as fired), its locked case and the instant, or None when nothing is
+        due. Raises nothing.
+        """
+
+    @abstractmethod
+    def next_timer_due(self) -> datetime | None:
+        """When the earliest pending timer is due, or None. Raises nothing."""
+
+    @abstractmethod
+    def list_timers(
+        self,
+        *,
+        case_id: str | None,
+        status: str | None,
+        due_before: datetime | None,
+        limit: int,
+        after_id: int | None,
+    ) -> list[TimerRecord]:
+        """Timers matching every filter given, by id after ``after_id``. Raises nothing."""
+
+    # -- outbox --------------------------------------------------------------------------
+
+    @abstractmethod
+    def insert_outbox(self, items: Sequence[OutboxRecord]) -> None:
+        """Queue actions (their ``id`` None). Raises nothing."""
+
+    @abstractmethod
+    def claim_outbox(self, now: datetime, limit: int) -> list[OutboxRecord]:
+        """Lock pending items due at ``now`` (passing over locked ones). Raises nothing."""
+
+    @abstractmethod
+    def get_outbox(self, item_id: int, *, lock: bool = False) -> OutboxRecord | None:
+        """One item, or None; locked for this transaction with ``lock``. Raises nothing."""
+
+    @abstractmethod
+    def lease_outbox(self, item_id: int, attempts: int, until: datetime) -> None:
+        """Count an attempt and hold the item until ``until``. Raises nothing."""
+
+    @abstractmethod
+    def settle_outbox(
+        self,
+        item_id: int,
+        status: OutboxStatus,
+        last_error: str | None,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        """Record how an attempt ended. Raises nothing."""
+
+    @abstractmethod
+    def reset_outbox(self, item_id: int, now: datetime) -> None:
+        """Make an item pending and due at ``now`` with a fresh retry budget. Raises nothing."""
+
+    @abstractmethod
+    def list_outbox(
+        self, *, status: str | None, limit: int, after_id: int | None
+    ) -> list[OutboxRecord]:
+        """Items with ``status`` (any when None), by id after ``after_id``. Raises nothing."""
+
+    # -- stats ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def stats(self, now: datetime) -> dict[str, Any]:
+        """Counts for :class:`engine.runtime.views.EngineStats`, by its field names.
+
+        Raises nothing.
+        """
+
+
+class CaseStore(ABC):
+    """A database holding cases, their history, timers, outbox and definitions."""
+
+    #: True when the database has a clock of its own to judge "now" by (PostgreSQL).
+    has_database_clock: bool = False
+
+    @abstractmethod
+    def write(self) -> AbstractContextManager[StoreTransaction]:
+        """A write transaction (the single writer on SQLite; row locks on PostgreSQL).
+
+        Raises DuplicateKey when a unique key was taken by a concurrent
+        transaction (on any statement or at commit); the transaction is then
+        rolled back.
+        """
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[StoreTransaction]:
+        """A read-only transaction. Raises nothing beyond connection errors."""
+
+    @abstractmethod
+    def ensure_schema(self, upgrade: bool | None) -> None:
+        """Bring the schema to the newest revision, or check it is there.
+
+        ``upgrade`` True always upgrades; None upgrades an empty database only;
+        False only checks. Raises SchemaOutOfDate when the schema is behind and
+        may not be upgraded.
+        """
+
+    @abstractmethod
+    def schema_status(self) -> tuple[str | None, str]:
+        """(the database's schema revision or None, the newest this version ships).
+
+        Raises the driver's error when the database cannot be reached.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release every connection. Raises nothing."""

@@ -1,0 +1,225 @@
+"""What the runtime reads from and writes to the store: typed records and closed vocabularies.
+
+Pure data, no driver: the runtime builds and reads these, the store maps them
+to rows (``engine/store/mapping.py`` for the SQLAlchemy store). Records are
+frozen slots dataclasses, cheap to build. Every closed vocabulary stored in a
+column is a :class:`~enum.StrEnum` whose values are exactly the stored strings
+(and the strings in JSON), so a member compares equal to the text it stands for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class TimerStatus(StrEnum):
+    """``timers.status``."""
+
+    PENDING = "pending"  #: armed, waiting for ``due_at``
+    PAUSED = "paused"  #: its case is in a hold state; resumes when the case returns
+    FIRED = "fired"  #: claimed by a firing (the transaction that applied its event)
+    CANCELLED = "cancelled"  #: its state entry ended before it was due, or it was stale
+
+
+LIVE_TIMER_STATUSES = (TimerStatus.PENDING, TimerStatus.PAUSED)
+
+
+class OutboxStatus(StrEnum):
+    """``outbox.status``."""
+
+    PENDING = "pending"  #: to be delivered at ``next_attempt_at`` (or leased right now)
+    DONE = "done"  #: the action returned
+    DEAD = "dead"  #: dead-lettered: out of attempts, or no action registered
+
+
+class HistoryOutcome(StrEnum):
+    """``history.outcome``: what one history row records."""
+
+    OPENED = "opened"  #: the case was opened
+    TRANSITIONED = "transitioned"  #: an event moved the case to another state (or re-entered)
+    INTERNAL = "internal"  #: an event was applied without leaving the state
+    TIMER = "timer"  #: a timer fired and its event was applied
+    TIMER_IGNORED = "timer_ignored"  #: a timer fired and no transition accepted its event
+
+
+class RejectionReason(StrEnum):
+    """Why an event is not accepted (``EventRejected.reason``, ``EventOption.reason``)."""
+
+    WRONG_STATE = "wrong_state"  #: no transition for the event from the case's state
+    GUARD_FALSE = "guard_false"  #: every candidate transition's guard was false
+    ROLE_MISSING = "role_missing"  #: the sender has none of the roles the transition needs
+    GUARD_ERROR = "guard_error"  #: a guard could not be evaluated over the case data
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRecord:
+    """One case (``cases``)."""
+
+    id: str
+    workflow_name: str
+    workflow_version: int
+    state: str
+    phase: str
+    record: dict[str, Any]
+    version: int
+    previous_state: str | None
+    state_entry_seq: int
+    last_hash: str
+    overdue_since: datetime | None
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+#: The fields a change of the case may set (all but the id, workflow and opening instant).
+CASE_MUTABLE = (
+    "state",
+    "phase",
+    "record",
+    "version",
+    "previous_state",
+    "state_entry_seq",
+    "last_hash",
+    "overdue_since",
+    "updated_at",
+    "closed_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One hash-chained history row (``history``)."""
+
+    case_id: str
+    seq: int
+    event: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    roles: tuple[str, ...]
+    payload: dict[str, Any]
+    idempotency_key: str | None
+    workflow_version: int
+    recorded_at: datetime
+    outcome: HistoryOutcome
+    timer: str | None
+    lateness_seconds: float | None
+    prev_hash: str
+    hash: str
+    record_hash: str | None  # None on rows written before revision 0002
+
+    def hashed_fields(self) -> dict[str, Any]:
+        """The fields :func:`engine.runtime.audit.row_hash` covers, by name."""
+        return {
+            "case_id": self.case_id,
+            "seq": self.seq,
+            "event": self.event,
+            "from_state": self.from_state,
+            "to_state": self.to_state,
+            "actor": self.actor,
+            "roles": self.roles,
+            "payload": self.payload,
+            "idempotency_key": self.idempotency_key,
+            "workflow_version": self.workflow_version,
+            "recorded_at": self.recorded_at,
+            "outcome": self.outcome,
+            "timer": self.timer,
+            "lateness_seconds": self.lateness_seconds,
+            "prev_hash": self.prev_hash,
+            "record_hash": self.record_hash,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRecord:
+    """One timer (``timers``); ``id`` is None until it is inserted."""
+
+    id: int | None
+    case_id: str
+    name: str
+    event: str
+    state: str
+    state_entry_seq: int
+    due_at: datetime | None
+    status: TimerStatus
+    recurring: bool
+    pausable: bool
+    remaining_seconds: float | None
+    created_at: datetime
+    fired_at: datetime | None = None
+    paused_at: datetime | None = None  # while paused: when the pause began (revision 0004)
+    paused_due_at: datetime | None = None  # while paused: when it was due then
+    attempts: int = 0  # failed firings so far, each postponed with backoff (revision 0005)
+    last_error: str | None = None  # exception type of the last failed firing
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTimer:
+    """A due timer claimed for firing, its locked case and the instant of the claim."""
+
+    timer: TimerRecord
+    case: CaseRecord
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One action to deliver (``outbox``); ``id`` is None until it is inserted."""
+
+    id: int | None
+    case_id: str
+    history_seq: int
+    action: str
+    event: str
+    workflow_name: str
+    workflow_version: int
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """A request's idempotency key, its fingerprint and the response to replay."""
+
+    key: str
+    fingerprint: str
+    case_id: str
+    response: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionRecord:
+    """One registered workflow version, as JSON (``workflow_definitions``)."""
+
+    name: str
+    version: int
+    content_hash: str
+    source_text: str
+    ir: dict[str, Any]
+    registered_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRecord:
+    """One audited read or operator action (``access_log``)."""
+
+    actor: str
+    case_id: str | None
+    what: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CaseHead:
+    """The newest version, hash and record of a case: where its history chain must end."""
+
+    version: int
+    last_hash: str
+    record: dict[str, Any]

@@ -1,0 +1,42 @@
+"""The store's closed vocabularies are exactly the strings stored in the database and JSON."""
+
+from __future__ import annotations
+
+import json
+
+from engine.store.records import HistoryOutcome, OutboxStatus, RejectionReason, TimerStatus
+
+
+def test_timer_status_values_are_the_stored_strings() -> None:
+    assert [s.value for s in TimerStatus] == ["pending", "paused", "fired", "cancelled"]
+
+
+def test_outbox_status_values_are_the_stored_strings() -> None:
+    assert [s.value for s in OutboxStatus] == ["pending", "done", "dead"]
+
+
+def test_history_outcome_values_are_the_stored_strings() -> None:
+    assert [s.value for s in HistoryOutcome] == [
+        "opened",
+        "transitioned",
+        "internal",
+        "timer",
+        "timer_ignored",
+    ]
+
+
+def test_rejection_reason_values_are_the_strings_in_problems() -> None:
+    assert [s.value for s in RejectionReason] == [
+        "wrong_state",
+        "guard_false",
+        "role_missing",
+        "guard_error",
+    ]
+
+
+def test_members_equal_and_serialise_as_their_strings() -> None:
+    assert TimerStatus.PENDING == "pending"
+    assert json.dumps([TimerStatus.PAUSED, HistoryOutcome.TIMER_IGNORED]) == (
+        '["paused", "timer_ignored"]'
+    )
+    assert f"{OutboxStatus.DEAD}" == "dead"
