@@ -26,6 +26,7 @@ from engine.definitions import (
     schema_path,
 )
 from engine.definitions.describe import describe, describe_dict
+from engine.definitions.diagnostics import cap_per_file
 from engine.definitions.diagram import render_dot, render_mermaid
 from engine.errors import DefinitionError
 
@@ -97,7 +98,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.format == "json":
         _write_json(validation_dict(report), sys.stdout)
     else:
-        for diag in sorted(report.diagnostics, key=lambda d: (d.sort_key, d.code)):
+        for diag in cap_per_file(sorted(report.diagnostics, key=lambda d: (d.sort_key, d.code))):
             print(diag)
         print(validation_summary(report))
     return EXIT_OK if report.ok else EXIT_INVALID
@@ -164,7 +165,7 @@ def validation_dict(report: CheckReport) -> dict[str, Any]:
             {"name": d.name, "version": d.version, "file": d.source_path}
             for d in report.definitions
         ],
-        "diagnostics": [d.to_dict() for d in diagnostics],
+        "diagnostics": [d.to_dict() for d in cap_per_file(diagnostics)],
         "summary": {"errors": errors, "warnings": len(diagnostics) - errors},
     }
 
@@ -310,7 +311,7 @@ def _usage(message: str) -> int:
 
 def _invalid(exc: DefinitionError) -> int:
     diags: Sequence[Diagnostic] = sorted(exc.diagnostics, key=lambda d: (d.sort_key, d.code))
-    for diag in diags:
+    for diag in cap_per_file(diags):
         print(diag, file=sys.stderr)
     errors = sum(1 for d in diags if d.severity == "error")
     print(f"invalid workflow: {_plural(errors, 'error')}", file=sys.stderr)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.definitions.diagnostics import Diagnostic
+from engine.definitions.diagnostics import Diagnostic, shown
 from engine.definitions.yaml_reader import JsonPath, YamlDocument, YamlError
 
 PREVIOUS = "@previous"
@@ -40,6 +40,7 @@ def str_list(value: Any) -> list[str]:
 
 
 HINT_BUDGET = 100_000  # did-you-mean comparisons per file
+MAX_HINT_WORD = 100  # longer words get no did-you-mean
 _hint_budget: ContextVar[list[int] | None] = ContextVar("_hint_budget", default=None)
 
 
@@ -54,6 +55,8 @@ def did_you_mean(word: str, candidates: Any) -> str | None:
     The budget keeps a hostile file with thousands of misspellings among
     thousands of names from taking quadratic time.
     """
+    if len(word) > MAX_HINT_WORD:  # no name is that long; difflib would be slow on it
+        return None
     budget = _hint_budget.get()
     if budget is None:
         budget = [HINT_BUDGET]
@@ -184,6 +187,15 @@ def include_display(main_file: str, include: str) -> str:
     return os.path.normpath(os.path.join(os.path.dirname(main_file), include))
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """``path``, symlinks resolved, is ``folder`` or below it (no ``../`` or link escape)."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except (ValueError, OSError, RuntimeError):  # outside, unreadable or a symlink loop
+        return False
+    return True
+
+
 def assemble(main: YamlDocument, main_path: Path, read: DocReader) -> Assembled:
     """Merge includes and expand shared transitions (lenient about shapes)."""
     asm = Assembled(main=main)
@@ -197,14 +209,26 @@ def assemble(main: YamlDocument, main_path: Path, read: DocReader) -> Assembled:
             asm.diagnostics.append(
                 main.diagnostic(
                     ("include", i),
-                    f"include path {inc!r} must be relative to this file",
+                    f"include path {shown(inc)} must be relative to this file",
                     "include-absolute",
+                )
+            )
+            continue
+        target = main_path.parent / inc
+        if not _inside(target, main_path.parent):
+            asm.incomplete = True
+            asm.diagnostics.append(
+                main.diagnostic(
+                    ("include", i),
+                    f"include path {shown(inc)} leaves this workflow's folder: fragments "
+                    "must be in the workflow's folder or below it",
+                    "include-outside",
                 )
             )
             continue
         display = include_display(main.file, inc)
         try:
-            frag = read(main_path.parent / inc, display)
+            frag = read(target, display)
         except YamlError as exc:
             asm.diagnostics.extend(exc.diagnostics)
             asm.incomplete = True
@@ -213,7 +237,7 @@ def assemble(main: YamlDocument, main_path: Path, read: DocReader) -> Assembled:
             asm.incomplete = True
             asm.diagnostics.append(
                 main.diagnostic(
-                    ("include", i), f"included file {inc!r} not found", "include-missing"
+                    ("include", i), f"included file {shown(inc)} not found", "include-missing"
                 )
             )
             continue
@@ -223,7 +247,7 @@ def assemble(main: YamlDocument, main_path: Path, read: DocReader) -> Assembled:
             asm.diagnostics.append(
                 main.diagnostic(
                     ("include", i),
-                    f"included file {inc!r} is not a fragment "
+                    f"included file {shown(inc)} is not a fragment "
                     "(it has no top-level 'fragment:' key)",
                     "include-not-fragment",
                 )

@@ -36,6 +36,7 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "include-missing": "an included fragment file does not exist",
     "include-not-fragment": "an included file has no top-level 'fragment:' key",
     "include-absolute": "an include path is absolute; it must be relative to the file",
+    "include-outside": "an include path leads out of the workflow's folder (../ or a symlink)",
     "duplicate-state": "a state defined in two places (workflow and fragment, or two fragments)",
     "duplicate-role": "a role defined in two places",
     "duplicate-parameter": "a parameter defined in two places",
@@ -80,6 +81,7 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "no-way-out": "an open state no role can leave and that has no timer",
     "shadowed-transition": "a transition never taken: an earlier one for its event has no guard",
     # the checker itself
+    "too-many-diagnostics": "more than 100 diagnostics for one file: the rest are counted",
     "internal-error": "a bug in the checker (please report it with the file)",
 }
 

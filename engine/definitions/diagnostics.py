@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
+
+MAX_PER_FILE = 100  # diagnostics shown per file; the rest are counted in one line
+MAX_MESSAGE = 400  # characters of a message, hint or JSON path
+MAX_SHOWN = 60  # characters of a value echoed inside a message
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to ``limit`` characters, ending in an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def shown(value: Any, limit: int = MAX_SHOWN) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters (a value can be 100 kB)."""
+    if isinstance(value, str) and len(value) > limit:
+        value = value[: limit + 1]  # repr of a cut string: no need to repr 100 kB
+    return shorten(repr(value), limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +42,13 @@ class Diagnostic:
     code: str
     severity: Severity = "error"
     hint: str | None = None
+
+    def __post_init__(self) -> None:
+        # a hostile file must not turn one value into megabytes of output
+        for name in ("message", "json_path", "hint"):
+            value = getattr(self, name)
+            if isinstance(value, str) and len(value) > MAX_MESSAGE:
+                object.__setattr__(self, name, shorten(value))
 
     def __str__(self) -> str:
         prefix = "" if self.severity == "error" else "warning: "
@@ -48,3 +72,34 @@ class Diagnostic:
     @property
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.file, self.line, self.column, self.message)
+
+
+def cap_per_file(diags: Iterable[Diagnostic], limit: int = MAX_PER_FILE) -> list[Diagnostic]:
+    """The first ``limit`` diagnostics of each file, then one line counting the rest.
+
+    The summary line has code ``too-many-diagnostics`` and is an error when any
+    dropped diagnostic is one, so capping never turns a failing file into a
+    passing one. Call it once, on the final list.
+    """
+    out: list[Diagnostic] = []
+    kept: dict[str, int] = {}
+    dropped: dict[str, list[Diagnostic]] = {}
+    for d in diags:
+        if kept.get(d.file, 0) < limit:
+            kept[d.file] = kept.get(d.file, 0) + 1
+            out.append(d)
+        else:
+            dropped.setdefault(d.file, []).append(d)
+    for file, rest in dropped.items():
+        out.append(
+            Diagnostic(
+                file=file,
+                line=1,
+                column=1,
+                json_path="$",
+                message=f"\u2026 and {len(rest)} more diagnostics in {file}",
+                code="too-many-diagnostics",
+                severity="error" if any(d.severity == "error" for d in rest) else "warning",
+            )
+        )
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from engine.definitions.diagnostics import shown
 from engine.definitions.model import Duration
 
 _DURATION = re.compile(
@@ -29,11 +30,11 @@ def parse_duration(text: str) -> Duration:
     m = _DURATION.match(text)
     if m is None:
         raise ValueError(
-            f"{text!r} is not an ISO 8601 duration (examples: P14D, P1M, PT72H, P1Y2M)"
+            f"{shown(text)} is not an ISO 8601 duration (examples: P14D, P1M, PT72H, P1Y2M)"
         )
     parts = {k: int(v) for k, v in m.groupdict().items() if v is not None}
     if any(v > _MAX_PART for v in parts.values()):
-        raise ValueError(f"{text!r} is unreasonably long")
+        raise ValueError(f"{shown(text)} is unreasonably long")
     if not any(parts.values()):
-        raise ValueError(f"{text!r} is a zero duration")
+        raise ValueError(f"{shown(text)} is a zero duration")
     return Duration(text=text, **parts)

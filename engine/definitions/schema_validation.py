@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.exceptions import best_match
 
 from engine.definitions.assemble import did_you_mean
-from engine.definitions.diagnostics import Diagnostic
+from engine.definitions.diagnostics import Diagnostic, shorten, shown
 from engine.definitions.paths import schema_path
 from engine.definitions.yaml_reader import JsonPath, YamlDocument
 
@@ -143,13 +143,13 @@ def _translate(error: ValidationError, doc: YamlDocument) -> list[Diagnostic]:
         return [
             doc.diagnostic(
                 path,
-                f"{instance!r} is not one of the allowed values: {', '.join(allowed)}",
+                f"{shown(instance)} is not one of the allowed values: {', '.join(allowed)}",
                 "invalid-value",
                 hint=hint,
             )
         ]
     if validator == "const":
-        return [doc.diagnostic(path, f"must be {error.validator_value!r}", "invalid-value")]
+        return [doc.diagnostic(path, f"must be {shown(error.validator_value)}", "invalid-value")]
     if validator == "type":
         wanted = error.validator_value
         wanted_list = [str(w) for w in (wanted if isinstance(wanted, list) else [wanted])]
@@ -171,9 +171,9 @@ def _translate(error: ValidationError, doc: YamlDocument) -> list[Diagnostic]:
         where: JsonPath = (*path, instance) if is_key else path
         pattern = error.validator_value
         if "P(?!$)" in pattern:
-            msg = f"{instance!r} is not {_DURATION_HINT}"
+            msg = f"{shown(instance)} is not {_DURATION_HINT}"
         else:
-            msg = f"{instance!r} {_PATTERN_MESSAGES.get(pattern, f'must match {pattern}')}"
+            msg = f"{shown(instance)} {_PATTERN_MESSAGES.get(pattern, f'must match {pattern}')}"
         if is_key:
             msg = f"name {msg}"
         return [
@@ -202,7 +202,7 @@ def _translate(error: ValidationError, doc: YamlDocument) -> list[Diagnostic]:
         }
         return [doc.diagnostic(path, limits[validator], "invalid-value", key=container)]
     # anything else: jsonschema's own message (its instance is definition text, never case data)
-    return [doc.diagnostic(path, error.message, "schema", key=container)]
+    return [doc.diagnostic(path, shorten(error.message, 200), "schema", key=container)]
 
 
 def _is_property_name_error(error: ValidationError) -> bool:
@@ -242,4 +242,4 @@ def _choice(error: ValidationError, doc: YamlDocument, path: JsonPath) -> Diagno
         translated = _translate(best, doc)
         if translated:
             return translated[0]
-    return doc.diagnostic(path, error.message, "schema", key=container)
+    return doc.diagnostic(path, shorten(error.message, 200), "schema", key=container)

@@ -132,6 +132,7 @@ EXPECTED: dict[str, tuple[str, int, int, str, Path | None]] = {
     "unknown_variable": ("unknown-variable", 46, 16, "$.states.plan.transitions[0].guard", None),
     "final_has_timers": ("final-has-timers", 65, 5, "$.states.closed.timers", None),
     "include_absolute": ("include-absolute", 8, 5, "$.include[0]", None),
+    "include_outside": ("include-outside", 8, 5, "$.include[0]", None),
     "write_type_mismatch": (
         "write-type-mismatch",
         50,
