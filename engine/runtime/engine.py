@@ -62,7 +62,7 @@ from engine.runtime.views import (
 )
 from engine.store import open_store
 from engine.store.interface import CaseStore, StoreTransaction
-from engine.store.records import AccessRecord, OutboxStatus
+from engine.store.records import AccessRecord, CaseQuery, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -390,18 +390,8 @@ class Engine:
             after = (datetime.fromisoformat(values[0]), str(values[1]))
         with store.read() as tx:
             now = self._context.now(tx)
-            rows = tx.find_cases(
-                workflow=workflow,
-                state=state,
-                phase=phase,
-                overdue=overdue,
-                opened_after=opened_after,
-                opened_before=opened_before,
-                closed=closed,
-                now=now,
-                limit=limit,
-                after=after,
-            )
+            query = CaseQuery(workflow, state, phase, overdue, opened_after, opened_before, closed)
+            rows = tx.find_cases(query, now=now, limit=limit, after=after)
             timers = tx.live_timers_for([r.id for r in rows])
         items = [case_view(r, [timer_view(t) for t in timers.get(r.id, [])]) for r in rows]
         nxt = encode_cursor([rows[-1].opened_at, rows[-1].id]) if len(rows) == limit else None

@@ -13,7 +13,7 @@ never the record or an event's payload (patient data).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -49,6 +49,15 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _flat_dict(view: Any) -> dict[str, Any]:
+    """A flat view's fields as JSON values (instants as RFC 3339 strings)."""
+    out: dict[str, Any] = {}
+    for f in fields(view):
+        value = getattr(view, f.name)
+        out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class FiredDeadline:
     """A timer that fired while the case stayed in its state (its deadline passed)."""
@@ -60,13 +69,7 @@ class FiredDeadline:
     lateness_seconds: float | None  # fired_at - due_at, when recorded
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "timer": self.timer,
-            "event": self.event,
-            "fired_at": self.fired_at.isoformat(),
-            "lateness_seconds": self.lateness_seconds,
-        }
+        return _flat_dict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +83,7 @@ class OverdueTimer:
     overdue_seconds: float  # as of the explanation
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "timer": self.timer,
-            "event": self.event,
-            "due_at": self.due_at.isoformat(),
-            "overdue_seconds": self.overdue_seconds,
-        }
+        return _flat_dict(self)
 
 
 @dataclass(frozen=True, slots=True)

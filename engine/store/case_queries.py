@@ -35,6 +35,7 @@ from engine.store.records import (
     CASE_MUTABLE,
     AccessRecord,
     CaseHead,
+    CaseQuery,
     CaseRecord,
     DefinitionRecord,
     HistoryRecord,
@@ -162,20 +163,17 @@ def advance_case(
 
 def find_cases(
     conn: sa.Connection,
+    query: CaseQuery,
     *,
-    workflow: str | None,
-    state: str | None,
-    phase: str | None,
-    overdue: bool | None,
-    opened_after: datetime | None,
-    opened_before: datetime | None,
-    closed: bool | None,
     now: datetime,
     limit: int,
     after: tuple[datetime, str] | None,
 ) -> list[CaseRecord]:
     c = t.cases.c
     q = sa.select(*CASE_COLUMNS)
+    workflow, state, phase = query.workflow, query.state, query.phase
+    opened_after, opened_before = query.opened_after, query.opened_before
+    closed, overdue = query.closed, query.overdue
     if workflow is not None:
         q = q.where(c.workflow_name == workflow)
     if state is not None:

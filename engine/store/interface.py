@@ -20,6 +20,7 @@ from typing import Any
 from engine.store.records import (
     AccessRecord,
     CaseHead,
+    CaseQuery,
     CaseRecord,
     ClaimedTimer,
     DefinitionRecord,
@@ -88,20 +89,9 @@ class StoreTransaction(ABC):
 
     @abstractmethod
     def find_cases(
-        self,
-        *,
-        workflow: str | None,
-        state: str | None,
-        phase: str | None,
-        overdue: bool | None,
-        opened_after: datetime | None,
-        opened_before: datetime | None,
-        closed: bool | None,
-        now: datetime,
-        limit: int,
-        after: tuple[datetime, str] | None,
+        self, query: CaseQuery, *, now: datetime, limit: int, after: tuple[datetime, str] | None
     ) -> list[CaseRecord]:
-        """Cases matching every filter given, by (opened_at, id) after ``after``.
+        """Cases matching every filter of ``query``, by (opened_at, id) after ``after``.
 
         Raises nothing.
         """

@@ -207,6 +207,19 @@ class DefinitionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseQuery:
+    """Filters of a case search; None means "any"."""
+
+    workflow: str | None = None
+    state: str | None = None
+    phase: str | None = None
+    overdue: bool | None = None
+    opened_after: datetime | None = None
+    opened_before: datetime | None = None
+    closed: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AccessRecord:
     """One audited read or operator action (``access_log``)."""
 

@@ -22,22 +22,10 @@ from engine.errors import DuplicateKey, SchemaOutOfDate
 from engine.store import case_queries as cq
 from engine.store import migrate
 from engine.store import outbox_queries as oq
+from engine.store import records as r
 from engine.store import timer_queries as tq
 from engine.store.database import READ, create_database_engine, is_postgres
 from engine.store.interface import CaseStore, StoreTransaction
-from engine.store.records import (
-    AccessRecord,
-    CaseHead,
-    CaseRecord,
-    ClaimedTimer,
-    DefinitionRecord,
-    HistoryRecord,
-    IdempotencyRecord,
-    OutboxRecord,
-    OutboxStatus,
-    TimerRecord,
-    TimerStatus,
-)
 
 
 @contextmanager
@@ -61,55 +49,59 @@ class SqlAlchemyTransaction(StoreTransaction):
     def now(self) -> datetime:
         return cq.db_now(self.conn)
 
-    def definitions(self) -> list[DefinitionRecord]:
+    def definitions(self) -> list[r.DefinitionRecord]:
         return cq.definitions(self.conn)
 
-    def insert_definition(self, definition: DefinitionRecord) -> None:
+    def insert_definition(self, definition: r.DefinitionRecord) -> None:
         with _translate_errors():
             cq.insert_definition(self.conn, definition)
 
     def lock_case(
         self, case_id: str, *, with_db_now: bool = False
-    ) -> tuple[CaseRecord, datetime | None] | None:
+    ) -> tuple[r.CaseRecord, datetime | None] | None:
         return cq.lock_case(self.conn, self.postgres, case_id, with_db_now)
 
-    def get_case(self, case_id: str) -> CaseRecord | None:
+    def get_case(self, case_id: str) -> r.CaseRecord | None:
         return cq.get_case(self.conn, case_id)
 
-    def insert_case(self, case: CaseRecord, history: HistoryRecord) -> None:
+    def insert_case(self, case: r.CaseRecord, history: r.HistoryRecord) -> None:
         with _translate_errors():
             cq.insert_case(self.conn, case, history)
 
-    def advance_case(self, before: CaseRecord, after: CaseRecord, history: HistoryRecord) -> bool:
+    def advance_case(
+        self, before: r.CaseRecord, after: r.CaseRecord, history: r.HistoryRecord
+    ) -> bool:
         with _translate_errors():
             return cq.advance_case(self.conn, self.postgres, before, after, history)
 
-    def find_cases(self, **filters: Any) -> list[CaseRecord]:
-        return cq.find_cases(self.conn, **filters)
+    def find_cases(
+        self, query: r.CaseQuery, *, now: datetime, limit: int, after: tuple[datetime, str] | None
+    ) -> list[r.CaseRecord]:
+        return cq.find_cases(self.conn, query, now=now, limit=limit, after=after)
 
-    def history(self, case_id: str) -> list[HistoryRecord]:
+    def history(self, case_id: str) -> list[r.HistoryRecord]:
         return cq.history(self.conn, case_id)
 
-    def history_batches(self, case_id: str | None, batch: int = 1000) -> Iterator[HistoryRecord]:
+    def history_batches(self, case_id: str | None, batch: int = 1000) -> Iterator[r.HistoryRecord]:
         return cq.history_batches(self.conn, case_id, batch)
 
-    def case_heads(self, case_id: str | None) -> dict[str, CaseHead]:
+    def case_heads(self, case_id: str | None) -> dict[str, r.CaseHead]:
         return cq.case_heads(self.conn, case_id)
 
-    def insert_access(self, access: AccessRecord) -> None:
+    def insert_access(self, access: r.AccessRecord) -> None:
         cq.insert_access(self.conn, access)
 
-    def get_idempotency(self, key: str) -> IdempotencyRecord | None:
+    def get_idempotency(self, key: str) -> r.IdempotencyRecord | None:
         return cq.get_idempotency(self.conn, key)
 
-    def insert_idempotency(self, entry: IdempotencyRecord) -> None:
+    def insert_idempotency(self, entry: r.IdempotencyRecord) -> None:
         with _translate_errors():
             cq.insert_idempotency(self.conn, entry)
 
-    def insert_timers(self, timers: Sequence[TimerRecord]) -> list[int]:
+    def insert_timers(self, timers: Sequence[r.TimerRecord]) -> list[int]:
         return tq.insert_timers(self.conn, timers)
 
-    def cancel_timers(self, case_id: str, statuses: tuple[TimerStatus, ...]) -> int:
+    def cancel_timers(self, case_id: str, statuses: tuple[r.TimerStatus, ...]) -> int:
         return tq.cancel_timers(self.conn, case_id, statuses)
 
     def cancel_timer(self, timer_id: int) -> None:
@@ -130,31 +122,31 @@ class SqlAlchemyTransaction(StoreTransaction):
     def resume_timer(self, timer_id: int, due_at: datetime, state_entry_seq: int) -> None:
         tq.resume_timer(self.conn, timer_id, due_at, state_entry_seq)
 
-    def live_timers_of(self, case_id: str) -> list[TimerRecord]:
+    def live_timers_of(self, case_id: str) -> list[r.TimerRecord]:
         return tq.live_timers_of(self.conn, case_id)
 
-    def live_timers_for(self, case_ids: Sequence[str]) -> dict[str, list[TimerRecord]]:
+    def live_timers_for(self, case_ids: Sequence[str]) -> dict[str, list[r.TimerRecord]]:
         return tq.live_timers_for(self.conn, case_ids)
 
-    def paused_timers_of(self, case_id: str) -> list[TimerRecord]:
+    def paused_timers_of(self, case_id: str) -> list[r.TimerRecord]:
         return tq.paused_timers_of(self.conn, case_id)
 
-    def claim_next_due_timer(self, now: datetime | None) -> ClaimedTimer | None:
+    def claim_next_due_timer(self, now: datetime | None) -> r.ClaimedTimer | None:
         return tq.claim_next_due_timer(self.conn, self.postgres, now)
 
     def next_timer_due(self) -> datetime | None:
         return tq.next_timer_due(self.conn)
 
-    def list_timers(self, **filters: Any) -> list[TimerRecord]:
+    def list_timers(self, **filters: Any) -> list[r.TimerRecord]:
         return tq.list_timers(self.conn, **filters)
 
-    def insert_outbox(self, items: Sequence[OutboxRecord]) -> None:
+    def insert_outbox(self, items: Sequence[r.OutboxRecord]) -> None:
         oq.insert_outbox(self.conn, items)
 
-    def claim_outbox(self, now: datetime, limit: int) -> list[OutboxRecord]:
+    def claim_outbox(self, now: datetime, limit: int) -> list[r.OutboxRecord]:
         return oq.claim_outbox(self.conn, self.postgres, now, limit)
 
-    def get_outbox(self, item_id: int, *, lock: bool = False) -> OutboxRecord | None:
+    def get_outbox(self, item_id: int, *, lock: bool = False) -> r.OutboxRecord | None:
         return oq.get_outbox(self.conn, self.postgres, item_id, lock)
 
     def lease_outbox(self, item_id: int, attempts: int, until: datetime) -> None:
@@ -163,7 +155,7 @@ class SqlAlchemyTransaction(StoreTransaction):
     def settle_outbox(
         self,
         item_id: int,
-        status: OutboxStatus,
+        status: r.OutboxStatus,
         last_error: str | None,
         next_attempt_at: datetime | None,
     ) -> None:
@@ -171,12 +163,12 @@ class SqlAlchemyTransaction(StoreTransaction):
         oq.update_outbox(self.conn, item_id, {**values, "next_attempt_at": next_attempt_at})
 
     def reset_outbox(self, item_id: int, now: datetime) -> None:
-        values = {"status": OutboxStatus.PENDING.value, "attempts": 0, "next_attempt_at": now}
+        values = {"status": r.OutboxStatus.PENDING.value, "attempts": 0, "next_attempt_at": now}
         oq.update_outbox(self.conn, item_id, values)
 
     def list_outbox(
         self, *, status: str | None, limit: int, after_id: int | None
-    ) -> list[OutboxRecord]:
+    ) -> list[r.OutboxRecord]:
         return oq.list_outbox(self.conn, status=status, limit=limit, after_id=after_id)
 
     def stats(self, now: datetime) -> dict[str, Any]:
