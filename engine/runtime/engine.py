@@ -186,10 +186,15 @@ class Engine:
     def _warn_unhandled_actions(self) -> None:
         missing = self.unhandled_actions()
         if missing:
-            listed = "; ".join(f"{n} v{v}: {', '.join(a)}" for (n, v), a in missing.items())
+            listed = "; ".join(
+                f"{n} v{v}: {', '.join(a[:8])}" + (f" and {len(a) - 8} more" if len(a) > 8 else "")
+                for (n, v), a in missing.items()
+            )
             log.warning(
-                "actions without a registered handler (their outbox items will be "
-                "dead-lettered until one is registered): %s",
+                "%d action names have no registered handler; their outbox items are "
+                "dead-lettered until one is registered (Engine.unhandled_actions() lists "
+                "all): %s",
+                sum(len(a) for a in missing.values()),
                 listed,
             )
 
