@@ -6,7 +6,13 @@ reordering any row breaks the chain from that row on, and the cases table
 keeps the newest hash so a truncated tail is caught too. Each row also
 carries ``record_hash``, the hash of the case record after the change
 (covered by the row hash), so an edit of ``cases.record`` that bypassed the
-engine is caught against the newest row.
+engine is caught against the newest row, and ``head_hash`` (revision 0009),
+the hash of the rest of the case's head (state, phase, previous state, state
+entry, workflow version, opening and closing instants), so an edit of
+``cases.state``, ``phase`` or ``closed_at`` is caught the same way.
+
+The access log is one chain too (:func:`access_hash`, by ``seq`` from 1), and
+the checkpoints of :mod:`engine.runtime.checkpoints` anchor both.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ def row_hash(row: Mapping[str, Any]) -> str:
     doc = {k: _norm(k, row[k]) for k in HASHED_FIELDS}
     if row.get("record_hash") is not None:  # rows written before revision 0002 have none
         doc["record_hash"] = row["record_hash"]
+    if row.get("head_hash") is not None:  # rows written before revision 0009 have none
+        doc["head_hash"] = row["head_hash"]
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
 
 
@@ -72,3 +80,48 @@ def record_hash(record: Mapping[str, Any]) -> str:
 def fingerprint(value: Any) -> str:
     """sha256 of a request's canonical JSON (for idempotency)."""
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def _instant(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def head_hash(
+    *,
+    workflow_name: str,
+    workflow_version: int,
+    state: str,
+    phase: str,
+    previous_state: str | None,
+    state_entry_seq: int,
+    opened_at: datetime,
+    closed_at: datetime | None,
+) -> str:
+    """sha256 of a case's head after a change: every column of ``cases`` an audit must
+    cover besides the record, the version and the hash (``overdue_since`` is operational)."""
+    doc = {
+        "workflow_name": workflow_name,
+        "workflow_version": workflow_version,
+        "state": state,
+        "phase": phase,
+        "previous_state": previous_state,
+        "state_entry_seq": state_entry_seq,
+        "opened_at": _instant(opened_at),
+        "closed_at": _instant(closed_at),
+    }
+    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
+
+
+def access_hash(
+    *, seq: int, actor: str, case_id: str | None, what: str, at: datetime, prev_hash: str
+) -> str:
+    """sha256 of one access-log row, chained to the row before (``GENESIS`` for seq 1)."""
+    doc = {
+        "seq": seq,
+        "actor": actor,
+        "case_id": case_id,
+        "what": what,
+        "at": _instant(at),
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(canonical_json(doc).encode()).hexdigest()

@@ -20,14 +20,10 @@ from typing import Any
 
 from engine.clock import Clock, SystemClock
 from engine.definitions.model import WorkflowDefinition
-from engine.errors import (
-    CaseNotFound,
-    ConcurrencyConflict,
-    DuplicateKey,
-    EngineError,
-)
+from engine.errors import CaseNotFound, ConcurrencyConflict, DuplicateKey, EngineError
 from engine.runtime import delivery, firing
 from engine.runtime.audit import fingerprint
+from engine.runtime.audit_trail import Checkpoint, append_access, take_checkpoint, verify_audit
 from engine.runtime.context import Action, EngineContext
 from engine.runtime.convert import (
     case_view,
@@ -39,7 +35,6 @@ from engine.runtime.cursors import decode_cursor, encode_cursor
 from engine.runtime.explain import CaseExplanation, explain_case
 from engine.runtime.idempotency import remember, replay, run_idempotent
 from engine.runtime.inspection import allowed_events as _allowed_events
-from engine.runtime.inspection import verify_audit as _verify_audit
 from engine.runtime.json_policy import (
     MAX_PAYLOAD_BYTES,
     MAX_RECORD_BYTES,
@@ -62,7 +57,7 @@ from engine.runtime.views import (
 )
 from engine.store import open_store
 from engine.store.interface import CaseStore, StoreTransaction
-from engine.store.records import AccessRecord, CaseQuery, OutboxStatus
+from engine.store.records import CaseQuery, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -456,7 +451,8 @@ class Engine:
                 raise EngineError(f"outbox item {item_id} was already delivered")
             now = ctx.now(tx)
             tx.reset_outbox(item_id, now)
-            tx.insert_access(AccessRecord(actor, item.case_id, f"retry_outbox:{item_id}", now))
+            what = f"retry_outbox:{item_id}"
+            append_access(tx, actor=actor, case_id=item.case_id, what=what, at=now)
         return outbox_item(
             replace(item, status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now)
         )
@@ -466,7 +462,7 @@ class Engine:
         when the request named no case)."""
         ctx = self._context
         with ctx.store.write() as tx:
-            tx.insert_access(AccessRecord(actor, case_id, what, ctx.now(tx)))
+            append_access(tx, actor=actor, case_id=case_id, what=what, at=ctx.now(tx))
 
     # -- timers, actions, audit --------------------------------------------------
 
@@ -483,9 +479,14 @@ class Engine:
         """Run pending actions whose time has come; returns how many were attempted."""
         return delivery.deliver_outbox(self._context, limit=limit)
 
-    def verify_audit(self, case_id: str | None = None) -> AuditReport:
-        """Walk the hash chains; report the first broken link. Raises CaseNotFound."""
-        return _verify_audit(self._context.store, case_id)
+    def verify_audit(self, case_id: str | None = None, *, key: bytes | None = None) -> AuditReport:
+        """Walk the chains and checkpoints in one snapshot (see :mod:`.audit_trail`);
+        ``key`` checks signed checkpoints' seals. Raises CaseNotFound."""
+        return verify_audit(self._context.store, case_id, key)
+
+    def audit_checkpoint(self, *, key: bytes | None = None) -> Checkpoint:
+        """Record every case's head and the access log's head, sealed (HMAC with ``key``)."""
+        return take_checkpoint(self._context.store, self._context.clock.now(), key)
 
     def stats(self) -> EngineStats:
         store = self._context.store

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.definitions.model import State, WorkflowDefinition
 from engine.errors import ConcurrencyConflict
-from engine.runtime.audit import GENESIS, record_hash, row_hash
+from engine.runtime.audit import GENESIS, head_hash, record_hash, row_hash
 from engine.runtime.convert import case_view, timer_view
 from engine.runtime.machine import Applied, CompiledWorkflow
 from engine.runtime.timers import arm, move_timers, timer_records
@@ -55,8 +55,10 @@ def history_record(
     now: datetime,
     prev_hash: str,
     record: Mapping[str, Any],
+    head: str,
 ) -> HistoryRecord:
-    """The next history row, its hash chained to ``prev_hash``."""
+    """The next history row, its hash chained to ``prev_hash``; ``head`` is the
+    :func:`~engine.runtime.audit.head_hash` of the case after it."""
     lateness = None if facts.lateness_seconds is None else round(facts.lateness_seconds, 6)
     fields: dict[str, Any] = {
         "case_id": case_id,
@@ -75,6 +77,7 @@ def history_record(
         "lateness_seconds": lateness,
         "prev_hash": prev_hash,
         "record_hash": record_hash(record),
+        "head_hash": head,
     }
     return HistoryRecord(hash=row_hash(fields), **fields)
 
@@ -130,6 +133,16 @@ def open_case(
         now=now,
         prev_hash=GENESIS,
         record=record,
+        head=head_hash(
+            workflow_name=d.name,
+            workflow_version=d.version,
+            state=initial.name,
+            phase=initial.phase.value,
+            previous_state=None,
+            state_entry_seq=1,
+            opened_at=now,
+            closed_at=now if initial.final else None,
+        ),
     )
     case = CaseRecord(
         case_id,
@@ -204,6 +217,16 @@ def commit_applied(
         now=now,
         prev_hash=case.last_hash,
         record=applied.record,
+        head=head_hash(
+            workflow_name=case.workflow_name,
+            workflow_version=case.workflow_version,
+            state=dst.name,
+            phase=dst.phase.value,
+            previous_state=previous_state,
+            state_entry_seq=entry_seq,
+            opened_at=case.opened_at,
+            closed_at=closed_at,
+        ),
     )
     after = CaseRecord(
         case_id,
@@ -262,6 +285,7 @@ def record_ignored(
         now=now,
         prev_hash=case.last_hash,
         record=case.record,
+        head=case_head_hash(case),
     )
     after = CaseRecord(
         case.id,
@@ -283,3 +307,17 @@ def record_ignored(
         raise ConcurrencyConflict(  # the case is locked: not expected
             case_id=case.id, expected_version=case.version, actual_version=-1, state=case.state
         )
+
+
+def case_head_hash(case: CaseRecord) -> str:
+    """The :func:`~engine.runtime.audit.head_hash` of a case as stored."""
+    return head_hash(
+        workflow_name=case.workflow_name,
+        workflow_version=case.workflow_version,
+        state=case.state,
+        phase=case.phase,
+        previous_state=case.previous_state,
+        state_entry_seq=case.state_entry_seq,
+        opened_at=case.opened_at,
+        closed_at=case.closed_at,
+    )

@@ -225,7 +225,12 @@ class BrokenLink:
     case_id: str
     seq: int
     # "hash_mismatch" | "prev_hash_mismatch" | "seq_gap" | "head_mismatch" (tail deleted)
-    # | "record_mismatch" (cases.record edited) | "orphan_history" | "missing_history"
+    # | "record_mismatch" (cases.record edited) | "state_mismatch" (state, phase, closure...
+    # edited) | "orphan_history" | "missing_history" | "checkpoint_mismatch" |
+    # "history_truncated" | "case_deleted" (against a checkpoint); case_id "" for the
+    # access log ("access_seq_gap", "access_prev_hash_mismatch", "access_hash_mismatch",
+    # "access_checkpoint_mismatch", "access_truncated") and the checkpoints
+    # ("checkpoint_gap", "checkpoint_chain_mismatch", "checkpoint_seal_mismatch")
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -240,12 +245,19 @@ class AuditReport:
     cases_checked: int
     rows_checked: int
     first_broken: BrokenLink | None = None
+    access_rows_checked: int = 0
+    checkpoints_checked: int = 0
+    #: False when a checkpoint is signed and no key was given to check its seal
+    checkpoint_seals_checked: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "cases_checked": self.cases_checked,
             "rows_checked": self.rows_checked,
+            "access_rows_checked": self.access_rows_checked,
+            "checkpoints_checked": self.checkpoints_checked,
+            "checkpoint_seals_checked": self.checkpoint_seals_checked,
             "first_broken": self.first_broken.to_dict() if self.first_broken else None,
         }
 

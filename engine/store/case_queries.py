@@ -16,14 +16,19 @@ import sqlalchemy as sa
 
 from engine.store import tables as t
 from engine.store.mapping import (
+    ACCESS_COLUMNS,
     CASE_COLUMNS,
+    CHECKPOINT_COLUMNS,
     DEFINITION_COLUMNS,
     HISTORY_COLUMNS,
     HISTORY_FIELDS,
     IDEMPOTENCY_COLUMNS,
+    access_record,
     access_values,
     case_record,
     case_values,
+    checkpoint_record,
+    checkpoint_values,
     definition_record,
     definition_values,
     history_record,
@@ -34,9 +39,9 @@ from engine.store.mapping import (
 from engine.store.records import (
     CASE_MUTABLE,
     AccessRecord,
-    CaseHead,
     CaseQuery,
     CaseRecord,
+    CheckpointRecord,
     DefinitionRecord,
     HistoryRecord,
     IdempotencyRecord,
@@ -233,15 +238,55 @@ def history_batches(
         last = (rows[-1].case_id, rows[-1].seq)
 
 
-def case_heads(conn: sa.Connection, case_id: str | None) -> dict[str, CaseHead]:
-    q = sa.select(t.cases.c.id, t.cases.c.version, t.cases.c.last_hash, t.cases.c.record)
+def case_heads(conn: sa.Connection, case_id: str | None) -> dict[str, CaseRecord]:
+    q = sa.select(*CASE_COLUMNS)
     if case_id is not None:
         q = q.where(t.cases.c.id == case_id)
-    return {r.id: CaseHead(r.version, r.last_hash, r.record) for r in conn.execute(q)}
+    return {r[0]: case_record(r) for r in conn.execute(q)}
+
+
+# PostgreSQL advisory lock key serialising appends to the access chain ("casework-access")
+ACCESS_CHAIN_LOCK = 0x6361_7365_6163_6373
+
+
+def access_head(conn: sa.Connection, postgres: bool) -> tuple[int, str] | None:
+    """The newest access row's (seq, hash), the chain locked until the transaction ends.
+
+    SQLite's write transactions are exclusive already; on PostgreSQL a
+    transaction-scoped advisory lock queues concurrent appenders (the unique
+    ``seq`` is the backstop).
+    """
+    if postgres:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ACCESS_CHAIN_LOCK)))
+    a = t.access_log.c
+    row = conn.execute(sa.select(a.seq, a.hash).order_by(a.seq.desc()).limit(1)).first()
+    return None if row is None else (int(row[0]), str(row[1]))
 
 
 def insert_access(conn: sa.Connection, access: AccessRecord) -> None:
     conn.execute(sa.insert(t.access_log), access_values(access))
+
+
+def access_batches(conn: sa.Connection, batch: int = 1000) -> Iterator[AccessRecord]:
+    """Every access row by seq, read in keyset batches."""
+    a = t.access_log.c
+    last = 0
+    while True:
+        q = sa.select(*ACCESS_COLUMNS).where(a.seq > last).order_by(a.seq).limit(batch)
+        rows = [access_record(r) for r in conn.execute(q)]
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def checkpoints(conn: sa.Connection) -> list[CheckpointRecord]:
+    q = sa.select(*CHECKPOINT_COLUMNS).order_by(t.audit_checkpoints.c.id)
+    return [checkpoint_record(r) for r in conn.execute(q)]
+
+
+def insert_checkpoint(conn: sa.Connection, checkpoint: CheckpointRecord) -> None:
+    conn.execute(sa.insert(t.audit_checkpoints), checkpoint_values(checkpoint))
 
 
 # -- idempotency ------------------------------------------------------------------------

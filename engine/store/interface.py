@@ -19,9 +19,9 @@ from typing import Any
 
 from engine.store.records import (
     AccessRecord,
-    CaseHead,
     CaseQuery,
     CaseRecord,
+    CheckpointRecord,
     ClaimedTimer,
     DefinitionRecord,
     HistoryRecord,
@@ -110,15 +110,41 @@ class StoreTransaction(ABC):
         """
 
     @abstractmethod
-    def case_heads(self, case_id: str | None) -> dict[str, CaseHead]:
-        """Case id -> its head (version, last hash, record), for the audit walk.
+    def case_heads(self, case_id: str | None) -> dict[str, CaseRecord]:
+        """Case id -> the case as stored (where its chain must end), for the audit walk.
+
+        Raises nothing.
+        """
+
+    @abstractmethod
+    def access_head(self) -> tuple[int, str] | None:
+        """The newest access-log row's (seq, hash), None for an empty log; the log is
+        locked until this transaction ends, so the next row chains to this one.
 
         Raises nothing.
         """
 
     @abstractmethod
     def insert_access(self, access: AccessRecord) -> None:
-        """Append to the access log. Raises nothing."""
+        """Append to the access log (after :meth:`access_head` in this transaction).
+
+        Raises DuplicateKey when the seq is taken.
+        """
+
+    @abstractmethod
+    def access_batches(self, batch: int = 1000) -> Iterator[AccessRecord]:
+        """Every access-log row by seq, read in batches. Raises nothing."""
+
+    @abstractmethod
+    def checkpoints(self) -> list[CheckpointRecord]:
+        """Every audit checkpoint by id. Raises nothing."""
+
+    @abstractmethod
+    def insert_checkpoint(self, checkpoint: CheckpointRecord) -> None:
+        """Store an audit checkpoint.
+
+        Raises DuplicateKey when a concurrent checkpoint took the id first.
+        """
 
     # -- idempotency ---------------------------------------------------------------------
 
@@ -271,6 +297,16 @@ class CaseStore(ABC):
     @abstractmethod
     def read(self) -> AbstractContextManager[StoreTransaction]:
         """A read-only transaction. Raises nothing beyond connection errors."""
+
+    @abstractmethod
+    def snapshot(self, *, write: bool = False) -> AbstractContextManager[StoreTransaction]:
+        """A transaction whose every statement sees one consistent snapshot of the
+        database (REPEATABLE READ on PostgreSQL; one transaction on SQLite's WAL), for
+        audit walks that must not see writes committed while they run. ``write`` allows
+        inserts (an audit checkpoint).
+
+        Raises DuplicateKey like :meth:`write`; nothing else beyond connection errors.
+        """
 
     @abstractmethod
     def ensure_schema(self, upgrade: bool | None) -> None:

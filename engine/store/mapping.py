@@ -18,6 +18,7 @@ from engine.store import tables as t
 from engine.store.records import (
     AccessRecord,
     CaseRecord,
+    CheckpointRecord,
     DefinitionRecord,
     HistoryOutcome,
     HistoryRecord,
@@ -49,6 +50,9 @@ IDEMPOTENCY_COLUMNS = _columns(t.idempotency, IdempotencyRecord)
 DEFINITION_FIELDS = _names(DefinitionRecord)
 DEFINITION_COLUMNS = _columns(t.workflow_definitions, DefinitionRecord)
 ACCESS_FIELDS = _names(AccessRecord)
+ACCESS_COLUMNS = _columns(t.access_log, AccessRecord)
+CHECKPOINT_FIELDS = _names(CheckpointRecord)
+CHECKPOINT_COLUMNS = _columns(t.audit_checkpoints, CheckpointRecord)
 
 _TIMER_STATUS: dict[str, Any] = dict(TimerStatus._value2member_map_)
 _OUTBOX_STATUS: dict[str, Any] = dict(OutboxStatus._value2member_map_)
@@ -67,6 +71,7 @@ def _values(names: tuple[str, ...]) -> Any:
 case_values = _values(CASE_FIELDS)
 definition_values = _values(DEFINITION_FIELDS)
 access_values = _values(ACCESS_FIELDS)
+checkpoint_values = _values(CHECKPOINT_FIELDS)
 _timer_values = _values(TIMER_FIELDS[1:])
 _outbox_values = _values(OUTBOX_FIELDS[1:])
 
@@ -90,6 +95,7 @@ def history_values(h: HistoryRecord) -> dict[str, Any]:
         "prev_hash": h.prev_hash,
         "hash": h.hash,
         "record_hash": h.record_hash,
+        "head_hash": h.head_hash,
     }
 
 
@@ -140,3 +146,11 @@ def idempotency_record(row: Sequence[Any]) -> IdempotencyRecord:
 
 def definition_record(row: Sequence[Any]) -> DefinitionRecord:
     return DefinitionRecord(*row)
+
+
+def access_record(row: Sequence[Any]) -> AccessRecord:
+    return AccessRecord(*row)
+
+
+def checkpoint_record(row: Sequence[Any]) -> CheckpointRecord:
+    return CheckpointRecord(*row)

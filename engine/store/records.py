@@ -110,6 +110,8 @@ class HistoryRecord:
     prev_hash: str
     hash: str
     record_hash: str | None  # None on rows written before revision 0002
+    # sha256 of the case's head after this row: state, phase, closure... (revision 0009)
+    head_hash: str | None = None
 
     def hashed_fields(self) -> dict[str, Any]:
         """The fields :func:`engine.runtime.audit.row_hash` covers, by name."""
@@ -130,6 +132,7 @@ class HistoryRecord:
             "lateness_seconds": self.lateness_seconds,
             "prev_hash": self.prev_hash,
             "record_hash": self.record_hash,
+            "head_hash": self.head_hash,
         }
 
 
@@ -221,18 +224,29 @@ class CaseQuery:
 
 @dataclass(frozen=True, slots=True)
 class AccessRecord:
-    """One audited read or operator action (``access_log``)."""
+    """One audited read or operator action (``access_log``), hash-chained by ``seq``
+    (revision 0009): ``hash`` covers the other fields, ``prev_hash`` the row before."""
 
     actor: str
     case_id: str | None
     what: str
     at: datetime
+    seq: int
+    prev_hash: str
+    hash: str
 
 
 @dataclass(frozen=True, slots=True)
-class CaseHead:
-    """The newest version, hash and record of a case: where its history chain must end."""
+class CheckpointRecord:
+    """One audit checkpoint (``audit_checkpoints``, revision 0009): every case's head
+    and the access log's head at one snapshot, chained to the checkpoint before and
+    sealed by ``digest`` (an HMAC under the operator's key when ``signed``)."""
 
-    version: int
-    last_hash: str
-    record: dict[str, Any]
+    id: int
+    taken_at: datetime
+    heads: list[list[Any]]  # [case_id, version, last_hash], by case id
+    access_seq: int
+    access_hash: str
+    prev_digest: str
+    signed: bool
+    digest: str

@@ -85,11 +85,25 @@ class SqlAlchemyTransaction(StoreTransaction):
     def history_batches(self, case_id: str | None, batch: int = 1000) -> Iterator[r.HistoryRecord]:
         return cq.history_batches(self.conn, case_id, batch)
 
-    def case_heads(self, case_id: str | None) -> dict[str, r.CaseHead]:
+    def case_heads(self, case_id: str | None) -> dict[str, r.CaseRecord]:
         return cq.case_heads(self.conn, case_id)
 
+    def access_head(self) -> tuple[int, str] | None:
+        return cq.access_head(self.conn, self.postgres)
+
     def insert_access(self, access: r.AccessRecord) -> None:
-        cq.insert_access(self.conn, access)
+        with _translate_errors():
+            cq.insert_access(self.conn, access)
+
+    def access_batches(self, batch: int = 1000) -> Iterator[r.AccessRecord]:
+        return cq.access_batches(self.conn, batch)
+
+    def checkpoints(self) -> list[r.CheckpointRecord]:
+        return cq.checkpoints(self.conn)
+
+    def insert_checkpoint(self, checkpoint: r.CheckpointRecord) -> None:
+        with _translate_errors():
+            cq.insert_checkpoint(self.conn, checkpoint)
 
     def get_idempotency(self, key: str) -> r.IdempotencyRecord | None:
         return cq.get_idempotency(self.conn, key)
@@ -197,6 +211,21 @@ class SqlAlchemyStore(CaseStore):
         """A read-only transaction (deferred BEGIN on SQLite)."""
         with self.db.connect() as conn:
             conn = conn.execution_options(**READ)
+            with conn.begin():
+                yield SqlAlchemyTransaction(conn, self.postgres)
+
+    @contextmanager
+    def snapshot(self, *, write: bool = False) -> Iterator[StoreTransaction]:
+        """REPEATABLE READ on PostgreSQL (its snapshot is taken at the first statement and
+        kept to the end); on SQLite a WAL read transaction is one snapshot already, and a
+        write one (``BEGIN IMMEDIATE``) sees no other writer."""
+        with _translate_errors(), self.db.connect() as conn:
+            options: dict[str, Any] = {} if write else dict(READ)
+            if self.postgres:
+                options["isolation_level"] = "REPEATABLE READ"
+                if not write:
+                    options["postgresql_readonly"] = True
+            conn = conn.execution_options(**options)
             with conn.begin():
                 yield SqlAlchemyTransaction(conn, self.postgres)
 

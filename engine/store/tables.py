@@ -118,6 +118,8 @@ history = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     # sha256 of the case record after this row (revision 0002; NULL on older rows)
     sa.Column("record_hash", sa.String(64), nullable=True),
+    # sha256 of the case's head (state, phase, closure...) after this row (revision 0009)
+    sa.Column("head_hash", sa.String(64), nullable=True),
     sa.UniqueConstraint("case_id", "seq"),
 )
 
@@ -184,5 +186,23 @@ access_log = sa.Table(
     sa.Column("case_id", sa.String(36), nullable=True),
     sa.Column("what", sa.String(200), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
+    # the access audit's hash chain (revision 0009): seq 1, 2, ... with no gaps
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
     sa.Index(None, "case_id"),
+    sa.UniqueConstraint("seq"),
+)
+
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("taken_at", UTCDateTime, nullable=False),
+    sa.Column("heads", _json(), nullable=False),
+    sa.Column("access_seq", sa.Integer, nullable=False),
+    sa.Column("access_hash", sa.String(64), nullable=False),
+    sa.Column("prev_digest", sa.String(64), nullable=False),
+    sa.Column("signed", sa.Boolean, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
 )
