@@ -107,6 +107,16 @@ def definitions(conn: sa.Connection) -> list[DefinitionRecord]:
     return [definition_record(r) for r in conn.execute(q)]
 
 
+_DEFINITIONS_MARK = sa.select(
+    sa.func.count(), sa.func.coalesce(sa.func.max(t.workflow_definitions.c.id), 0)
+)
+
+
+def definitions_mark(conn: sa.Connection) -> tuple[int, int]:
+    count, newest = conn.execute(_DEFINITIONS_MARK).one()
+    return int(count), int(newest)
+
+
 def insert_definition(conn: sa.Connection, definition: DefinitionRecord) -> None:
     conn.execute(sa.insert(t.workflow_definitions), definition_values(definition))
 

@@ -50,6 +50,12 @@ class StoreTransaction(ABC):
         """
 
     @abstractmethod
+    def definitions_mark(self) -> tuple[int, int]:
+        """(how many versions are registered, the newest row's id): changes whenever a
+        version is registered. One cheap query; raises nothing beyond connection errors.
+        """
+
+    @abstractmethod
     def insert_definition(self, definition: DefinitionRecord) -> None:
         """Register one workflow version.
 

@@ -52,6 +52,9 @@ class SqlAlchemyTransaction(StoreTransaction):
     def definitions(self) -> list[r.DefinitionRecord]:
         return cq.definitions(self.conn)
 
+    def definitions_mark(self) -> tuple[int, int]:
+        return cq.definitions_mark(self.conn)
+
     def insert_definition(self, definition: r.DefinitionRecord) -> None:
         with _translate_errors():
             cq.insert_definition(self.conn, definition)

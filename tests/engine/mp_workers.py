@@ -102,3 +102,18 @@ def open_with_key(url: str, key: str, barrier: Any) -> dict[str, Any]:
         return eng.open_case(
             "enginetest", {"patient_id": "P-0001"}, idempotency_key=key, **CLERK
         ).to_dict()
+
+
+def register_v2_and_open(url: str, start_iso: str) -> str:
+    """A newer deploy: register v2 of the workflow and open one case on it."""
+    from datetime import datetime
+
+    from engine_support import V2
+
+    from engine.clock import ManualClock
+
+    clock = ManualClock(datetime.fromisoformat(start_iso))
+    with Engine.open(url, workflows=V2, clock=clock) as eng:
+        case = eng.open_case("enginetest", {"patient_id": "P-0002"}, **CLERK)
+        assert case.workflow_version == 2
+        return case.id
