@@ -10,10 +10,12 @@ transactions of one chunk each. The shape, deterministic for a given
 ``--seed``:
 
 * cases spread over the shipped workflows, opened one every ~90 s up to the
-  build's start, each in a random state of its workflow (final states closed);
+  build's start, each in a random state of its workflow: a final state (closed)
+  for 97 % of the oldest cases, falling linearly to none for the newest (about
+  60 % closed in all);
 * a valid hash chain per case: the ``@open`` history row, and one transition
   row when the case is not in its initial state;
-* one pending timer for ~10 % of the open cases, ~4 % of those already past
+* one pending timer for ~25 % of the open cases, ~4 % of those already past
   due (the overdue set), plus ``overdue_since`` on ~0.1 % of the cases;
 * a fired timer row for ~10 % of the cases (history of the timers table).
 
@@ -58,8 +60,10 @@ def _cases(definitions: list[Any], n: int, seed: int, now: datetime) -> Any:
     start = now - timedelta(seconds=90 * n)
     for i in range(n):
         d = definitions[i % len(definitions)]
-        names = list(d.states)
-        state = d.states[rng.choice(names)] if rng.random() < 0.8 else d.states[d.initial]
+        # old cases are mostly closed, recent ones mostly open (as in a live deployment)
+        closed = rng.random() < min(0.97, 1.3 * (1 - i / n))
+        names = [s for s in d.states if d.states[s].final == closed] or list(d.states)
+        state = d.states[rng.choice(names)]
         opened = start + timedelta(seconds=90 * i, microseconds=rng.randrange(1_000_000))
         case_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         record = {"patient_id": f"P-{i:07d}", "priority": rng.choice(["routine", "urgent"])}
@@ -173,7 +177,7 @@ def build(url: str, n: int, seed: int) -> None:
             "attempts": 0,
             "last_error": None,
         }
-        if closed is None and rng.random() < 0.1:
+        if closed is None and rng.random() < 0.25:
             late = rng.random() < 0.04
             due = (
                 now - timedelta(hours=rng.randrange(1, 500))

@@ -40,7 +40,7 @@ def _rows(n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         cases.append(
             {
                 "id": case_id,
-                "workflow_name": WORKFLOWS[i % len(WORKFLOWS)],
+                "workflow_name": "rare" if i % 50 == 0 else WORKFLOWS[i % len(WORKFLOWS)],
                 "workflow_version": 1,
                 "state": state,
                 "phase": phase,
@@ -113,6 +113,7 @@ LISTINGS = {
         "ix_cases_workflow_name_state_opened_at_id",
     ),
     "open": (CaseQuery(closed=False), "ix_cases_open_opened_at_id"),
+    "rare workflow": (CaseQuery(workflow="rare"), "ix_cases_workflow_name_opened_at_id"),
     "closed": (CaseQuery(closed=True), "ix_cases_closed_opened_at_id"),
     "every case": (CaseQuery(), "ix_cases_opened_at_id"),
 }

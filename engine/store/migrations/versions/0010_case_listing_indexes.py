@@ -7,9 +7,11 @@ for a first page at a million cases. Now:
 
 * (workflow_name, state) becomes (workflow_name, state, opened_at, id);
 * (state, opened_at, id) is new; (phase) becomes (phase, opened_at, id);
+* (workflow_name, opened_at, id) is new;
 * overdue_since and closed_at, each a full index used by no query in order,
   become partial indexes on (opened_at, id): the cases overdue_since is set
-  on, the open cases and the closed cases.
+  on, the open cases and the closed cases (each case is in one of the two
+  and moves once, when it closes).
 
 Revision ID: 0010
 Revises: 0005
@@ -41,6 +43,9 @@ def upgrade() -> None:
     op.drop_index("ix_cases_overdue_since", table_name="cases")
     op.drop_index("ix_cases_closed_at", table_name="cases")
     op.create_index(
+        "ix_cases_workflow_name_opened_at_id", "cases", ["workflow_name", "opened_at", "id"]
+    )
+    op.create_index(
         "ix_cases_workflow_name_state_opened_at_id",
         "cases",
         ["workflow_name", "state", "opened_at", "id"],
@@ -60,6 +65,7 @@ def downgrade() -> None:
         "ix_cases_phase_opened_at_id",
         "ix_cases_state_opened_at_id",
         "ix_cases_workflow_name_state_opened_at_id",
+        "ix_cases_workflow_name_opened_at_id",
     ):
         op.drop_index(name, table_name="cases")
     op.create_index("ix_cases_closed_at", "cases", ["closed_at"])
