@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,30 +43,26 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
     opened_before = out.parse_instant(args.opened_before) if args.opened_before else None
 
     def body(engine: Engine) -> int:
-        def finder(overdue: bool | None) -> Callable[[str | None, int], Page[CaseView]]:
-            def fetch(cursor: str | None, limit: int) -> Page[CaseView]:
-                return engine.find(
-                    workflow=args.workflow,
-                    state=args.state,
-                    phase=args.phase,
-                    overdue=overdue,
-                    opened_after=opened_after,
-                    opened_before=opened_before,
-                    closed=args.closed,
-                    limit=limit,
-                    cursor=cursor,
-                )
+        def fetch(cursor: str | None, limit: int) -> Page[CaseView]:
+            return engine.find(
+                workflow=args.workflow,
+                state=args.state,
+                phase=args.phase,
+                overdue=True if args.overdue else None,
+                opened_after=opened_after,
+                opened_before=opened_before,
+                closed=args.closed,
+                limit=limit,
+                cursor=cursor,
+            )
 
-            return fetch
-
-        cases = out.collect(finder(True if args.overdue else None), args.limit, "cases")
-        if args.overdue:
-            overdue_ids = {v.id for v in cases}
-        else:
-            # Same filters and order: the first N overdue cases include every overdue
-            # case among the first N cases.
-            overdue_ids = {v.id for v in out.collect(finder(True), args.limit, "overdue cases")}
+        cases = out.collect(fetch, args.limit, "cases")
         now = engine.clock.now()
+        # overdue: a deadline passed in the state, or a pending timer past due; read
+        # off the listed cases, never a second (overdue) query
+        overdue_ids = {
+            v.id for v in cases if args.overdue or v.overdue_since is not None or _late(v, now)
+        }
 
         def summary(v: CaseView) -> dict[str, Any]:
             d = v.to_dict()
@@ -82,7 +78,7 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
                 v.phase,
                 v.opened_at,
                 out.relative(_next_due(v), now),
-                "OVERDUE" if v.id in overdue_ids or _late(v, now) else "",
+                "OVERDUE" if v.id in overdue_ids else "",
                 "closed" if v.closed else "open",
             )
 

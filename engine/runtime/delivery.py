@@ -15,6 +15,7 @@ undoes the state change.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 
@@ -25,8 +26,15 @@ from engine.store.records import OutboxRecord, OutboxStatus
 log = logging.getLogger(__name__)
 
 
+MAX_NAMED = 8  # actions named in one summary line; the rest are counted
+
+
 def deliver_outbox(ctx: EngineContext, *, limit: int = 100) -> int:
-    """Attempt every due pending outbox row (up to ``limit``); returns the count."""
+    """Attempt every due pending outbox row (up to ``limit``); returns the count.
+
+    Failures are logged as counts per batch (a backlog of dead rows is a few
+    lines, not one a row): which actions, how many times, which exception type.
+    """
     with ctx.store.write() as tx:
         now = ctx.now(tx)
         claimed: list[OutboxRecord] = []
@@ -35,12 +43,30 @@ def deliver_outbox(ctx: EngineContext, *, limit: int = 100) -> int:
             attempts = item.attempts + 1
             tx.lease_outbox(item.id, attempts, now + ctx.outbox_lease)
             claimed.append(replace(item, attempts=attempts))
+    failed: Counter[tuple[OutboxStatus, str, str]] = Counter()
     for item in claimed:
-        _deliver(ctx, item)
+        status, error = _deliver(ctx, item)
+        if error is not None:
+            failed[(status, item.action, error)] += 1
+    _log_failures(failed)
     return len(claimed)
 
 
-def _deliver(ctx: EngineContext, item: OutboxRecord) -> None:
+def _log_failures(failed: Counter[tuple[OutboxStatus, str, str]]) -> None:
+    for status, verb, level in (
+        (OutboxStatus.DEAD, "dead-lettered", logging.WARNING),
+        (OutboxStatus.PENDING, "to retry", logging.INFO),
+    ):
+        rows = [(n, action, error) for (s, action, error), n in failed.most_common() if s == status]
+        if not rows:
+            continue
+        named = ", ".join(f"{action} x{n} ({error})" for n, action, error in rows[:MAX_NAMED])
+        more = f" and {len(rows) - MAX_NAMED} more" if len(rows) > MAX_NAMED else ""
+        total = sum(n for n, _, _ in rows)
+        log.log(level, "outbox: %d item(s) %s: %s%s", total, verb, named, more)
+
+
+def _deliver(ctx: EngineContext, item: OutboxRecord) -> tuple[OutboxStatus, str | None]:
     assert item.id is not None
     item_id = item.id
     attempts = item.attempts
@@ -49,7 +75,6 @@ def _deliver(ctx: EngineContext, item: OutboxRecord) -> None:
     error: str | None
     retry_at: datetime | None = None
     if fn is None:
-        log.warning("outbox %s: action %r is not registered: dead-lettered", item_id, item.action)
         status, error = OutboxStatus.DEAD, "ActionNotRegistered"
     else:
         action_ctx = ActionContext(
@@ -67,12 +92,8 @@ def _deliver(ctx: EngineContext, item: OutboxRecord) -> None:
         except Exception as exc:  # the host's action failed: retry or dead-letter
             error = type(exc).__name__
             if attempts >= ctx.outbox_max_attempts:
-                log.warning(
-                    "outbox %s: action %r failed (%s): dead-lettered", item_id, item.action, error
-                )
                 status = OutboxStatus.DEAD
             else:
-                log.info("outbox %s: action %r failed (%s): retrying", item_id, item.action, error)
                 status = OutboxStatus.PENDING
                 retry_at = ctx.clock.now() + ctx.backoff(attempts)
         else:
@@ -81,3 +102,4 @@ def _deliver(ctx: EngineContext, item: OutboxRecord) -> None:
         if retry_at is not None and ctx.use_db_clock:
             retry_at = ctx.now(tx) + ctx.backoff(attempts)
         tx.settle_outbox(item_id, status, error, retry_at)
+    return status, error

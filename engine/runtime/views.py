@@ -8,7 +8,7 @@ they cannot be changed. ``record`` and ``payload`` are deep-frozen
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
@@ -81,6 +81,8 @@ class CaseView:
     updated_at: datetime
     closed_at: datetime | None
     pending_timers: tuple[TimerView, ...] = ()
+    # when a deadline passed in the current state (not in to_dict: listings use it)
+    overdue_since: datetime | None = field(default=None, compare=False)
 
     @property
     def closed(self) -> bool:

@@ -176,6 +176,13 @@ def advance_case(
     return True
 
 
+def _overdue_ids(now: datetime) -> sa.CompoundSelect[Any]:
+    tm = t.timers.c
+    late = sa.select(tm.case_id).where(tm.status == TimerStatus.PENDING.value, tm.due_at <= now)
+    marked = sa.select(t.cases.c.id).where(t.cases.c.overdue_since.is_not(None))
+    return sa.union(late, marked)
+
+
 def find_cases(
     conn: sa.Connection,
     query: CaseQuery,
@@ -184,6 +191,14 @@ def find_cases(
     limit: int,
     after: tuple[datetime, str] | None,
 ) -> list[CaseRecord]:
+    q = find_cases_statement(query, now=now, limit=limit, after=after)
+    return [case_record(r) for r in conn.execute(q)]
+
+
+def find_cases_statement(
+    query: CaseQuery, *, now: datetime, limit: int, after: tuple[datetime, str] | None
+) -> sa.Select[Any]:
+    """The listing's SELECT (tests EXPLAIN it: every filter is an index range scan)."""
     c = t.cases.c
     q = sa.select(*CASE_COLUMNS)
     workflow, state, phase = query.workflow, query.state, query.phase
@@ -201,7 +216,12 @@ def find_cases(
         q = q.where(c.opened_at < opened_before)
     if closed is not None:
         q = q.where(c.closed_at.is_not(None) if closed else c.closed_at.is_(None))
-    if overdue is not None:
+    if overdue:
+        # The few overdue cases, from two small index ranges (pending timers past
+        # due; the partial index of cases with overdue_since), then sorted: never
+        # a scan of every case with a timer lookup per row.
+        q = q.where(c.id.in_(_overdue_ids(now)))
+    elif overdue is not None:
         late_timer = (
             sa.select(t.timers.c.id)
             .where(
@@ -211,14 +231,12 @@ def find_cases(
             )
             .exists()
         )
-        cond = sa.or_(c.overdue_since.is_not(None), late_timer)
-        q = q.where(cond if overdue else sa.not_(cond))
+        q = q.where(c.overdue_since.is_(None), sa.not_(late_timer))
     if after is not None:
         q = q.where(
             sa.tuple_(c.opened_at, c.id) > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1])
         )
-    q = q.order_by(c.opened_at, c.id).limit(limit)
-    return [case_record(r) for r in conn.execute(q)]
+    return q.order_by(c.opened_at, c.id).limit(limit)
 
 
 # -- history ----------------------------------------------------------------------------
