@@ -120,13 +120,30 @@ class _Highlight:
     visited: frozenset[str]
     moves: frozenset[tuple[str, str]]  # (from state, to state), consecutive in the path
 
-    def took(self, edge: _Edge, pseudos: dict[str, _Pseudo]) -> bool:
-        """Whether the case's path went along ``edge`` (a pseudo-state stands for its sources)."""
-        pseudo = pseudos.get(edge.source)
-        sources = pseudo.sources if pseudo is not None else (edge.source,)
-        if edge.target == PREVIOUS_STATE:
-            return any(a in sources for a, _ in self.moves)
-        return any((s, edge.target) in self.moves for s in sources)
+    def taken(self, layout: _Layout) -> set[int]:
+        """Indexes of the edges the path went along.
+
+        A move is matched to the direct edges between its two states; only a
+        move no direct edge explains is matched to a shared edge (a
+        pseudo-state stands for its sources) or to a resume ("previous state").
+        """
+        pseudos = {p.key: p.sources for p in layout.pseudos}
+        direct = {
+            i
+            for i, e in enumerate(layout.edges)
+            if e.kind != "shared" and (e.source, e.target) in self.moves
+        }
+        explained = {(layout.edges[i].source, layout.edges[i].target) for i in direct}
+        rest = self.moves - explained
+        for i, e in enumerate(layout.edges):
+            sources = pseudos.get(e.source, (e.source,))
+            if e.target == PREVIOUS_STATE:
+                hit = any(a in sources for a, _ in rest)
+            else:
+                hit = any((a, e.target) in rest for a in sources)
+            if hit and i not in direct:
+                direct.add(i)
+        return direct
 
 
 # -- the picture, independent of the output language --------------------------------
@@ -396,7 +413,6 @@ def render_dot(
     """
     marks = _highlight(defn, highlight, path)
     layout = _layout(defn)
-    pseudos = {p.key: p for p in layout.pseudos}
     title = f"{defn.title} ({defn.name} v{defn.version})"
     if marks.current is not None:
         title += f"\ncurrent state: {marks.current}"
@@ -448,7 +464,8 @@ def render_dot(
         )
 
     out.append(f'  "__start" -> {dot_quote(defn.initial)};')
-    for edge in layout.edges:
+    taken = marks.taken(layout) if marks.moves else set()
+    for i, edge in enumerate(layout.edges):
         source = f"__{edge.source}" if edge.kind == "shared" else edge.source
         target = "__previous" if edge.target == PREVIOUS_STATE else edge.target
         attrs = [f"label={dot_label(edge.labels)}"]
@@ -456,7 +473,7 @@ def render_dot(
             attrs.append("style=dashed, color=darkorange3, fontcolor=darkorange3")
         elif edge.kind == "shared":
             attrs.append("style=dotted, color=gray40")
-        if marks.moves and marks.took(edge, pseudos):
+        if i in taken:
             attrs.append('penwidth=2.5, color="#1d4ed8"')
         out.append(f"  {dot_quote(source)} -> {dot_quote(target)} [{', '.join(attrs)}];")
     for name in defn.final_states:
