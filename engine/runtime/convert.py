@@ -42,6 +42,7 @@ def case_view(case: CaseRecord, timers: Iterable[TimerView]) -> CaseView:
         updated_at=case.updated_at,
         closed_at=case.closed_at,
         pending_timers=tuple(timers),
+        overdue_since=case.overdue_since,
     )
 
 

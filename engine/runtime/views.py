@@ -81,6 +81,7 @@ class CaseView:
     updated_at: datetime
     closed_at: datetime | None
     pending_timers: tuple[TimerView, ...] = ()
+    overdue_since: datetime | None = None  # a deadline fired and the case stayed (not in to_dict)
 
     @property
     def closed(self) -> bool:
@@ -198,6 +199,7 @@ class Page(Generic[T]):
 
     items: Sequence[T]
     next_cursor: str | None
+    total: int | None = None  # every match, when the caller asked for a count
 
 
 @dataclass(frozen=True, slots=True)
