@@ -1,8 +1,7 @@
-"""Definition endpoints: list, show, diagram."""
+"""Definition endpoints: list, show, diagram; and a case on its workflow's diagram."""
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -11,6 +10,9 @@ from fastapi.responses import PlainTextResponse
 from engine.api.auth import require
 from engine.api.clients import Client
 from engine.api.models import DefinitionList, DefinitionOut, problem_responses
+from engine.api.problems import ApiProblem
+from engine.definitions.diagram import render_dot, render_mermaid
+from engine.runtime.case_diagram import case_position
 
 if TYPE_CHECKING:
     from engine.definitions.model import WorkflowDefinition
@@ -20,6 +22,15 @@ router = APIRouter(prefix="/v1", tags=["definitions"])
 
 WorkflowName = Annotated[str, Path(min_length=1, max_length=128, description="workflow name")]
 Version = Annotated[int | None, Query(ge=1, le=1_000_000, description="default: the latest")]
+Highlight = Annotated[
+    str | None,
+    Query(min_length=1, max_length=128, description="a state to draw as the current one"),
+]
+CaseId = Annotated[str, Path(min_length=1, max_length=200, description="case id")]
+DiagramFormat = Literal["mermaid", "dot"]
+_DIAGRAM_200: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}}
+}
 
 _ERRORS = problem_responses(400, 401, 403, 404, 422)
 
@@ -106,10 +117,7 @@ def show_definition(
 @router.get(
     "/definitions/{name}/diagram",
     response_class=PlainTextResponse,
-    responses={
-        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
-        **_ERRORS,
-    },
+    responses={**_DIAGRAM_200, **_ERRORS},
     summary="The workflow as a Mermaid or Graphviz diagram",
 )
 def definition_diagram(
@@ -117,30 +125,35 @@ def definition_diagram(
     request: Request,
     client: Annotated[Client, Depends(require("read"))],
     version: Version = None,
-    format: Literal["mermaid", "dot"] = "mermaid",
+    format: DiagramFormat = "mermaid",
+    highlight: Highlight = None,
 ) -> PlainTextResponse:
     defn = _engine(request).definition(name, version)
-    return PlainTextResponse(render(defn, format))
-
-
-def render(defn: WorkflowDefinition, fmt: str) -> str:
-    """The analyst helper's renderer when present, else a plain fallback."""
+    draw = render_mermaid if format == "mermaid" else render_dot
     try:
-        diagram = importlib.import_module("engine.definitions.diagram")
-    except ModuleNotFoundError:
-        diagram = None
-    if diagram is not None:
-        fn = getattr(diagram, "render_mermaid" if fmt == "mermaid" else "render_dot")
-        return str(fn(defn))
-    if fmt == "mermaid":
-        lines = ["stateDiagram-v2", f"    [*] --> {defn.initial}"]
-        for t in defn.transitions:
-            lines.append(f"    {t.source} --> {t.target or t.source}: {t.event}")
-        lines.extend(f"    {s} --> [*]" for s in defn.final_states)
-        return "\n".join(lines) + "\n"
-    lines = [f'digraph "{defn.name}" {{']
-    lines.extend(
-        f'  "{t.source}" -> "{t.target or t.source}" [label="{t.event}"];' for t in defn.transitions
-    )
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+        return PlainTextResponse(draw(defn, highlight=highlight))
+    except ValueError as exc:
+        raise ApiProblem(422, "unknown-state", str(exc)) from None
+
+
+@router.get(
+    "/cases/{case_id}/diagram",
+    response_class=PlainTextResponse,
+    responses={**_DIAGRAM_200, **_ERRORS},
+    summary="A case on its workflow's diagram: current state and path taken (audited)",
+    tags=["cases"],
+)
+def case_diagram(
+    case_id: CaseId,
+    request: Request,
+    client: Annotated[Client, Depends(require("read"))],
+    format: DiagramFormat = "mermaid",
+    highlight: Highlight = None,
+) -> PlainTextResponse:
+    engine = _engine(request)
+    position = case_position(engine, case_id)
+    engine.record_access(position.case_id, actor=client.actor, what="case diagram")
+    try:
+        return PlainTextResponse(position.render(format, highlight=highlight))
+    except ValueError as exc:
+        raise ApiProblem(422, "unknown-state", str(exc)) from None

@@ -14,7 +14,6 @@ import getpass
 import json
 import os
 import re
-import shutil
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -171,6 +170,75 @@ def collect(fetch: Callable[[str | None, int], Page[T]], limit: int, what: str) 
     return items
 
 
+def collect_page(
+    fetch: Callable[[str | None, int, bool], Page[T]],
+    limit: int | None,
+    what: str,
+    cursor: str | None = None,
+) -> tuple[list[T], str | None, int | None]:
+    """Follow cursors from ``cursor`` until ``limit`` items (None: all of them).
+
+    ``fetch(cursor, n, first)`` reads one page (``first``: ask for the total).
+    Returns the items, the cursor of the rest (None when nothing is left) and
+    the total the first page reported, if any.
+    """
+    items: list[T] = []
+    total: int | None = None
+    pages = 0
+    while limit is None or len(items) < limit:
+        n = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(items))
+        page = fetch(cursor, n, pages == 0)
+        if pages == 0:
+            total = page.total
+        items.extend(page.items)
+        pages += 1
+        if pages > 1:
+            progress(f"... {len(items)} {what} so far")
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return items, cursor, total
+
+
+def add_paging_options(p: argparse.ArgumentParser, *, default_limit: int) -> None:
+    """``--limit``, ``--all``, ``--cursor`` and ``--wide`` for listings."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--limit", type=int, default=default_limit, help="at most N rows (default %(default)s)"
+    )
+    g.add_argument("--all", dest="every", action="store_true", help="every row, page after page")
+    p.add_argument("--cursor", help="continue after the page that printed this cursor")
+    p.add_argument("--wide", action="store_true", help="never wrap cells, even at a terminal")
+
+
+def page_limit(args: argparse.Namespace) -> int | None:
+    """The ``--limit`` (None with ``--all``); UsageError below 1."""
+    if args.every:
+        return None
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    return int(args.limit)
+
+
+def more_rows_note(shown: int, total: int | None, next_cursor: str | None, what: str) -> None:
+    """On stderr: how many rows were shown of how many, and how to get the rest."""
+    of = f" of {total}" if total is not None else ""
+    if next_cursor is None:
+        progress(f"{shown}{of} {what}")
+        return
+    progress(
+        f"showing {shown}{of} {what}; more exist: add --cursor {next_cursor} for the next"
+        " page, or --all"
+    )
+
+
+def paged_json(
+    items: Sequence[Any], next_cursor: str | None, total: int | None, **extra: Any
+) -> None:
+    """``{"items": [...], "next_cursor": ..., "total": ...}`` on stdout."""
+    print_json({"items": list(items), "next_cursor": next_cursor, "total": total, **extra})
+
+
 # -- argument values -----------------------------------------------------------------
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -259,36 +327,24 @@ def table(
     *,
     out: TextIO | None = None,
     max_width: int | None = None,
+    wide: bool = False,
 ) -> None:
-    """An aligned plain-text table; at a terminal, long cells are cut to fit it."""
+    """An aligned table; ids and dates are never cut; at a terminal other cells wrap.
+
+    See :mod:`engine.cli.tables` (plain when piped or with ``wide``; rich at a terminal).
+    """
+    from engine.cli.tables import KEEP_WHOLE_HEADERS, render
+
     out = out or sys.stdout
-    text_rows = [[cell(v) for v in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in text_rows:
-        for i, value in enumerate(row):
-            widths[i] = max(widths[i], len(value))
-    # Cut cells only for a person at a terminal, and never the first column (ids).
-    limit = max_width
-    if limit is None and out.isatty():
-        limit = shutil.get_terminal_size((120, 24)).columns
-    if limit is not None and len(widths) > 1:
-        while sum(widths) + 2 * (len(widths) - 1) > limit and max(widths[1:]) > 12:
-            i = 1 + widths[1:].index(max(widths[1:]))
-            widths[i] -= 1
-
-    def line(values: Sequence[str]) -> str:
-        parts = []
-        for value, width in zip(values, widths, strict=True):
-            shown = value if len(value) <= width else value[: max(width - 1, 0)] + "…"
-            parts.append(shown.ljust(width))
-        return "  ".join(parts).rstrip()
-
-    out.write(line(list(headers)) + "\n")
-    out.write(line(["-" * w for w in widths]) + "\n")
-    for row in text_rows:
-        out.write(line(row) + "\n")
-    if not text_rows:
-        out.write("(none)\n")
+    raw = [list(row) for row in rows]
+    whole = [
+        i == 0
+        or h in KEEP_WHOLE_HEADERS
+        or any(isinstance(r[i], datetime) for r in raw if i < len(r))
+        for i, h in enumerate(headers)
+    ]
+    text_rows = [[cell(v) for v in row] for row in raw]
+    render(text_rows, headers, whole, out=out, width=max_width, wide=wide)
 
 
 def listing(
@@ -302,7 +358,7 @@ def listing(
     if args.json:
         print_json([to_dict(i) if to_dict else i.to_dict() for i in items])
     else:
-        table([row(i) for i in items], headers)
+        table([row(i) for i in items], headers, wide=getattr(args, "wide", False))
     return EXIT_OK
 
 

@@ -13,9 +13,17 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from engine.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from engine.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    add_database_options,
+    default_actor,
+    run,
+)
 from engine.definitions import (
     CheckReport,
     Diagnostic,
@@ -29,6 +37,10 @@ from engine.definitions.describe import describe, describe_dict
 from engine.definitions.diagnostics import cap_per_file
 from engine.definitions.diagram import render_dot, render_mermaid
 from engine.errors import DefinitionError
+from engine.runtime.case_diagram import case_position
+
+if TYPE_CHECKING:
+    from engine.runtime.engine import Engine
 
 EXIT_INVALID = EXIT_FAILED  # for analysts, a failed check means the workflow is invalid
 
@@ -62,7 +74,12 @@ def register(subparsers: Any) -> None:
         description="Draw a workflow: phases as clusters, timers on their edges. "
         "Mermaid renders natively on GitHub and GitLab; DOT renders with Graphviz.",
     )
-    p.add_argument("workflow", metavar="WORKFLOW", help="workflow file, or bundled workflow name")
+    p.add_argument(
+        "workflow",
+        metavar="WORKFLOW",
+        nargs="?",
+        help="workflow file, or bundled workflow name (not needed with --case)",
+    )
     p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="diagram kind")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument(
@@ -70,6 +87,16 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="wrap Mermaid in a ```mermaid fenced block, ready to paste into Markdown",
     )
+    p.add_argument("--highlight", metavar="STATE", help="draw STATE as the current state")
+    p.add_argument(
+        "--case",
+        metavar="ID",
+        dest="case_id",
+        help="draw case ID's workflow version, its current state and the path it took "
+        "(reads the database; recorded as an access by --actor)",
+    )
+    add_database_options(p)
+    p.add_argument("--actor", default=default_actor(), help="who reads (with --case)")
     p.set_defaults(func=cmd_diagram)
 
     p = subparsers.add_parser(
@@ -192,6 +219,10 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:
+    if args.case_id is not None:
+        return run(args, lambda engine: _write_diagram(args, *_case_diagram(args, engine)))
+    if args.workflow is None:
+        return _usage("give a WORKFLOW (file or bundled name) or --case ID")
     try:
         defn = resolve_workflow(args.workflow)
     except UsageError as exc:
@@ -200,7 +231,30 @@ def cmd_diagram(args: argparse.Namespace) -> int:
         return _usage(_os_message(exc))
     except DefinitionError as exc:
         return _invalid(exc)
-    text = render_mermaid(defn) if args.format == "mermaid" else render_dot(defn)
+    draw = render_mermaid if args.format == "mermaid" else render_dot
+    try:
+        text = draw(defn, highlight=args.highlight)
+    except ValueError as exc:
+        return _usage(str(exc))
+    return _write_diagram(args, defn, text)
+
+
+def _case_diagram(args: argparse.Namespace, engine: Engine) -> tuple[WorkflowDefinition, str]:
+    """The case's diagram (an audited read of the case); UsageError for a bad --highlight."""
+    position = case_position(engine, args.case_id)
+    engine.record_access(position.case_id, actor=args.actor, what="cli:diagram")
+    if args.workflow is not None and args.workflow != position.definition.name:
+        raise UsageError(
+            f"case {position.case_id} runs workflow {position.definition.name!r},"
+            f" not {args.workflow!r}"
+        )
+    try:
+        return position.definition, position.render(args.format, highlight=args.highlight)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _write_diagram(args: argparse.Namespace, defn: WorkflowDefinition, text: str) -> int:
     if args.markdown and args.format == "mermaid":
         text = f"```mermaid\n{text}```\n"
     if args.output:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.cli import _common as out
+from engine.runtime.case_search import CASE_SORTS
 from engine.runtime.views import thaw
 
 if TYPE_CHECKING:
@@ -35,28 +36,39 @@ def _next_due(view: CaseView) -> datetime | None:
 
 
 def _late(view: CaseView, now: datetime) -> bool:
+    """Past a deadline: one fired and the case stayed, or a pending timer is due."""
+    if view.overdue_since is not None:
+        return True
     return any(t.due_at is not None and t.due_at <= now for t in view.pending_timers)
 
 
 def cmd_cases_list(args: argparse.Namespace) -> int:
     opened_after = out.parse_instant(args.opened_after) if args.opened_after else None
     opened_before = out.parse_instant(args.opened_before) if args.opened_before else None
+    limit = out.page_limit(args)
 
     def body(engine: Engine) -> int:
-        def fetch(cursor: str | None, limit: int) -> Page[CaseView]:
-            return engine.find(
-                workflow=args.workflow,
-                state=args.state,
-                phase=args.phase,
-                overdue=True if args.overdue else None,
-                opened_after=opened_after,
-                opened_before=opened_before,
-                closed=args.closed,
-                limit=limit,
-                cursor=cursor,
-            )
+        # The overdue filter (a query of its own) runs only with --overdue; the OVERDUE
+        # column comes from each listed case's own deadlines.
+        def fetch(cursor: str | None, n: int, first: bool) -> Page[CaseView]:
+            try:
+                return engine.find(
+                    workflow=args.workflow,
+                    state=args.state,
+                    phase=args.phase,
+                    overdue=True if args.overdue else None,
+                    opened_after=opened_after,
+                    opened_before=opened_before,
+                    closed=args.closed,
+                    limit=n,
+                    cursor=cursor,
+                    sort=args.sort,
+                    with_total=first,
+                )
+            except ValueError as exc:
+                raise out.UsageError(f"--cursor: {exc}") from None
 
-        cases = out.collect(fetch, args.limit, "cases")
+        cases, next_cursor, total = out.collect_page(fetch, limit, "cases", args.cursor)
         now = engine.clock.now()
         # overdue: a deadline passed in the state, or a pending timer past due; read
         # off the listed cases, never a second (overdue) query
@@ -67,7 +79,7 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
         def summary(v: CaseView) -> dict[str, Any]:
             d = v.to_dict()
             d.pop("record", None)  # listings never carry records
-            d["overdue"] = v.id in overdue_ids
+            d["overdue"] = _late(v, now)
             return d
 
         def row(v: CaseView) -> Sequence[Any]:
@@ -82,7 +94,12 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
                 "closed" if v.closed else "open",
             )
 
-        return out.listing(args, cases, LIST_HEADERS, row, summary)
+        if args.json:
+            out.paged_json([summary(v) for v in cases], next_cursor, total, sort=args.sort)
+            return out.EXIT_OK
+        out.table([row(v) for v in cases], LIST_HEADERS, wide=args.wide)
+        out.more_rows_note(len(cases), total, next_cursor, "cases")
+        return out.EXIT_OK
 
     return out.run(args, body)
 
@@ -255,8 +272,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cases = subparsers.add_parser("cases", help="list, inspect and drive cases")
     cases_sub = cases.add_subparsers(dest="cases_command", metavar="COMMAND", required=True)
 
-    p = cases_sub.add_parser("list", help="cases matching filters, oldest first")
+    p = cases_sub.add_parser(
+        "list",
+        help="cases matching filters, oldest first (--sort due: most late first)",
+        description="Cases matching every filter given, a page at a time: the table says "
+        "how many match and, when more exist, the --cursor of the next page.",
+    )
     out.add_operator_options(p)
+    # Lookup by business key (--key) belongs here, next to the filters, when keys land.
     p.add_argument("--workflow")
     p.add_argument("--state")
     p.add_argument("--phase")
@@ -266,7 +289,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     g = p.add_mutually_exclusive_group()
     g.add_argument("--closed", dest="closed", action="store_const", const=True, default=None)
     g.add_argument("--open", dest="closed", action="store_const", const=False)
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument(
+        "--sort",
+        choices=CASE_SORTS,
+        default="opened",
+        help="opened: oldest first (default); due: most late first, by the earliest "
+        "passed or pending deadline (cases without one last)",
+    )
+    out.add_paging_options(p, default_limit=100)
     p.set_defaults(func=out.guarded(cmd_cases_list))
 
     p = cases_sub.add_parser("show", help="one case: state, timers, events, why it is stuck")

@@ -9,23 +9,24 @@ failed, 2 usage error.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
 
-# Modules that contribute subcommands; a module that does not exist yet is skipped.
-COMMAND_MODULES = (
-    "engine.cli.analyst",  # validate, describe, diagram, schema
-    "engine.cli.simulate",  # simulate
-    "engine.cli.database",  # db upgrade / db current
-    "engine.cli.audit",  # audit verify
-    "engine.cli.cases",  # cases
-    "engine.cli.timers",  # timers
-    "engine.cli.outbox",  # outbox
-    "engine.cli.worker",  # worker
-    "engine.cli.serve",  # serve
+from engine.cli import (
+    analyst,  # validate, describe, diagram, schema
+    audit,  # audit verify
+    cases,  # cases
+    database,  # db upgrade / db current
+    outbox,  # outbox
+    serve,  # serve, openapi
+    simulate,  # simulate
+    timers,  # timers
+    worker,  # worker
 )
+
+# Modules that contribute subcommands, in the order `casework --help` lists them.
+COMMAND_MODULES = (analyst, simulate, database, audit, cases, timers, outbox, worker, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,13 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Casework: a workflow engine for healthcare case management.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
+    for module in COMMAND_MODULES:
         module.register(sub)
     return parser
 

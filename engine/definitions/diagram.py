@@ -7,24 +7,33 @@ Both renderers draw the same picture, computed once by :func:`_layout`:
   sentence of its description;
 * ``[*] --> initial`` and ``final --> [*]``;
 * one edge per transition, labelled ``event [guard] / roles``;
-* timer edges labelled with the timer's due rule and event
-  (``⏱ P14D first_contact_overdue``, ``⏱ every P7D contact_due``); dashed in DOT;
+* timer edges labelled with the word "timer", the due rule and the event
+  (``timer P14D first_contact_overdue``, ``timer every P7D contact_due``; no
+  emoji, so no emoji font is needed); dashed in DOT;
 * internal transitions (the case stays) as ``↻ event / roles`` lines inside
   the state's box rather than self-loops (timer-driven ones stay loops);
+* a state's self-loops merged into ONE edge whose label lists them all, one a
+  line: Mermaid's layout keeps a single self-loop per state (the others
+  vanish) and Graphviz stacks them on top of each other;
 * transitions shared by many states (withdraw, transfer, put on hold: the same
   event, target, guard and roles from three or more states) drawn once, from a
   pseudo-state such as "any open state except withdrawn";
-* ``@previous`` (resume) as one pseudo-state "↩ previous state".
+* ``@previous`` (resume) as one pseudo-state "↩ previous state";
+* optionally, where a case is: ``highlight`` (its current state, drawn bold)
+  and ``path`` (the states it went through, in order: shaded, and in DOT the
+  edges it took drawn bold too).
 
+:func:`mermaid` and :func:`dot` are the entry points (``render_mermaid`` and
+``render_dot`` are the same functions under their older names).
 Output is deterministic: definition order, no sets, no timestamps.
 """
 
 from __future__ import annotations
 
-import re
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Literal
 
 from engine.definitions.describe import (
@@ -33,6 +42,12 @@ from engine.definitions.describe import (
     states_by_phase,
     timer_short,
 )
+from engine.definitions.diagram_text import (
+    MERMAID_KEYWORDS,
+    dot_label,
+    dot_quote,
+    mermaid_text,
+)
 from engine.definitions.model import (
     PHASE_ORDER,
     PREVIOUS_STATE,
@@ -40,6 +55,18 @@ from engine.definitions.model import (
     Transition,
     WorkflowDefinition,
 )
+
+__all__ = [
+    "MERMAID_LINE_BREAK",
+    "dot",
+    "dot_quote",
+    "drawn_edges",
+    "mermaid",
+    "mermaid_text",
+    "render_dot",
+    "render_mermaid",
+    "transition_label",
+]
 
 SHARED_MIN_SOURCES = 3
 """Identical transitions from at least this many states are drawn once."""
@@ -55,8 +82,16 @@ EdgeKind = Literal["event", "timer", "shared"]
 class _Edge:
     source: str  # state name, or the key of a pseudo-state
     target: str  # state name or PREVIOUS_STATE
-    label: str
+    labels: tuple[str, ...]  # one line per transition drawn (several on a merged self-loop)
     kind: EdgeKind
+
+    @property
+    def label(self) -> str:
+        return "\n".join(self.labels)
+
+    @property
+    def self_loop(self) -> bool:
+        return self.source == self.target
 
 
 @dataclass(slots=True)
@@ -77,12 +112,46 @@ class _Layout:
     uses_previous: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Highlight:
+    """Where a case is: its current state, the states it passed and the moves it made."""
+
+    current: str | None
+    visited: frozenset[str]
+    moves: frozenset[tuple[str, str]]  # (from state, to state), consecutive in the path
+
+    def taken(self, layout: _Layout) -> set[int]:
+        """Indexes of the edges the path went along.
+
+        A move is matched to the direct edges between its two states; only a
+        move no direct edge explains is matched to a shared edge (a
+        pseudo-state stands for its sources) or to a resume ("previous state").
+        """
+        pseudos = {p.key: p.sources for p in layout.pseudos}
+        direct = {
+            i
+            for i, e in enumerate(layout.edges)
+            if e.kind != "shared" and (e.source, e.target) in self.moves
+        }
+        explained = {(layout.edges[i].source, layout.edges[i].target) for i in direct}
+        rest = self.moves - explained
+        for i, e in enumerate(layout.edges):
+            sources = pseudos.get(e.source, (e.source,))
+            if e.target == PREVIOUS_STATE:
+                hit = any(a in sources for a, _ in rest)
+            else:
+                hit = any((a, e.target) in rest for a in sources)
+            if hit and i not in direct:
+                direct.add(i)
+        return direct
+
+
 # -- the picture, independent of the output language --------------------------------
 
 
 def transition_label(t: Transition, timer: Timer | None = None) -> str:
-    """``event [guard] / roles``; for a timer edge ``⏱ P14D event [guard]``."""
-    text = f"⏱ {_shorten(timer_short(timer))} {t.event}" if timer is not None else t.event
+    """``event [guard] / roles``; for a timer edge ``timer P14D event [guard]``."""
+    text = f"timer {_shorten(timer_short(timer))} {t.event}" if timer is not None else t.event
     if t.guard:
         text += f" [{_shorten(t.guard)}]"
     if t.roles:
@@ -123,7 +192,7 @@ def _layout(defn: WorkflowDefinition) -> _Layout:
         timers = timers_for(t)
         for timer in timers:
             target = t.source if t.target is None else t.target
-            edges.append(_Edge(t.source, target, transition_label(t, timer), "timer"))
+            edges.append(_Edge(t.source, target, (transition_label(t, timer),), "timer"))
         if timers:
             continue
         key = _signature(t)
@@ -133,7 +202,7 @@ def _layout(defn: WorkflowDefinition) -> _Layout:
         elif t.target is None:
             lines[t.source].append("↻ " + transition_label(t))
         else:
-            edges.append(_Edge(t.source, t.target, transition_label(t), "event"))
+            edges.append(_Edge(t.source, t.target, (transition_label(t),), "event"))
 
     pseudos: dict[tuple[str, ...], _Pseudo] = {}
     for t in shared:
@@ -145,10 +214,51 @@ def _layout(defn: WorkflowDefinition) -> _Layout:
         if t.target is None:
             pseudo.lines.append("↻ " + transition_label(t))
         else:
-            edges.append(_Edge(pseudo.key, t.target, transition_label(t), "shared"))
+            edges.append(_Edge(pseudo.key, t.target, (transition_label(t),), "shared"))
 
     uses_previous = any(e.target == PREVIOUS_STATE for e in edges)
-    return _Layout(lines, edges, list(pseudos.values()), uses_previous)
+    return _Layout(lines, _merge_self_loops(edges), list(pseudos.values()), uses_previous)
+
+
+def _merge_self_loops(edges: list[_Edge]) -> list[_Edge]:
+    """One self-loop per state, at the place of its first, with every label in order.
+
+    A merged loop is a timer edge when any of its parts is (dashed in DOT).
+    """
+    loops: dict[str, list[_Edge]] = {}
+    for e in edges:
+        if e.self_loop:
+            loops.setdefault(e.source, []).append(e)
+    merged: list[_Edge] = []
+    for e in edges:
+        if not e.self_loop:
+            merged.append(e)
+        elif loops[e.source][0] is e:
+            parts = loops[e.source]
+            kind: EdgeKind = "timer" if any(p.kind == "timer" for p in parts) else e.kind
+            labels = tuple(label for p in parts for label in p.labels)
+            merged.append(_Edge(e.source, e.target, labels, kind))
+    return merged
+
+
+def drawn_edges(defn: WorkflowDefinition) -> list[tuple[str, str, str]]:
+    """Every edge the diagrams draw, one per transition line, as (source, target, label).
+
+    A merged self-loop contributes one entry per label; a shared transition's
+    source is its pseudo-state key (``shared_1``...). Tests compare this with
+    the rendered output to prove that no edge is lost.
+    """
+    return [(e.source, e.target, label) for e in _layout(defn).edges for label in e.labels]
+
+
+def _highlight(defn: WorkflowDefinition, highlight: str | None, path: Sequence[str]) -> _Highlight:
+    """Check the names (ValueError for a state the workflow does not have) and index them."""
+    for name in [*([highlight] if highlight is not None else []), *path]:
+        if name not in defn.states:
+            raise ValueError(f"workflow {defn.name} v{defn.version} has no state {name!r}")
+    steps = [s for i, s in enumerate(path) if i == 0 or path[i - 1] != s]
+    moves = frozenset(pairwise(steps))
+    return _Highlight(highlight, frozenset(steps), moves)
 
 
 def _summary_lines(description: str) -> list[str]:
@@ -185,45 +295,6 @@ def _sources_label(defn: WorkflowDefinition, sources: tuple[str, ...]) -> str:
 
 # -- Mermaid ------------------------------------------------------------------------
 
-# IDs the Mermaid state-diagram lexer reads as keywords (case-insensitive).
-_MERMAID_KEYWORDS = (
-    "default",
-    "note",
-    "state",
-    "class",
-    "classdef",
-    "scale",
-    "statediagram",
-    "click",
-    "style",
-    "direction",
-    "hide",
-    "acctitle",
-    "accdescr",
-    "end",
-)
-_DIRECTION = re.compile(r"(direction)(\s+)(tb|bt|rl|lr)", re.IGNORECASE)
-_MERMAID_REPLACE = str.maketrans(
-    {
-        ":": "\ua789",  # modifier-letter colon: ":" ends a description
-        ";": "\uff1b",  # fullwidth semicolon: ";" ends a statement
-        "%": "\uff05",  # fullwidth percent: "%%" starts a comment
-        '"': "'",  # ends a quoted state label
-        "<": "\u2039",  # angle quotes: HTML-like text is sanitised out
-        ">": "\u203a",
-        "\n": " ",
-        "\r": " ",
-        "\t": " ",
-    }
-)
-
-
-def mermaid_text(text: str) -> str:
-    """Text safe in a Mermaid state-diagram label: no statement or comment breaks."""
-    safe = " ".join(text.translate(_MERMAID_REPLACE).split())
-    # "direction lr" anywhere on a line is read as a layout statement: break the word.
-    return _DIRECTION.sub(lambda m: "directio\u200dn" + m.group(2) + m.group(3), safe)
-
 
 def _mermaid_ids(defn: WorkflowDefinition, extra: Iterable[str]) -> dict[str, str]:
     """A Mermaid id for every state and pseudo-state; keyword-like names get an alias."""
@@ -239,7 +310,7 @@ def _mermaid_ids(defn: WorkflowDefinition, extra: Iterable[str]) -> dict[str, st
 
     for name in defn.states:
         lowered = name.lower()
-        if any(lowered.startswith(k) for k in _MERMAID_KEYWORDS):
+        if any(lowered.startswith(k) for k in MERMAID_KEYWORDS):
             ids[name] = fresh(f"st_{name}")
         else:
             ids[name] = name
@@ -248,8 +319,21 @@ def _mermaid_ids(defn: WorkflowDefinition, extra: Iterable[str]) -> dict[str, st
     return ids
 
 
-def render_mermaid(defn: WorkflowDefinition) -> str:
-    """The workflow as a Mermaid ``stateDiagram-v2`` (renders on GitHub and GitLab)."""
+MERMAID_LINE_BREAK = "<br/>"
+"""Joins the labels of a merged self-loop (Mermaid renders it as a line break)."""
+
+
+def render_mermaid(
+    defn: WorkflowDefinition, *, highlight: str | None = None, path: Sequence[str] = ()
+) -> str:
+    """The workflow as a Mermaid ``stateDiagram-v2`` (renders on GitHub and GitLab).
+
+    ``highlight`` names a state to draw as current; ``path`` the states a case
+    went through, in order, to shade (Mermaid state diagrams cannot style one
+    edge, so only DOT also marks the edges taken). Raises ValueError for a
+    state the workflow does not have.
+    """
+    marks = _highlight(defn, highlight, path)
     layout = _layout(defn)
     extra = [f"phase_{p}" for p, _ in states_by_phase(defn)]
     extra += [p.key for p in layout.pseudos] + ["previous_state"]
@@ -259,10 +343,18 @@ def render_mermaid(defn: WorkflowDefinition) -> str:
     out = [
         "stateDiagram-v2",
         f"    accTitle: {title}",
+    ]
+    if marks.current is not None:
+        out.append(f"    accDescr: {mermaid_text(f'current state {marks.current}')}")
+    out += [
         "    classDef hold fill:#fff4d6,stroke:#b7791f",
         "    classDef final stroke-width:3px",
         "    classDef shared fill:#f2f2f2,stroke:#888,stroke-dasharray:4 3",
     ]
+    if marks.visited:
+        out.append("    classDef visited fill:#dbeafe,stroke:#1d4ed8")
+    if marks.current is not None:
+        out.append("    classDef current fill:#fde68a,stroke:#b45309,stroke-width:4px")
     for phase, members in states_by_phase(defn):
         out.append(f'    state "{phase_title(phase)}" as {ids[f"phase_{phase}"]} {{')
         for state in members:
@@ -290,7 +382,8 @@ def render_mermaid(defn: WorkflowDefinition) -> str:
     out.append(f"    [*] --> {ids[defn.initial]}")
     for edge in layout.edges:
         target = ids["previous_state"] if edge.target == PREVIOUS_STATE else ids[edge.target]
-        out.append(f"    {ids[edge.source]} --> {target} : {mermaid_text(edge.label)}")
+        label = MERMAID_LINE_BREAK.join(mermaid_text(part) for part in edge.labels)
+        out.append(f"    {ids[edge.source]} --> {target} : {label}")
     for name in defn.final_states:
         out.append(f"    {ids[name]} --> [*]")
 
@@ -298,6 +391,8 @@ def render_mermaid(defn: WorkflowDefinition) -> str:
         ("hold", [ids[s.name] for s in defn.states.values() if s.hold]),
         ("final", [ids[n] for n in defn.final_states]),
         ("shared", [ids[p.key] for p in layout.pseudos]),
+        ("visited", [ids[n] for n in defn.states if n in marks.visited and n != marks.current]),
+        ("current", [ids[marks.current]] if marks.current is not None else []),
     ):
         if names:
             out.append(f"    class {','.join(names)} {cls}")
@@ -307,17 +402,20 @@ def render_mermaid(defn: WorkflowDefinition) -> str:
 # -- Graphviz DOT -------------------------------------------------------------------
 
 
-def dot_quote(text: str) -> str:
-    """A DOT double-quoted string; newlines become centred line breaks."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = escaped.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
-    return f'"{escaped}"'
+def render_dot(
+    defn: WorkflowDefinition, *, highlight: str | None = None, path: Sequence[str] = ()
+) -> str:
+    """The workflow as a Graphviz digraph: one ``cluster_<phase>`` per phase.
 
-
-def render_dot(defn: WorkflowDefinition) -> str:
-    """The workflow as a Graphviz digraph: one ``cluster_<phase>`` per phase."""
+    ``highlight`` and ``path`` as for :func:`render_mermaid`; here the edges
+    between consecutive states of the path are drawn bold as well. Raises
+    ValueError for a state the workflow does not have.
+    """
+    marks = _highlight(defn, highlight, path)
     layout = _layout(defn)
     title = f"{defn.title} ({defn.name} v{defn.version})"
+    if marks.current is not None:
+        title += f"\ncurrent state: {marks.current}"
     out = [
         f"digraph {dot_quote(defn.name)} {{",
         f"  graph [label={dot_quote(title)}, labelloc=t, fontname=Helvetica, fontsize=14,"
@@ -336,8 +434,15 @@ def render_dot(defn: WorkflowDefinition) -> str:
         for state in members:
             label = "\n".join([state.name, *layout.lines[state.name]])
             attrs = [f"label={dot_quote(label)}"]
-            if state.hold:
-                attrs.append('style="rounded,filled", fillcolor="#fff4d6"')
+            fill = "#fff4d6" if state.hold else None
+            if state.name == marks.current:
+                fill = "#fde68a"
+                attrs.append('penwidth=3, color="#b45309"')
+            elif state.name in marks.visited:
+                fill = "#dbeafe"
+                attrs.append('color="#1d4ed8"')
+            if fill is not None:
+                attrs.append(f'style="rounded,filled", fillcolor="{fill}"')
             if state.name in final:
                 attrs.append("peripheries=2")
             out.append(f"    {dot_quote(state.name)} [{', '.join(attrs)}];")
@@ -359,16 +464,26 @@ def render_dot(defn: WorkflowDefinition) -> str:
         )
 
     out.append(f'  "__start" -> {dot_quote(defn.initial)};')
-    for edge in layout.edges:
+    taken = marks.taken(layout) if marks.moves else set()
+    for i, edge in enumerate(layout.edges):
         source = f"__{edge.source}" if edge.kind == "shared" else edge.source
         target = "__previous" if edge.target == PREVIOUS_STATE else edge.target
-        attrs = [f"label={dot_quote(edge.label)}"]
+        attrs = [f"label={dot_label(edge.labels)}"]
         if edge.kind == "timer":
             attrs.append("style=dashed, color=darkorange3, fontcolor=darkorange3")
         elif edge.kind == "shared":
             attrs.append("style=dotted, color=gray40")
+        if i in taken:
+            attrs.append('penwidth=2.5, color="#1d4ed8"')
         out.append(f"  {dot_quote(source)} -> {dot_quote(target)} [{', '.join(attrs)}];")
     for name in defn.final_states:
         out.append(f'  {dot_quote(name)} -> "__end";')
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+mermaid = render_mermaid
+"""``mermaid(definition, *, highlight=None, path=())``: the Mermaid text (for the console)."""
+
+dot = render_dot
+"""``dot(definition, *, highlight=None, path=())``: the Graphviz DOT text."""

@@ -21,9 +21,10 @@ from typing import Any
 from engine.clock import Clock, SystemClock
 from engine.definitions.model import WorkflowDefinition
 from engine.errors import CaseNotFound, ConcurrencyConflict, DuplicateKey, EngineError
-from engine.runtime import delivery, firing
+from engine.runtime import case_search, delivery, firing
 from engine.runtime.audit import fingerprint
 from engine.runtime.audit_trail import Checkpoint, append_access, take_checkpoint, verify_audit
+from engine.runtime.case_search import CaseSort
 from engine.runtime.context import Action, EngineContext
 from engine.runtime.convert import (
     case_view,
@@ -379,23 +380,18 @@ class Engine:
         closed: bool | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        sort: CaseSort = "opened",
+        with_total: bool = False,
     ) -> Page[CaseView]:
-        """Cases matching every filter given, oldest first; raises ValueError on a bad cursor."""
-        store = self._context.store
+        """Cases matching every filter given, oldest first (``sort="due"``: most late first),
+        with ``Page.total`` when ``with_total``; raises ValueError on a bad cursor
+        (:mod:`engine.runtime.case_search`)."""
         if not all(valid_identifier(v) for v in (workflow, state, phase) if v is not None):
-            return Page(items=(), next_cursor=None)  # no case can match such a filter
-        after = None
-        if cursor is not None:
-            values = decode_cursor(cursor)
-            after = (datetime.fromisoformat(values[0]), str(values[1]))
-        with store.read() as tx:
-            now = self._context.now(tx)
-            query = CaseQuery(workflow, state, phase, overdue, opened_after, opened_before, closed)
-            rows = tx.find_cases(query, now=now, limit=limit, after=after)
-            timers = tx.live_timers_for([r.id for r in rows])
-        items = [case_view(r, [timer_view(t) for t in timers.get(r.id, [])]) for r in rows]
-        nxt = encode_cursor([rows[-1].opened_at, rows[-1].id]) if len(rows) == limit else None
-        return Page(items=tuple(items), next_cursor=nxt)
+            return Page(items=(), next_cursor=None, total=0 if with_total else None)
+        query = CaseQuery(workflow, state, phase, overdue, opened_after, opened_before, closed)
+        return case_search.find(
+            self._context, query, limit=limit, cursor=cursor, sort=sort, with_total=with_total
+        )
 
     def timers(
         self,

@@ -200,6 +200,7 @@ class Page(Generic[T]):
 
     items: Sequence[T]
     next_cursor: str | None
+    total: int | None = None  # every match, when the caller asked for a count
 
 
 @dataclass(frozen=True, slots=True)

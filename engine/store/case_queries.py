@@ -9,7 +9,7 @@ building a cache key per value.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -183,6 +183,41 @@ def _overdue_ids(now: datetime) -> sa.CompoundSelect[Any]:
     return sa.union(late, marked)
 
 
+def _case_conditions(query: CaseQuery, now: datetime) -> list[sa.ColumnElement[bool]]:
+    """The WHERE conditions of a case search (shared by listing, counting and sorting)."""
+    c = t.cases.c
+    conds: list[sa.ColumnElement[bool]] = []
+    if query.workflow is not None:
+        conds.append(c.workflow_name == query.workflow)
+    if query.state is not None:
+        conds.append(c.state == query.state)
+    if query.phase is not None:
+        conds.append(c.phase == query.phase)
+    if query.opened_after is not None:
+        conds.append(c.opened_at >= query.opened_after)
+    if query.opened_before is not None:
+        conds.append(c.opened_at < query.opened_before)
+    if query.closed is not None:
+        conds.append(c.closed_at.is_not(None) if query.closed else c.closed_at.is_(None))
+    if query.overdue:
+        # The few overdue cases, from two small index ranges (pending timers past
+        # due; the partial index of cases with overdue_since), then sorted: never
+        # a scan of every case with a timer lookup per row.
+        conds.append(c.id.in_(_overdue_ids(now)))
+    elif query.overdue is not None:
+        late_timer = (
+            sa.select(t.timers.c.id)
+            .where(
+                t.timers.c.case_id == c.id,
+                t.timers.c.status == TimerStatus.PENDING.value,
+                t.timers.c.due_at <= now,
+            )
+            .exists()
+        )
+        conds.extend([c.overdue_since.is_(None), sa.not_(late_timer)])
+    return conds
+
+
 def find_cases(
     conn: sa.Connection,
     query: CaseQuery,
@@ -200,43 +235,55 @@ def find_cases_statement(
 ) -> sa.Select[Any]:
     """The listing's SELECT (tests EXPLAIN it: every filter is an index range scan)."""
     c = t.cases.c
-    q = sa.select(*CASE_COLUMNS)
-    workflow, state, phase = query.workflow, query.state, query.phase
-    opened_after, opened_before = query.opened_after, query.opened_before
-    closed, overdue = query.closed, query.overdue
-    if workflow is not None:
-        q = q.where(c.workflow_name == workflow)
-    if state is not None:
-        q = q.where(c.state == state)
-    if phase is not None:
-        q = q.where(c.phase == phase)
-    if opened_after is not None:
-        q = q.where(c.opened_at >= opened_after)
-    if opened_before is not None:
-        q = q.where(c.opened_at < opened_before)
-    if closed is not None:
-        q = q.where(c.closed_at.is_not(None) if closed else c.closed_at.is_(None))
-    if overdue:
-        # The few overdue cases, from two small index ranges (pending timers past
-        # due; the partial index of cases with overdue_since), then sorted: never
-        # a scan of every case with a timer lookup per row.
-        q = q.where(c.id.in_(_overdue_ids(now)))
-    elif overdue is not None:
-        late_timer = (
-            sa.select(t.timers.c.id)
-            .where(
-                t.timers.c.case_id == c.id,
-                t.timers.c.status == TimerStatus.PENDING.value,
-                t.timers.c.due_at <= now,
-            )
-            .exists()
-        )
-        q = q.where(c.overdue_since.is_(None), sa.not_(late_timer))
+    q = sa.select(*CASE_COLUMNS).where(*_case_conditions(query, now))
     if after is not None:
         q = q.where(
             sa.tuple_(c.opened_at, c.id) > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1])
         )
     return q.order_by(c.opened_at, c.id).limit(limit)
+
+
+def count_cases(conn: sa.Connection, query: CaseQuery, *, now: datetime) -> int:
+    q = sa.select(sa.func.count()).select_from(t.cases).where(*_case_conditions(query, now))
+    return int(conn.execute(q).scalar_one())
+
+
+NEVER_LATE = datetime(9999, 12, 31, tzinfo=UTC)
+"""The lateness key of a case with no deadline: after every real one."""
+
+
+def find_cases_by_lateness(
+    conn: sa.Connection,
+    query: CaseQuery,
+    *,
+    now: datetime,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[tuple[CaseRecord, datetime]]:
+    """Most late first: by the earliest of ``overdue_since`` and the next pending due instant.
+
+    Cases without either come last (key :data:`NEVER_LATE`); ties by id.
+    """
+    c = t.cases.c
+    tm = t.timers.c
+    next_due = (
+        sa.select(sa.func.min(tm.due_at))
+        .where(tm.case_id == c.id, tm.status == TimerStatus.PENDING.value)
+        .scalar_subquery()
+    )
+    never = sa.literal(NEVER_LATE, t.UTCDateTime)
+    since = sa.func.coalesce(c.overdue_since, never)
+    due = sa.func.coalesce(next_due, never)
+    key = sa.case((since < due, since), else_=due).label("late_at")
+    inner = sa.select(*CASE_COLUMNS, key).where(*_case_conditions(query, now)).subquery()
+    q = sa.select(*inner.c)
+    if after is not None:
+        q = q.where(
+            sa.tuple_(inner.c.late_at, inner.c.id)
+            > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1])
+        )
+    q = q.order_by(inner.c.late_at, inner.c.id).limit(limit)
+    return [(case_record(r), r.late_at) for r in conn.execute(q)]
 
 
 # -- history ----------------------------------------------------------------------------

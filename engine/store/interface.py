@@ -102,6 +102,21 @@ class StoreTransaction(ABC):
         Raises nothing.
         """
 
+    @abstractmethod
+    def count_cases(self, query: CaseQuery, *, now: datetime) -> int:
+        """How many cases match every filter of ``query``. Raises nothing."""
+
+    @abstractmethod
+    def find_cases_by_lateness(
+        self, query: CaseQuery, *, now: datetime, limit: int, after: tuple[datetime, str] | None
+    ) -> list[tuple[CaseRecord, datetime]]:
+        """Cases matching ``query``, most late first, each with its lateness key.
+
+        The key is the earlier of the instant the case became overdue and its
+        next pending timer's due instant (9999-12-31 for neither); order and
+        ``after`` are by (key, id). Raises nothing.
+        """
+
     # -- history and audit ---------------------------------------------------------------
 
     @abstractmethod

@@ -82,6 +82,14 @@ class SqlAlchemyTransaction(StoreTransaction):
     ) -> list[r.CaseRecord]:
         return cq.find_cases(self.conn, query, now=now, limit=limit, after=after)
 
+    def count_cases(self, query: r.CaseQuery, *, now: datetime) -> int:
+        return cq.count_cases(self.conn, query, now=now)
+
+    def find_cases_by_lateness(
+        self, query: r.CaseQuery, *, now: datetime, limit: int, after: tuple[datetime, str] | None
+    ) -> list[tuple[r.CaseRecord, datetime]]:
+        return cq.find_cases_by_lateness(self.conn, query, now=now, limit=limit, after=after)
+
     def history(self, case_id: str) -> list[r.HistoryRecord]:
         return cq.history(self.conn, case_id)
 

@@ -362,7 +362,7 @@ def test_diagram_defaults_to_mermaid_and_can_fence_it_for_markdown(
     assert code == 0
     assert out.startswith("```mermaid\nstateDiagram-v2\n")
     assert out.endswith("\n```\n")
-    assert "referred --> referred : ⏱ 3 business days first_contact_overdue" in out
+    assert "referred --> referred : timer 3 business days first_contact_overdue" in out
 
 
 def test_diagram_dot_to_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ def test_cases_list_prints_a_table_of_cases(seeded, capsys):
 def test_cases_list_json_has_no_records(seeded, capsys):
     code, out, _ = cli(capsys, seeded["url"], "cases", "list", "--json")
     assert code == 0
-    rows = json.loads(out)
+    rows = json.loads(out)["items"]
     assert {r["id"] for r in rows} == {seeded["stale"], seeded["fresh"]}
     assert all("record" not in r for r in rows)
     assert "P-0001" not in out
@@ -56,13 +56,13 @@ def test_cases_list_json_has_no_records(seeded, capsys):
 def test_cases_list_overdue_shows_only_cases_past_a_deadline(seeded, capsys):
     code, out, _ = cli(capsys, seeded["url"], "cases", "list", "--overdue", "--json")
     assert code == 0
-    assert [r["id"] for r in json.loads(out)] == [seeded["stale"]]
+    assert [r["id"] for r in json.loads(out)["items"]] == [seeded["stale"]]
 
 
 def test_cases_list_marks_overdue_cases(seeded, capsys):
     code, out, _ = cli(capsys, seeded["url"], "cases", "list", "--json")
     assert code == 0
-    flags = {r["id"]: r["overdue"] for r in json.loads(out)}
+    flags = {r["id"]: r["overdue"] for r in json.loads(out)["items"]}
     assert flags == {seeded["stale"]: True, seeded["fresh"]: False}
     code, out, _ = cli(capsys, seeded["url"], "cases", "list")
     (stale_line,) = [line for line in out.splitlines() if seeded["stale"] in line]
@@ -74,7 +74,7 @@ def test_cases_list_filters_by_state_and_open(seeded, capsys):
         capsys, seeded["url"], "cases", "list", "--state", "assessing", "--open", "--json"
     )
     assert code == 0
-    assert json.loads(out) == []
+    assert json.loads(out)["items"] == []
 
 
 def test_cases_show_explains_why_a_case_is_stuck(seeded, capsys):
@@ -209,14 +209,14 @@ def test_outbox_list_failed_and_retry(seeded, capsys):
         eng.deliver_outbox()
     code, out, _ = cli(capsys, seeded["url"], "outbox", "list", "--failed", "--json")
     assert code == 0
-    (item,) = json.loads(out)
+    (item,) = json.loads(out)["items"]
     assert item["status"] == "dead"
     assert item["case_id"] == seeded["stale"]
     code, out, _ = cli(capsys, seeded["url"], "outbox", "retry", str(item["id"]))
     assert code == 0
     assert "pending again" in out
     code, out, _ = cli(capsys, seeded["url"], "outbox", "list", "--json")
-    assert [i["status"] for i in json.loads(out)] == ["pending"]
+    assert [i["status"] for i in json.loads(out)["items"]] == ["pending"]
     # the case itself: the deadline fired while it stayed in its state
     code, out, _ = cli(capsys, seeded["url"], "cases", "show", seeded["stale"])
     assert "deadline passed: timer 'first_contact_deadline' fired" in out
