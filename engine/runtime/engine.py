@@ -60,6 +60,7 @@ from engine.runtime.views import (
     Page,
     TimerView,
 )
+from engine.runtime.worklists import SearchPage, search_cases
 from engine.store import open_store
 from engine.store.interface import CaseStore, StoreTransaction
 from engine.store.records import AccessRecord, CaseQuery, OutboxStatus
@@ -433,6 +434,10 @@ class Engine:
             rows = tx.list_outbox(status=status, limit=limit, after_id=after_id)
         nxt = encode_cursor([rows[-1].id]) if len(rows) == limit else None
         return Page(items=tuple(outbox_item(r) for r in rows), next_cursor=nxt)
+
+    def search(self, query: CaseQuery, **page: Any) -> SearchPage:
+        """:func:`engine.runtime.worklists.search_cases` (sort, limit, cursor, count)."""
+        return search_cases(self._context, query, **page)
 
     def explain(self, case_id: str) -> CaseExplanation:
         """Why the case is where it is: time in state, deadlines, what would move it.

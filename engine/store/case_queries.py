@@ -40,8 +40,8 @@ from engine.store.records import (
     DefinitionRecord,
     HistoryRecord,
     IdempotencyRecord,
-    TimerStatus,
 )
+from engine.store.worklist_queries import case_conditions
 
 _SELECT_CASE = sa.select(*CASE_COLUMNS).where(t.cases.c.id == sa.bindparam("_id"))
 _SELECT_CASE_NOW = sa.select(*CASE_COLUMNS, sa.func.now().label("db_now")).where(
@@ -170,34 +170,7 @@ def find_cases(
     after: tuple[datetime, str] | None,
 ) -> list[CaseRecord]:
     c = t.cases.c
-    q = sa.select(*CASE_COLUMNS)
-    workflow, state, phase = query.workflow, query.state, query.phase
-    opened_after, opened_before = query.opened_after, query.opened_before
-    closed, overdue = query.closed, query.overdue
-    if workflow is not None:
-        q = q.where(c.workflow_name == workflow)
-    if state is not None:
-        q = q.where(c.state == state)
-    if phase is not None:
-        q = q.where(c.phase == phase)
-    if opened_after is not None:
-        q = q.where(c.opened_at >= opened_after)
-    if opened_before is not None:
-        q = q.where(c.opened_at < opened_before)
-    if closed is not None:
-        q = q.where(c.closed_at.is_not(None) if closed else c.closed_at.is_(None))
-    if overdue is not None:
-        late_timer = (
-            sa.select(t.timers.c.id)
-            .where(
-                t.timers.c.case_id == c.id,
-                t.timers.c.status == TimerStatus.PENDING.value,
-                t.timers.c.due_at <= now,
-            )
-            .exists()
-        )
-        cond = sa.or_(c.overdue_since.is_not(None), late_timer)
-        q = q.where(cond if overdue else sa.not_(cond))
+    q = sa.select(*CASE_COLUMNS).where(*case_conditions(query, now))
     if after is not None:
         q = q.where(
             sa.tuple_(c.opened_at, c.id) > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1])

@@ -22,6 +22,7 @@ from engine.store.records import (
     CaseHead,
     CaseQuery,
     CaseRecord,
+    CaseSort,
     ClaimedTimer,
     DefinitionRecord,
     HistoryRecord,
@@ -95,6 +96,23 @@ class StoreTransaction(ABC):
 
         Raises nothing.
         """
+
+    @abstractmethod
+    def search_cases(
+        self,
+        query: CaseQuery,
+        *,
+        now: datetime,
+        sort: CaseSort,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[tuple[CaseRecord, datetime]]:
+        """Cases matching ``query`` in ``sort`` order, each with the instant it sorts by,
+        keyset-paged after (instant, id) ``after``. Raises nothing."""
+
+    @abstractmethod
+    def count_cases(self, query: CaseQuery, *, now: datetime) -> int:
+        """How many cases match every filter of ``query``. Raises nothing."""
 
     # -- history and audit ---------------------------------------------------------------
 
