@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 
 from engine.api import cursors
 from engine.api.clients import ClientRegistry
+from engine.api.console import install_console
 from engine.api.health import ReadinessCheck, engine_readiness
 from engine.api.metrics import ApiMetrics
 from engine.api.middleware import (
@@ -80,6 +81,7 @@ def create_app(
     app.include_router(metrics_router(metrics_public))
     app.include_router(cases_router)
     app.include_router(definitions_router)
+    install_console(app)  # the operator web console at /console (engine/api/console)
     app.add_middleware(
         BodyLimitMiddleware,
         max_body_bytes=max_body_bytes,

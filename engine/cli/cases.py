@@ -294,7 +294,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=CASE_SORTS,
         default="opened",
         help="opened: oldest first (default); due: most late first, by the earliest "
-        "passed or pending deadline (cases without one last)",
+        "passed or pending deadline (cases without one last); late: only how late counts",
     )
     out.add_paging_options(p, default_limit=100)
     p.set_defaults(func=out.guarded(cmd_cases_list))

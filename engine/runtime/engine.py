@@ -24,7 +24,6 @@ from engine.errors import CaseNotFound, ConcurrencyConflict, DuplicateKey, Engin
 from engine.runtime import case_search, delivery, firing
 from engine.runtime.audit import fingerprint
 from engine.runtime.audit_trail import Checkpoint, append_access, take_checkpoint, verify_audit
-from engine.runtime.case_search import CaseSort
 from engine.runtime.context import Action, EngineContext
 from engine.runtime.convert import (
     case_view,
@@ -56,9 +55,10 @@ from engine.runtime.views import (
     Page,
     TimerView,
 )
+from engine.runtime.worklists import SearchPage, search_cases
 from engine.store import open_store
 from engine.store.interface import CaseStore, StoreTransaction
-from engine.store.records import CaseQuery, OutboxStatus
+from engine.store.records import CaseQuery, CaseSort, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +380,7 @@ class Engine:
         closed: bool | None = None,
         limit: int = 50,
         cursor: str | None = None,
-        sort: CaseSort = "opened",
+        sort: CaseSort | str = CaseSort.OPENED,
         with_total: bool = False,
     ) -> Page[CaseView]:
         """Cases matching every filter given, oldest first (``sort="due"``: most late first),
@@ -424,6 +424,10 @@ class Engine:
             rows = tx.list_outbox(status=status, limit=limit, after_id=after_id)
         nxt = encode_cursor([rows[-1].id]) if len(rows) == limit else None
         return Page(items=tuple(outbox_item(r) for r in rows), next_cursor=nxt)
+
+    def search(self, query: CaseQuery, **page: Any) -> SearchPage:
+        """:func:`engine.runtime.worklists.search_cases` (sort, limit, cursor, count)."""
+        return search_cases(self._context, query, **page)
 
     def explain(self, case_id: str) -> CaseExplanation:
         """Why the case is where it is: time in state, deadlines, what would move it.

@@ -9,7 +9,7 @@ building a cache key per value.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -183,7 +183,7 @@ def _overdue_ids(now: datetime) -> sa.CompoundSelect[Any]:
     return sa.union(late, marked)
 
 
-def _case_conditions(query: CaseQuery, now: datetime) -> list[sa.ColumnElement[bool]]:
+def case_conditions(query: CaseQuery, now: datetime) -> list[sa.ColumnElement[bool]]:
     """The WHERE conditions of a case search (shared by listing, counting and sorting)."""
     c = t.cases.c
     conds: list[sa.ColumnElement[bool]] = []
@@ -235,55 +235,12 @@ def find_cases_statement(
 ) -> sa.Select[Any]:
     """The listing's SELECT (tests EXPLAIN it: every filter is an index range scan)."""
     c = t.cases.c
-    q = sa.select(*CASE_COLUMNS).where(*_case_conditions(query, now))
+    q = sa.select(*CASE_COLUMNS).where(*case_conditions(query, now))
     if after is not None:
         q = q.where(
             sa.tuple_(c.opened_at, c.id) > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1])
         )
     return q.order_by(c.opened_at, c.id).limit(limit)
-
-
-def count_cases(conn: sa.Connection, query: CaseQuery, *, now: datetime) -> int:
-    q = sa.select(sa.func.count()).select_from(t.cases).where(*_case_conditions(query, now))
-    return int(conn.execute(q).scalar_one())
-
-
-NEVER_LATE = datetime(9999, 12, 31, tzinfo=UTC)
-"""The lateness key of a case with no deadline: after every real one."""
-
-
-def find_cases_by_lateness(
-    conn: sa.Connection,
-    query: CaseQuery,
-    *,
-    now: datetime,
-    limit: int,
-    after: tuple[datetime, str] | None,
-) -> list[tuple[CaseRecord, datetime]]:
-    """Most late first: by the earliest of ``overdue_since`` and the next pending due instant.
-
-    Cases without either come last (key :data:`NEVER_LATE`); ties by id.
-    """
-    c = t.cases.c
-    tm = t.timers.c
-    next_due = (
-        sa.select(sa.func.min(tm.due_at))
-        .where(tm.case_id == c.id, tm.status == TimerStatus.PENDING.value)
-        .scalar_subquery()
-    )
-    never = sa.literal(NEVER_LATE, t.UTCDateTime)
-    since = sa.func.coalesce(c.overdue_since, never)
-    due = sa.func.coalesce(next_due, never)
-    key = sa.case((since < due, since), else_=due).label("late_at")
-    inner = sa.select(*CASE_COLUMNS, key).where(*_case_conditions(query, now)).subquery()
-    q = sa.select(*inner.c)
-    if after is not None:
-        q = q.where(
-            sa.tuple_(inner.c.late_at, inner.c.id)
-            > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1])
-        )
-    q = q.order_by(inner.c.late_at, inner.c.id).limit(limit)
-    return [(case_record(r), r.late_at) for r in conn.execute(q)]
 
 
 # -- history ----------------------------------------------------------------------------

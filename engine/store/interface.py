@@ -21,6 +21,7 @@ from engine.store.records import (
     AccessRecord,
     CaseQuery,
     CaseRecord,
+    CaseSort,
     CheckpointRecord,
     ClaimedTimer,
     DefinitionRecord,
@@ -103,19 +104,21 @@ class StoreTransaction(ABC):
         """
 
     @abstractmethod
-    def count_cases(self, query: CaseQuery, *, now: datetime) -> int:
-        """How many cases match every filter of ``query``. Raises nothing."""
+    def search_cases(
+        self,
+        query: CaseQuery,
+        *,
+        now: datetime,
+        sort: CaseSort,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[tuple[CaseRecord, datetime]]:
+        """Cases matching ``query`` in ``sort`` order, each with the instant it sorts by,
+        keyset-paged after (instant, id) ``after``. Raises nothing."""
 
     @abstractmethod
-    def find_cases_by_lateness(
-        self, query: CaseQuery, *, now: datetime, limit: int, after: tuple[datetime, str] | None
-    ) -> list[tuple[CaseRecord, datetime]]:
-        """Cases matching ``query``, most late first, each with its lateness key.
-
-        The key is the earlier of the instant the case became overdue and its
-        next pending timer's due instant (9999-12-31 for neither); order and
-        ``after`` are by (key, id). Raises nothing.
-        """
+    def count_cases(self, query: CaseQuery, *, now: datetime) -> int:
+        """How many cases match every filter of ``query``. Raises nothing."""
 
     # -- history and audit ---------------------------------------------------------------
 

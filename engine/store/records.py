@@ -10,7 +10,7 @@ column is a :class:`~enum.StrEnum` whose values are exactly the stored strings
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -220,6 +220,18 @@ class CaseQuery:
     opened_after: datetime | None = None
     opened_before: datetime | None = None
     closed: bool | None = None
+
+
+class CaseSort(StrEnum):
+    """The order of a case search (``engine/store/worklist_queries.py`` defines each)."""
+
+    OPENED = "opened"  #: oldest opened first
+    LATE = "late"  #: most late first; cases that are not late last
+    DUE = "due"  #: next deadline first; cases with no pending timer last
+
+
+SORT_NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+"""The instant a case sorts by when it is not late (``late``) or has no deadline (``due``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from engine.store import migrate
 from engine.store import outbox_queries as oq
 from engine.store import records as r
 from engine.store import timer_queries as tq
+from engine.store import worklist_queries as wq
 from engine.store.database import READ, create_database_engine, is_postgres
 from engine.store.interface import CaseStore, StoreTransaction
 
@@ -82,13 +83,19 @@ class SqlAlchemyTransaction(StoreTransaction):
     ) -> list[r.CaseRecord]:
         return cq.find_cases(self.conn, query, now=now, limit=limit, after=after)
 
-    def count_cases(self, query: r.CaseQuery, *, now: datetime) -> int:
-        return cq.count_cases(self.conn, query, now=now)
-
-    def find_cases_by_lateness(
-        self, query: r.CaseQuery, *, now: datetime, limit: int, after: tuple[datetime, str] | None
+    def search_cases(
+        self,
+        query: r.CaseQuery,
+        *,
+        now: datetime,
+        sort: r.CaseSort,
+        limit: int,
+        after: tuple[datetime, str] | None,
     ) -> list[tuple[r.CaseRecord, datetime]]:
-        return cq.find_cases_by_lateness(self.conn, query, now=now, limit=limit, after=after)
+        return wq.search_cases(self.conn, query, now=now, sort=sort, limit=limit, after=after)
+
+    def count_cases(self, query: r.CaseQuery, *, now: datetime) -> int:
+        return wq.count_cases(self.conn, query, now=now)
 
     def history(self, case_id: str) -> list[r.HistoryRecord]:
         return cq.history(self.conn, case_id)

@@ -14,7 +14,7 @@ for a first page at a million cases. Now:
   and moves once, when it closes).
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0009
 Create Date: 2026-12-02
 
 """
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 
 revision: str = "0010"
-down_revision: Union[str, Sequence[str], None] = "0005"
+down_revision: Union[str, Sequence[str], None] = "0009"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,0 +1,86 @@
+"""SQL for operator work lists: case search in a chosen order, with the total.
+
+The WHERE clauses come from :func:`engine.store.case_queries.case_conditions`
+(shared with the plain listing).
+:func:`search_cases` orders by one of :class:`~engine.store.records.CaseSort`:
+
+* ``opened``: oldest opened first (the API's order);
+* ``late``: most late first, by the instant the case became late: the
+  earliest of ``cases.overdue_since`` (a deadline fired while the case
+  stayed) and the due instant of its oldest pending timer already past due
+  (nobody fired it). Cases that are not late come last;
+* ``due``: most late first, then the next deadline: by the earlier of
+  ``cases.overdue_since`` and its oldest pending timer's due instant (past or
+  future); cases with neither come last.
+
+Paging is by keyset on (sort instant, id); a missing instant sorts as
+:data:`~engine.store.records.SORT_NEVER`, so the key is total and stable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from engine.store import tables as t
+from engine.store.case_queries import case_conditions
+from engine.store.mapping import CASE_COLUMNS, case_record
+from engine.store.records import SORT_NEVER as NEVER
+from engine.store.records import CaseQuery, CaseRecord, CaseSort, TimerStatus
+
+_PENDING = TimerStatus.PENDING.value
+
+
+def _oldest_pending_due(now: datetime | None) -> sa.ScalarSelect[datetime]:
+    """The due instant of the case's oldest pending timer (past due only, given ``now``)."""
+    tm = t.timers.c
+    q = sa.select(sa.func.min(tm.due_at)).where(
+        tm.case_id == t.cases.c.id, tm.status == _PENDING
+    )
+    if now is not None:
+        q = q.where(tm.due_at <= now)
+    return q.scalar_subquery()
+
+
+def sort_instant(sort: CaseSort, now: datetime) -> sa.ColumnElement[datetime]:
+    """The instant ``sort`` orders cases by (``NEVER`` when the case has none)."""
+    c = t.cases.c
+    never = sa.literal(NEVER, t.UTCDateTime)
+    if sort == CaseSort.OPENED:
+        return c.opened_at
+    since = sa.func.coalesce(c.overdue_since, never)
+    timer = sa.func.coalesce(_oldest_pending_due(None if sort == CaseSort.DUE else now), never)
+    return sa.case((since < timer, since), else_=timer)
+
+
+def search_cases(
+    conn: sa.Connection,
+    query: CaseQuery,
+    *,
+    now: datetime,
+    sort: CaseSort,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[tuple[CaseRecord, datetime]]:
+    """Matching cases in ``sort`` order after the key ``after``, each with its sort instant."""
+    c = t.cases.c
+    key = sort_instant(sort, now).label("sort_at")
+    q = sa.select(*CASE_COLUMNS, key).where(*case_conditions(query, now))
+    if after is not None:
+        q = q.where(
+            sa.tuple_(key, c.id) > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1])
+        )
+    q = q.order_by(key, c.id).limit(limit)
+    out: list[tuple[CaseRecord, datetime]] = []
+    for row in conn.execute(q):
+        instant = t.UTCDateTime().process_result_value(row.sort_at, conn.dialect)
+        assert instant is not None
+        out.append((case_record(row), instant))
+    return out
+
+
+def count_cases(conn: sa.Connection, query: CaseQuery, *, now: datetime) -> int:
+    """How many cases match every filter of ``query``."""
+    q = sa.select(sa.func.count()).select_from(t.cases).where(*case_conditions(query, now))
+    return int(conn.execute(q).scalar_one())
