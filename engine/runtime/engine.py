@@ -47,6 +47,7 @@ from engine.runtime.json_policy import (
     require_case_id,
     valid_identifier,
 )
+from engine.runtime.pull import Actions
 from engine.runtime.registry import Registry
 from engine.runtime.transact import HistoryFacts, commit_applied
 from engine.runtime.transact import open_case as _open_case
@@ -84,6 +85,7 @@ class Engine:
 
     def __init__(self, context: EngineContext) -> None:
         self._context = context
+        self.actions = Actions(context)  # delivery configuration and pull workers' calls
 
     @classmethod
     def open(
@@ -152,6 +154,7 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------------
 
     def close(self) -> None:
+        self.actions.close()
         self._context.store.close()
 
     def __enter__(self) -> Engine:

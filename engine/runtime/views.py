@@ -8,7 +8,7 @@ they cannot be changed. ``record`` and ``payload`` are deep-frozen
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
@@ -216,6 +216,9 @@ class ActionContext:
     workflow: str
     workflow_version: int
     attempt: int  # 1 on the first delivery
+    history_seq: int = 0  # the history entry whose commit queued the action
+    #: what the workflow's CEL computed for the action when it was queued
+    arguments: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

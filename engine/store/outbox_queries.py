@@ -27,15 +27,26 @@ def insert_outbox(conn: sa.Connection, items: Sequence[OutboxRecord]) -> None:
 
 
 def claim_outbox(
-    conn: sa.Connection, postgres: bool, now: datetime, limit: int
+    conn: sa.Connection,
+    postgres: bool,
+    now: datetime,
+    limit: int,
+    *,
+    only: Sequence[str] | None = None,
+    skip: Sequence[str] = (),
 ) -> list[OutboxRecord]:
-    """Lock pending outbox rows whose time has come (SKIP LOCKED on PostgreSQL)."""
-    q = (
-        sa.select(*OUTBOX_COLUMNS)
-        .where(t.outbox.c.status == _PENDING, t.outbox.c.next_attempt_at <= now)
-        .order_by(t.outbox.c.next_attempt_at, t.outbox.c.id)
-        .limit(limit)
+    """Lock pending outbox rows whose time has come (SKIP LOCKED on PostgreSQL).
+
+    ``only``: just these action names; ``skip``: none of these.
+    """
+    q = sa.select(*OUTBOX_COLUMNS).where(
+        t.outbox.c.status == _PENDING, t.outbox.c.next_attempt_at <= now
     )
+    if only is not None:
+        q = q.where(t.outbox.c.action.in_(list(only)))
+    if skip:
+        q = q.where(t.outbox.c.action.not_in(list(skip)))
+    q = q.order_by(t.outbox.c.next_attempt_at, t.outbox.c.id).limit(limit)
     if postgres:
         q = q.with_for_update(skip_locked=True)
     return [outbox_record(r) for r in conn.execute(q)]
@@ -53,6 +64,19 @@ def get_outbox(
 
 def update_outbox(conn: sa.Connection, item_id: int, values: dict[str, Any]) -> None:
     conn.execute(sa.update(t.outbox).where(t.outbox.c.id == item_id).values(**values))
+
+
+def update_fenced(
+    conn: sa.Connection, item_id: int, lease_token: int, values: dict[str, Any]
+) -> bool:
+    """Update a pending item only while ``lease_token`` is still its token; True if it was."""
+    ob = t.outbox.c
+    result = conn.execute(
+        sa.update(t.outbox)
+        .where(ob.id == item_id, ob.lease_token == lease_token, ob.status == _PENDING)
+        .values(**values)
+    )
+    return bool(result.rowcount == 1)
 
 
 def list_outbox(

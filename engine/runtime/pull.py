@@ -1,0 +1,261 @@
+"""Pull delivery: workers in any language fetch and lock actions by name, with a lease.
+
+Camunda external tasks and Zeebe job workers are the model. ``fetch_and_lock``
+claims due pending items of the names asked for (``FOR UPDATE SKIP LOCKED``
+on PostgreSQL, so racing workers get disjoint items), counts the attempt,
+raises each item's fencing token (``lease_token``) and holds it until the
+lease ends. The worker then ``extend``\\s, ``complete``\\s or ``fail``\\s it,
+presenting the token. An item whose lease ran out is due again and the next
+fetch takes it over with a new token, after which the old holder's calls are
+refused with :class:`LeaseLost` (fencing): a completion after a takeover
+never counts. A failure is retried after ``retry_after`` (or the action's
+backoff), dead-lettered when ``permanent`` or when the retry policy's attempts
+or age run out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.errors import EngineError
+from engine.runtime.context import EngineContext
+from engine.runtime.delivery import _jitter, action_context, claimable
+from engine.runtime.delivery_config import DeliveryConfig
+from engine.runtime.views import ActionContext
+from engine.store.records import AccessRecord, OutboxRecord, OutboxStatus
+
+MAX_LEASE = timedelta(hours=1)
+
+
+class ActionNotFound(EngineError):
+    """No pending action with that outbox id is delivered by pull."""
+
+    code = "action-not-found"
+
+    def __init__(self, item_id: int) -> None:
+        self.item_id = item_id
+        super().__init__(f"action {item_id} not found")
+
+
+class ActionNotPulled(EngineError):
+    """An action name asked for is not delivered by pull (webhook or Python instead)."""
+
+    code = "action-not-pulled"
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+        super().__init__(f"action {action!r} is not delivered by pull")
+
+
+class LeaseLost(EngineError):
+    """The lease token presented is no longer the action's: the lease was taken over,
+    or the action was settled."""
+
+    code = "lease-lost"
+
+    def __init__(self, item_id: int, lease_token: int) -> None:
+        self.item_id = item_id
+        self.lease_token = lease_token
+        super().__init__(f"the lease {lease_token} of action {item_id} is no longer held")
+
+
+@dataclass(frozen=True, slots=True)
+class LockedAction:
+    """One action leased to a pull worker."""
+
+    action: ActionContext
+    lease_token: int
+    locked_until: datetime
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        from engine.runtime.webhooks import action_data
+
+        return {
+            **action_data(self.action),
+            "lease_token": self.lease_token,
+            "locked_until": self.locked_until.isoformat(),
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """How ``complete`` or ``fail`` left an action."""
+
+    id: int
+    status: OutboxStatus
+    next_attempt_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        at = self.next_attempt_at
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "next_attempt_at": at.isoformat() if at else None,
+        }
+
+
+def pulled(ctx: EngineContext, name: str) -> bool:
+    """True when ``name`` is left for pull workers (not claimed by the deliverer)."""
+    only, skip = claimable(ctx)
+    return name in skip if only is None else name not in only
+
+
+def fetch_and_lock(
+    ctx: EngineContext,
+    actions: Sequence[str],
+    *,
+    worker: str,
+    lease: timedelta,
+    limit: int,
+    actor: str,
+) -> list[LockedAction]:
+    """Lease up to ``limit`` due actions among ``actions`` to ``worker``.
+
+    Each lease is recorded in the access log under ``actor``. Raises ActionNotPulled.
+    """
+    for name in actions:
+        if not pulled(ctx, name):
+            raise ActionNotPulled(name)
+    lease = min(lease, MAX_LEASE)
+    out: list[LockedAction] = []
+    with ctx.store.write() as tx:
+        now = ctx.now(tx)
+        until = now + lease
+        for item in tx.claim_outbox(now, limit, only=sorted(set(actions))):
+            assert item.id is not None
+            attempts, token = item.attempts + 1, item.lease_token + 1
+            tx.lease_outbox(item.id, attempts, until, lease_token=token, worker=worker)
+            tx.insert_access(AccessRecord(actor, item.case_id, f"fetch_action:{item.id}", now))
+            leased = replace(item, attempts=attempts, lease_token=token)
+            out.append(LockedAction(action_context(leased), token, until, item.created_at))
+    return out
+
+
+def _held(ctx: EngineContext, item_id: int, lease_token: int) -> OutboxRecord:
+    with ctx.store.read() as tx:
+        item = tx.get_outbox(item_id)
+    if item is None or not pulled(ctx, item.action):
+        raise ActionNotFound(item_id)
+    if item.status != OutboxStatus.PENDING or item.lease_token != lease_token:
+        raise LeaseLost(item_id, lease_token)
+    return item
+
+
+def extend(ctx: EngineContext, item_id: int, lease_token: int, lease: timedelta) -> datetime:
+    """Hold the action ``lease`` longer from now; returns the new end.
+
+    Raises ActionNotFound, LeaseLost.
+    """
+    _held(ctx, item_id, lease_token)
+    with ctx.store.write() as tx:
+        until = ctx.now(tx) + min(lease, MAX_LEASE)
+        if not tx.extend_outbox_lease(item_id, lease_token, until):
+            raise LeaseLost(item_id, lease_token)
+    return until
+
+
+def complete(ctx: EngineContext, item_id: int, lease_token: int) -> Settled:
+    """Mark the action delivered. Raises ActionNotFound, LeaseLost."""
+    _held(ctx, item_id, lease_token)
+    with ctx.store.write() as tx:
+        if not tx.settle_outbox(item_id, OutboxStatus.DONE, None, None, lease_token=lease_token):
+            raise LeaseLost(item_id, lease_token)
+    return Settled(item_id, OutboxStatus.DONE, None)
+
+
+def fail(
+    ctx: EngineContext,
+    item_id: int,
+    lease_token: int,
+    *,
+    error: str,
+    retry_after: timedelta | None = None,
+    permanent: bool = False,
+) -> Settled:
+    """Record a failed attempt: retried after ``retry_after`` (or the backoff), or dead.
+
+    ``error`` is a short code the worker chose (stored; never case data).
+    Raises ActionNotFound, LeaseLost.
+    """
+    item = _held(ctx, item_id, lease_token)
+    policy = ctx.retry_policy(item.action)
+    with ctx.store.write() as tx:
+        now = ctx.now(tx)
+        retry_at: datetime | None = None
+        status = OutboxStatus.DEAD
+        if not permanent and not policy.gives_up(item.attempts, now - item.created_at):
+            status = OutboxStatus.PENDING
+            delay = retry_after
+            if delay is None:
+                delay = policy.delay(item.attempts, _jitter.random())
+            retry_at = now + delay
+        if not tx.settle_outbox(item_id, status, error, retry_at, lease_token=lease_token):
+            raise LeaseLost(item_id, lease_token)
+    return Settled(item_id, status, retry_at)
+
+
+class Actions:
+    """``Engine.actions``: how actions are delivered, and the pull worker's calls."""
+
+    def __init__(self, ctx: EngineContext) -> None:
+        self._ctx = ctx
+
+    @property
+    def config(self) -> DeliveryConfig | None:
+        return self._ctx.delivery
+
+    def configure(self, config: DeliveryConfig | None) -> None:
+        """Deliver by ``config`` from now on (None: registered Python handlers only)."""
+        self._ctx.delivery = config
+
+    def fetch_and_lock(
+        self,
+        actions: Sequence[str],
+        *,
+        worker: str,
+        lease: timedelta,
+        limit: int = 10,
+        actor: str,
+    ) -> list[LockedAction]:
+        """See :func:`fetch_and_lock`. Raises ActionNotPulled."""
+        return fetch_and_lock(
+            self._ctx, actions, worker=worker, lease=lease, limit=limit, actor=actor
+        )
+
+    def extend(self, item_id: int, lease_token: int, lease: timedelta) -> datetime:
+        """Raises ActionNotFound, LeaseLost."""
+        return extend(self._ctx, item_id, lease_token, lease)
+
+    def complete(self, item_id: int, lease_token: int) -> Settled:
+        """Raises ActionNotFound, LeaseLost."""
+        return complete(self._ctx, item_id, lease_token)
+
+    def fail(
+        self,
+        item_id: int,
+        lease_token: int,
+        *,
+        error: str,
+        retry_after: timedelta | None = None,
+        permanent: bool = False,
+    ) -> Settled:
+        """Raises ActionNotFound, LeaseLost."""
+        return fail(
+            self._ctx,
+            item_id,
+            lease_token,
+            error=error,
+            retry_after=retry_after,
+            permanent=permanent,
+        )
+
+    def close(self) -> None:
+        """Release the webhook connections. Raises nothing."""
+        if self._ctx.sender is not None:
+            self._ctx.sender.close()
+            self._ctx.sender = None
