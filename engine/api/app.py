@@ -24,6 +24,7 @@ from engine.api.middleware import (
 )
 from engine.api.models import Problem
 from engine.api.problems import install_problem_handlers
+from engine.api.routes_actions import router as actions_router
 from engine.api.routes_cases import router as cases_router
 from engine.api.routes_definitions import router as definitions_router
 from engine.api.routes_ops import metrics_router
@@ -80,6 +81,7 @@ def create_app(
     app.include_router(metrics_router(metrics_public))
     app.include_router(cases_router)
     app.include_router(definitions_router)
+    app.include_router(actions_router)
     app.add_middleware(
         BodyLimitMiddleware,
         max_body_bytes=max_body_bytes,
