@@ -5,6 +5,7 @@ It verifies every request with the Standard Webhooks reference library
 401 when none verifies, and honours the idempotency key: the effect (one
 line in ``effects``) happens once per ``webhook-id``, however often it is
 delivered; every verified request is also one line in ``received``.
+``--delay S`` answers each request S seconds late (a slow receiver);
 ``--die-after N`` makes the process exit abruptly while the N-th request is
 in flight (body read, no answer sent): a receiver crashing mid-delivery.
 
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -30,6 +32,7 @@ def main() -> None:
     p.add_argument("--secret", action="append", required=True)
     p.add_argument("--die-after", type=int, default=0)
     p.add_argument("--status", type=int, default=204, help="the answer to a verified request")
+    p.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     args = p.parse_args()
     args.state.mkdir(parents=True, exist_ok=True)
     effects_path = args.state / "effects"
@@ -51,6 +54,8 @@ def main() -> None:
                 count[0] += 1
                 if args.die_after and count[0] >= args.die_after:
                     os._exit(3)  # mid-delivery: the body is read, no answer is sent
+            if args.delay:
+                time.sleep(args.delay)
             payload = None
             for verifier in verifiers:
                 try:

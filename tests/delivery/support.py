@@ -50,13 +50,13 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks"
 
-    def start(self, *, die_after: int = 0, status: int = 204) -> Receiver:
+    def start(self, *, die_after: int = 0, status: int = 204, delay: float = 0.0) -> Receiver:
         ready = self.state / "ready"
         ready.unlink(missing_ok=True)
         cmd = [sys.executable, str(RECEIVER), str(self.port), str(self.state)]
         for s in self.secrets:
             cmd += ["--secret", s]
-        cmd += ["--die-after", str(die_after), "--status", str(status)]
+        cmd += ["--die-after", str(die_after), "--status", str(status), "--delay", str(delay)]
         self.proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         wait_until(ready.exists, what="the receiver to listen")
         return self
