@@ -84,8 +84,13 @@ class RetryPolicy:
 
     def delay(self, attempts: int, draw: float) -> timedelta:
         """The wait after failed attempt number ``attempts``; ``draw`` in [0, 1)."""
-        base: timedelta = self.base_delay * (2 ** max(0, min(attempts - 1, 40)))
-        return min(base, self.max_delay) * (1.0 - self.jitter * draw)
+        exponent = max(0, min(attempts - 1, 60))
+        seconds = min(self.base_delay.total_seconds() * 2.0**exponent, self.max_delay_seconds)
+        return timedelta(seconds=seconds * (1.0 - self.jitter * draw))
+
+    @property
+    def max_delay_seconds(self) -> float:
+        return self.max_delay.total_seconds()
 
     def gives_up(self, attempts: int, age: timedelta) -> bool:
         """True when a failure at ``attempts`` attempts, ``age`` after queueing, is final."""
