@@ -11,7 +11,8 @@ that counts the attempt, raises the item's fencing token and leases the row
 pick it up while the action runs and a crashed deliverer's rows come back
 after the lease: delivery is at least once, and the idempotency key (the
 outbox id) lets the receiver make it exactly once. The attempt runs outside
-any transaction; its outcome is recorded only while the token is still the
+any transaction; the outcomes of a claimed batch are recorded in one
+transaction, each only while its token is still the
 item's (a deliverer whose lease ran out and was taken over records nothing).
 A failure is retried after the action's retry policy's backoff (with jitter);
 after its ``max_attempts``, or once it is ``max_age`` old, the row is
@@ -68,8 +69,9 @@ def deliver_outbox(ctx: EngineContext, *, limit: int = 100) -> int:
             lease = ctx.retry_policy(item.action).lease
             tx.lease_outbox(item.id, attempts, now + lease, lease_token=token)
             claimed.append(replace(item, attempts=attempts, lease_token=token))
-    for item in claimed:
-        _deliver(ctx, item)
+    outcomes = [(item, _attempt(ctx, item)) for item in claimed]
+    if outcomes:
+        _settle(ctx, outcomes)
     return len(claimed)
 
 
@@ -117,31 +119,31 @@ def _attempt(ctx: EngineContext, item: OutboxRecord) -> str | None:
     return None
 
 
-def _deliver(ctx: EngineContext, item: OutboxRecord) -> None:
-    assert item.id is not None
-    item_id = item.id
-    attempts = item.attempts
-    error = _attempt(ctx, item)
-    status: OutboxStatus = OutboxStatus.DONE
-    retry_at: datetime | None = None
+def _settle(ctx: EngineContext, outcomes: list[tuple[OutboxRecord, str | None]]) -> None:
+    """Record a batch's outcomes in one transaction (each fenced by its lease token)."""
     with ctx.store.write() as tx:
-        if error == "ActionNotRegistered":
-            log.warning(
-                "outbox %s: action %r is not registered: dead-lettered", item_id, item.action
-            )
-            status = OutboxStatus.DEAD
-        elif error is not None:
-            now = ctx.now(tx)
-            policy = ctx.retry_policy(item.action)
-            if policy.gives_up(attempts, now - item.created_at):
-                log.warning(
-                    "outbox %s: action %r failed (%s): dead-lettered", item_id, item.action, error
+        now = ctx.now(tx)
+        for item, error in outcomes:
+            assert item.id is not None
+            status, retry_at = _outcome(ctx, item, error, now)
+            if not tx.settle_outbox(item.id, status, error, retry_at, lease_token=item.lease_token):
+                log.info(
+                    "outbox %s: the lease was taken over; this attempt's outcome is dropped",
+                    item.id,
                 )
-                status = OutboxStatus.DEAD
-            else:
-                log.info("outbox %s: action %r failed (%s): retrying", item_id, item.action, error)
-                status = OutboxStatus.PENDING
-                retry_at = now + policy.delay(attempts, _jitter.random())
-        settled = tx.settle_outbox(item_id, status, error, retry_at, lease_token=item.lease_token)
-    if not settled:
-        log.info("outbox %s: the lease was taken over; this attempt's outcome is dropped", item_id)
+
+
+def _outcome(
+    ctx: EngineContext, item: OutboxRecord, error: str | None, now: datetime
+) -> tuple[OutboxStatus, datetime | None]:
+    if error is None:
+        return OutboxStatus.DONE, None
+    if error == "ActionNotRegistered":
+        log.warning("outbox %s: action %r is not registered: dead-lettered", item.id, item.action)
+        return OutboxStatus.DEAD, None
+    policy = ctx.retry_policy(item.action)
+    if policy.gives_up(item.attempts, now - item.created_at):
+        log.warning("outbox %s: action %r failed (%s): dead-lettered", item.id, item.action, error)
+        return OutboxStatus.DEAD, None
+    log.info("outbox %s: action %r failed (%s): retrying", item.id, item.action, error)
+    return OutboxStatus.PENDING, now + policy.delay(item.attempts, _jitter.random())

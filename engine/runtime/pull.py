@@ -25,6 +25,7 @@ from engine.runtime.context import EngineContext
 from engine.runtime.delivery import _jitter, action_context, claimable
 from engine.runtime.delivery_config import DeliveryConfig
 from engine.runtime.views import ActionContext
+from engine.store.interface import StoreTransaction
 from engine.store.records import AccessRecord, OutboxRecord, OutboxStatus
 
 MAX_LEASE = timedelta(hours=1)
@@ -136,9 +137,9 @@ def fetch_and_lock(
     return out
 
 
-def _held(ctx: EngineContext, item_id: int, lease_token: int) -> OutboxRecord:
-    with ctx.store.read() as tx:
-        item = tx.get_outbox(item_id)
+def _held(ctx: EngineContext, tx: StoreTransaction, item_id: int, lease_token: int) -> OutboxRecord:
+    """The item, locked, if ``lease_token`` is still its token. Raises ActionNotFound, LeaseLost."""
+    item = tx.get_outbox(item_id, lock=True)
     if item is None or not pulled(ctx, item.action):
         raise ActionNotFound(item_id)
     if item.status != OutboxStatus.PENDING or item.lease_token != lease_token:
@@ -151,8 +152,8 @@ def extend(ctx: EngineContext, item_id: int, lease_token: int, lease: timedelta)
 
     Raises ActionNotFound, LeaseLost.
     """
-    _held(ctx, item_id, lease_token)
     with ctx.store.write() as tx:
+        _held(ctx, tx, item_id, lease_token)
         until = ctx.now(tx) + min(lease, MAX_LEASE)
         if not tx.extend_outbox_lease(item_id, lease_token, until):
             raise LeaseLost(item_id, lease_token)
@@ -161,8 +162,8 @@ def extend(ctx: EngineContext, item_id: int, lease_token: int, lease: timedelta)
 
 def complete(ctx: EngineContext, item_id: int, lease_token: int) -> Settled:
     """Mark the action delivered. Raises ActionNotFound, LeaseLost."""
-    _held(ctx, item_id, lease_token)
     with ctx.store.write() as tx:
+        _held(ctx, tx, item_id, lease_token)
         if not tx.settle_outbox(item_id, OutboxStatus.DONE, None, None, lease_token=lease_token):
             raise LeaseLost(item_id, lease_token)
     return Settled(item_id, OutboxStatus.DONE, None)
@@ -182,9 +183,9 @@ def fail(
     ``error`` is a short code the worker chose (stored; never case data).
     Raises ActionNotFound, LeaseLost.
     """
-    item = _held(ctx, item_id, lease_token)
-    policy = ctx.retry_policy(item.action)
     with ctx.store.write() as tx:
+        item = _held(ctx, tx, item_id, lease_token)
+        policy = ctx.retry_policy(item.action)
         now = ctx.now(tx)
         retry_at: datetime | None = None
         status = OutboxStatus.DEAD
