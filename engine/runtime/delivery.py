@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from engine.runtime.context import EngineContext
 from engine.runtime.delivery_config import DeliveryMode
@@ -61,14 +61,17 @@ def deliver_outbox(ctx: EngineContext, *, limit: int = 100) -> int:
     only, skip = claimable(ctx)
     with ctx.store.write() as tx:
         now = ctx.now(tx)
+        found = tx.claim_outbox(now, limit, only=only, skip=skip)
         claimed: list[OutboxRecord] = []
-        for item in tx.claim_outbox(now, limit, only=only, skip=skip):
+        by_lease: dict[timedelta, list[int]] = {}
+        for item in found:
             assert item.id is not None
-            attempts = item.attempts + 1
-            token = item.lease_token + 1
-            lease = ctx.retry_policy(item.action).lease
-            tx.lease_outbox(item.id, attempts, now + lease, lease_token=token)
-            claimed.append(replace(item, attempts=attempts, lease_token=token))
+            by_lease.setdefault(ctx.retry_policy(item.action).lease, []).append(item.id)
+            claimed.append(
+                replace(item, attempts=item.attempts + 1, lease_token=item.lease_token + 1)
+            )
+        for lease, ids in by_lease.items():
+            tx.lease_outbox_batch(ids, now + lease)
     outcomes = [(item, _attempt(ctx, item)) for item in claimed]
     if outcomes:
         _settle(ctx, outcomes)
@@ -120,17 +123,19 @@ def _attempt(ctx: EngineContext, item: OutboxRecord) -> str | None:
 
 
 def _settle(ctx: EngineContext, outcomes: list[tuple[OutboxRecord, str | None]]) -> None:
-    """Record a batch's outcomes in one transaction (each fenced by its lease token)."""
+    """Record a batch's outcomes in one transaction (each fenced by its lease token).
+
+    An outcome whose lease was taken over meanwhile is dropped: the new
+    holder's counts.
+    """
     with ctx.store.write() as tx:
         now = ctx.now(tx)
+        rows = []
         for item, error in outcomes:
             assert item.id is not None
             status, retry_at = _outcome(ctx, item, error, now)
-            if not tx.settle_outbox(item.id, status, error, retry_at, lease_token=item.lease_token):
-                log.info(
-                    "outbox %s: the lease was taken over; this attempt's outcome is dropped",
-                    item.id,
-                )
+            rows.append((item.id, item.lease_token, status, error, retry_at))
+        tx.settle_outbox_batch(rows)
 
 
 def _outcome(

@@ -127,12 +127,12 @@ def fetch_and_lock(
     with ctx.store.write() as tx:
         now = ctx.now(tx)
         until = now + lease
-        for item in tx.claim_outbox(now, limit, only=sorted(set(actions))):
-            assert item.id is not None
-            attempts, token = item.attempts + 1, item.lease_token + 1
-            tx.lease_outbox(item.id, attempts, until, lease_token=token, worker=worker)
+        found = tx.claim_outbox(now, limit, only=sorted(set(actions)))
+        tx.lease_outbox_batch([i.id for i in found if i.id is not None], until, worker=worker)
+        for item in found:
+            token = item.lease_token + 1
             tx.insert_access(AccessRecord(actor, item.case_id, f"fetch_action:{item.id}", now))
-            leased = replace(item, attempts=attempts, lease_token=token)
+            leased = replace(item, attempts=item.attempts + 1, lease_token=token)
             out.append(LockedAction(action_context(leased), token, until, item.created_at))
     return out
 

@@ -247,6 +247,21 @@ class StoreTransaction(ABC):
         """
 
     @abstractmethod
+    def lease_outbox_batch(
+        self, item_ids: Sequence[int], until: datetime, *, worker: str | None = None
+    ) -> None:
+        """For each item: count an attempt, raise its fencing token by one, hold it until
+        ``until`` for ``worker``. Raises nothing."""
+
+    @abstractmethod
+    def settle_outbox_batch(
+        self,
+        outcomes: Sequence[tuple[int, int, OutboxStatus, str | None, datetime | None]],
+    ) -> None:
+        """Record (id, lease token, status, last error, next attempt) for each item, each
+        only while the token is still the pending item's (fencing). Raises nothing."""
+
+    @abstractmethod
     def extend_outbox_lease(self, item_id: int, lease_token: int, until: datetime) -> bool:
         """Hold a pending item until ``until`` if ``lease_token`` is still its token.
 

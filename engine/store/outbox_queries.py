@@ -79,6 +79,54 @@ def update_fenced(
     return bool(result.rowcount == 1)
 
 
+def lease_many(
+    conn: sa.Connection, ids: Sequence[int], until: datetime, worker: str | None
+) -> None:
+    """Count an attempt, raise the fencing token and hold each item until ``until``."""
+    ob = t.outbox.c
+    conn.execute(
+        sa.update(t.outbox)
+        .where(ob.id.in_(list(ids)))
+        .values(
+            attempts=ob.attempts + 1,
+            lease_token=ob.lease_token + 1,
+            next_attempt_at=until,
+            locked_by=worker,
+        )
+    )
+
+
+_SETTLE_FENCED = (
+    sa.update(t.outbox)
+    .where(
+        t.outbox.c.id == sa.bindparam("b_id"),
+        t.outbox.c.lease_token == sa.bindparam("b_token"),
+        t.outbox.c.status == _PENDING,
+    )
+    .values(
+        status=sa.bindparam("b_status"),
+        last_error=sa.bindparam("b_error"),
+        next_attempt_at=sa.bindparam("b_at"),
+        locked_by=None,
+    )
+)
+
+
+def settle_many(
+    conn: sa.Connection,
+    outcomes: Sequence[tuple[int, int, str, str | None, datetime | None]],
+) -> None:
+    """Settle (id, token, status, error, next attempt) rows, each fenced by its token."""
+    if outcomes:
+        conn.execute(
+            _SETTLE_FENCED,
+            [
+                {"b_id": i, "b_token": tok, "b_status": st, "b_error": err, "b_at": at}
+                for i, tok, st, err, at in outcomes
+            ],
+        )
+
+
 def list_outbox(
     conn: sa.Connection, *, status: str | None, limit: int, after_id: int | None
 ) -> list[OutboxRecord]:

@@ -171,6 +171,18 @@ class SqlAlchemyTransaction(StoreTransaction):
         values["locked_by"] = worker
         oq.update_outbox(self.conn, item_id, values)
 
+    def lease_outbox_batch(
+        self, item_ids: Sequence[int], until: datetime, *, worker: str | None = None
+    ) -> None:
+        if item_ids:
+            oq.lease_many(self.conn, item_ids, until, worker)
+
+    def settle_outbox_batch(
+        self,
+        outcomes: Sequence[tuple[int, int, r.OutboxStatus, str | None, datetime | None]],
+    ) -> None:
+        oq.settle_many(self.conn, [(i, tok, st.value, e, at) for i, tok, st, e, at in outcomes])
+
     def extend_outbox_lease(self, item_id: int, lease_token: int, until: datetime) -> bool:
         return oq.update_fenced(self.conn, item_id, lease_token, {"next_attempt_at": until})
 
