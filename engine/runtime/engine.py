@@ -184,7 +184,7 @@ class Engine:
         Only versions with at least one such action are listed. Their outbox
         items would be dead-lettered on delivery (``ActionNotRegistered``).
         """
-        return self._context.registry.unhandled_actions(self._context.actions)
+        return self.actions.unhandled()
 
     def _warn_unhandled_actions(self) -> None:
         missing = self.unhandled_actions()

@@ -15,6 +15,7 @@ or age run out.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -23,10 +24,12 @@ from typing import Any
 from engine.errors import EngineError
 from engine.runtime.context import EngineContext
 from engine.runtime.delivery import _jitter, action_context, claimable
-from engine.runtime.delivery_config import DeliveryConfig
+from engine.runtime.delivery_config import DeliveryConfig, DeliveryMode
 from engine.runtime.views import ActionContext
 from engine.store.interface import StoreTransaction
 from engine.store.records import AccessRecord, OutboxRecord, OutboxStatus
+
+log = logging.getLogger(__name__)
 
 MAX_LEASE = timedelta(hours=1)
 
@@ -211,8 +214,54 @@ class Actions:
         return self._ctx.delivery
 
     def configure(self, config: DeliveryConfig | None) -> None:
-        """Deliver by ``config`` from now on (None: registered Python handlers only)."""
+        """Deliver by ``config`` from now on (None: registered Python handlers only).
+
+        Logs the action names that still have no delivery (Python mode, no handler).
+        """
         self._ctx.delivery = config
+        missing = sorted({a for names in self.unhandled().values() for a in names})
+        if missing:
+            shown = ", ".join(missing[:8]) + (
+                f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+            )
+            log.warning(
+                "delivery configured; %d action names still have no delivery (no handler, "
+                "no webhook, not pulled) and are dead-lettered: %s",
+                len(missing),
+                shown,
+            )
+        else:
+            log.info("delivery configured: every action name has a delivery")
+
+    def unhandled(self) -> dict[tuple[str, int], tuple[str, ...]]:
+        """(workflow, version) -> the action names nobody delivers (no handler, webhook, pull)."""
+        ctx = self._ctx
+
+        class Delivered:
+            def __contains__(self, name: object) -> bool:
+                if not isinstance(name, str):
+                    return False
+                if name in ctx.actions:
+                    return True
+                config = ctx.delivery
+                return (
+                    config is not None and config.for_action(name).mode is not DeliveryMode.PYTHON
+                )
+
+        return ctx.registry.unhandled_actions(Delivered())
+
+    def replay(self, item_id: int, *, actor: str) -> OutboxRecord:
+        """Queue an action again, due now with a fresh retry budget, even one delivered:
+        a receiver that lost it gets it again (same idempotency key). Audited in the
+        access log. Raises ActionNotFound."""
+        with self._ctx.store.write() as tx:
+            item = tx.get_outbox(item_id, lock=True)
+            if item is None:
+                raise ActionNotFound(item_id)
+            now = self._ctx.now(tx)
+            tx.reset_outbox(item_id, now)
+            tx.insert_access(AccessRecord(actor, item.case_id, f"replay_action:{item_id}", now))
+        return replace(item, status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now)
 
     def fetch_and_lock(
         self,
