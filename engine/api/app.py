@@ -25,6 +25,7 @@ from engine.api.middleware import (
 )
 from engine.api.models import Problem
 from engine.api.problems import install_problem_handlers
+from engine.api.routes_actions import router as actions_router
 from engine.api.routes_cases import router as cases_router
 from engine.api.routes_definitions import router as definitions_router
 from engine.api.routes_ops import metrics_router
@@ -82,6 +83,7 @@ def create_app(
     app.include_router(cases_router)
     app.include_router(definitions_router)
     install_console(app)  # the operator web console at /console (engine/api/console)
+    app.include_router(actions_router)
     app.add_middleware(
         BodyLimitMiddleware,
         max_body_bytes=max_body_bytes,

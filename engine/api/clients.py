@@ -11,7 +11,8 @@ The file is JSON or TOML (chosen by extension)::
 
 ``roles`` may contain ``"*"``: every role the case's workflow declares (the
 bootstrap admin client has it). Permissions: ``read`` (GET cases and
-definitions), ``write`` (open cases, send events), ``metrics`` (GET /metrics).
+definitions), ``write`` (open cases, send events), ``metrics`` (GET /metrics),
+``actions`` (pull delivery: fetch-and-lock, extend, complete, fail).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 from engine.errors import EngineError
 
 ALL_ROLES = "*"
-PERMISSIONS = frozenset({"read", "write", "metrics"})
+PERMISSIONS = frozenset({"read", "write", "metrics", "actions"})
 DEFAULT_PERMISSIONS = ("read", "write")
 TOKEN_PREFIX = "cw_"  # noqa: S105 (a prefix, not a secret)
 

@@ -185,13 +185,15 @@ class BodyLimitMiddleware:
             )
             return False
         scope.setdefault("state", {})["actor"] = client.actor
-        if not client.may("write"):
+        # pull workers (/v1/actions/...) need `actions`; every other /v1 write needs `write`
+        needed = "actions" if str(scope.get("path", "")).startswith("/v1/actions/") else "write"
+        if not client.may(needed):
             await _send_problem(
                 scope,
                 send,
                 403,
                 "permission-missing",
-                f"client {client.name!r} lacks the 'write' permission",
+                f"client {client.name!r} lacks the {needed!r} permission",
             )
             return False
         return True

@@ -50,6 +50,10 @@ ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         "duplicate-key": 409,
         "simulation-error": 422,
         "clients-file-invalid": 500,
+        "delivery-config-invalid": 500,
+        "action-not-found": 404,
+        "action-not-pulled": 422,
+        "lease-lost": 409,
     }
 )
 """HTTP status per :attr:`EngineError.code`; an unknown code is a 500."""

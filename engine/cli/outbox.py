@@ -1,4 +1,4 @@
-"""``casework outbox list|retry``: host actions waiting, delivered or dead-lettered.
+"""``casework outbox list|retry|replay``: host actions waiting, delivered or dead-lettered.
 
 ``retry`` takes several ids, or a filter (``--failed`` for every dead-lettered
 item, narrowed by ``--action`` and ``--case``); each retry is its own audited
@@ -134,6 +134,18 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
     return out.run(args, body)
 
 
+def cmd_outbox_replay(args: argparse.Namespace) -> int:
+    def body(engine: Engine) -> int:
+        item = engine.actions.replay(args.item_id, actor=args.actor)
+        if args.json:
+            out.print_json({"id": item.id, "case_id": item.case_id, "action": item.action})
+        else:
+            print(f"outbox item {item.id} ({item.action}, case {item.case_id}) is queued again")
+        return out.EXIT_OK
+
+    return out.run(args, body)
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     outbox = subparsers.add_parser("outbox", help="inspect and retry host actions")
     outbox_sub = outbox.add_subparsers(dest="outbox_command", metavar="COMMAND", required=True)
@@ -157,3 +169,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--action", metavar="NAME", help="with --failed: only this action")
     p.add_argument("--case", metavar="CASE_ID", help="with --failed: only this case's items")
     p.set_defaults(func=out.guarded(cmd_outbox_retry))
+
+    p = outbox_sub.add_parser(
+        "replay", help="queue an item again, even a delivered one (same idempotency key)"
+    )
+    out.add_operator_options(p, actor=True)
+    p.add_argument("item_id", metavar="ID", type=int)
+    p.set_defaults(func=out.guarded(cmd_outbox_replay))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from engine.cli import _common as out
+from engine.cli import delivery
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
@@ -145,6 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     worker = None
     try:
+        delivery.configure(engine, args)
         clients = load_clients(args)
         app = create_app(
             engine,
@@ -233,6 +235,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         f"{CLIENTS_FILE_NAME} next to the database, created with an admin token)",
     )
     p.add_argument("--no-worker", action="store_true", help="serve the API only")
+    delivery.add_option(p)
     p.add_argument("--metrics-public", action="store_true", help="serve /metrics without a token")
     p.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])

@@ -16,6 +16,7 @@ import sys
 from datetime import timedelta
 
 from engine.cli import _common as out
+from engine.cli import delivery
 from engine.errors import EngineError
 
 log = logging.getLogger("engine.cli.worker")
@@ -58,6 +59,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         out.error(exc.message)
         return out.EXIT_FAILED
     try:
+        try:
+            delivery.configure(engine, args)
+        except EngineError as exc:
+            out.error(exc.message)
+            return out.EXIT_FAILED
         worker = TimerWorker(
             engine,
             batch_size=args.batch_size,
@@ -103,5 +109,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--no-outbox", action="store_true", help="fire timers only; do not deliver actions"
     )
+    delivery.add_option(p)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_worker)

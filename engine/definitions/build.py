@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.definitions.assemble import Assembled, Origin, RawTransition, as_dict, str_list
 from engine.definitions.model import (
+    ActionSpec,
     Calendar,
     CatchUp,
     Model,
@@ -73,10 +74,25 @@ def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
             extra_holidays=tuple(str_list(cal.get("extra_holidays"))),
         ),
         parameters={name: as_dict(p.data).get("value") for name, p in asm.parameters.items()},
+        action_specs=action_specs(as_dict(data.get("actions"))),
         source_path=source_path,
         source_text=text,
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
+
+
+def action_specs(data: dict[str, Any]) -> dict[str, ActionSpec]:
+    """The ``actions:`` map (or its stored JSON) as specs."""
+    out: dict[str, ActionSpec] = {}
+    for name, raw in data.items():
+        entry = as_dict(raw)
+        out[name] = ActionSpec(
+            name=name,
+            arguments=tuple((str(k), str(v)) for k, v in as_dict(entry.get("arguments")).items()),
+            include_record=bool(entry.get("include_record", False)),
+            description=str(entry.get("description", "")),
+        )
+    return out
 
 
 def _state(asm: Assembled, name: str) -> State:

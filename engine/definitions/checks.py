@@ -85,6 +85,7 @@ class _Checker(FieldChecks):
         self.check_initial()
         self.check_states()
         self.check_transitions()
+        self.check_action_arguments()
         self.out.extend(graph_diagnostics(self.asm))
 
     # -- workflow level ------------------------------------------------------------
@@ -106,6 +107,20 @@ class _Checker(FieldChecks):
         cal = data.get("calendar")
         if isinstance(cal, dict) and isinstance(cal.get("country", "US"), str):
             self.check_calendar(cal)
+
+    def check_action_arguments(self) -> None:
+        """Each argument of the ``actions:`` map is CEL over case, event, params and now."""
+        actions = self.asm.data.get("actions")
+        if not isinstance(actions, dict):
+            return
+        for name, entry in actions.items():
+            arguments = as_dict(entry).get("arguments")
+            if not isinstance(arguments, dict):
+                continue
+            for arg, source in arguments.items():
+                if isinstance(source, str):
+                    sub = ("actions", name, "arguments", arg)
+                    self.check_cel(self.asm.origin(), sub, source, payload=None)
 
     def check_calendar(self, cal: dict[str, Any]) -> None:
         import holidays

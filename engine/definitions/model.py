@@ -130,6 +130,16 @@ class Timer:
 
 
 @dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """What an action's receiver gets besides the ids (the workflow's ``actions:``)."""
+
+    name: str
+    arguments: tuple[tuple[str, str], ...] = ()  # (argument name, CEL source), in order
+    include_record: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Transition:
     """One way to leave (or stay in) ``source`` when ``event`` arrives.
 
@@ -198,6 +208,7 @@ class WorkflowDefinition:
     timezone: str = "UTC"
     calendar: Calendar = field(default_factory=Calendar)
     parameters: dict[str, Any] = field(default_factory=dict)  # resolved values, CEL `params`
+    action_specs: dict[str, ActionSpec] = field(default_factory=dict)  # the `actions:` map
     source_path: str = ""
     source_text: str = ""
     content_hash: str = ""  # sha256 of the source text(s), hex

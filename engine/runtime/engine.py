@@ -42,6 +42,7 @@ from engine.runtime.json_policy import (
     require_case_id,
     valid_identifier,
 )
+from engine.runtime.pull import Actions
 from engine.runtime.registry import Registry
 from engine.runtime.transact import HistoryFacts, commit_applied
 from engine.runtime.transact import open_case as _open_case
@@ -80,6 +81,7 @@ class Engine:
 
     def __init__(self, context: EngineContext) -> None:
         self._context = context
+        self.actions = Actions(context)  # delivery configuration and pull workers' calls
 
     @classmethod
     def open(
@@ -148,6 +150,7 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------------
 
     def close(self) -> None:
+        self.actions.close()
         self._context.store.close()
 
     def __enter__(self) -> Engine:
@@ -177,7 +180,7 @@ class Engine:
         Only versions with at least one such action are listed. Their outbox
         items would be dead-lettered on delivery (``ActionNotRegistered``).
         """
-        return self._context.registry.unhandled_actions(self._context.actions)
+        return self.actions.unhandled()
 
     def _warn_unhandled_actions(self) -> None:
         missing = self.unhandled_actions()

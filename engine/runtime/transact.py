@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.definitions.model import State, WorkflowDefinition
 from engine.errors import ConcurrencyConflict
+from engine.runtime.action_arguments import action_arguments
 from engine.runtime.audit import GENESIS, head_hash, record_hash, row_hash
 from engine.runtime.convert import case_view, timer_view
 from engine.runtime.machine import Applied, CompiledWorkflow
@@ -90,7 +91,14 @@ def outbox_records(
     event: str,
     definition: WorkflowDefinition,
     now: datetime,
+    record: Mapping[str, Any],
+    payload: Mapping[str, Any],
 ) -> list[OutboxRecord]:
+    def args(action: str) -> dict[str, Any] | None:
+        return action_arguments(
+            definition, action, case_id=case_id, record=record, payload=payload, now=now
+        )
+
     return [
         OutboxRecord(
             None,
@@ -105,6 +113,7 @@ def outbox_records(
             now,
             None,
             now,
+            args(a),
         )
         for a in actions
     ]
@@ -166,7 +175,16 @@ def open_case(
         timer_records(case_id, initial.timers, definition=d, record=record, entry_seq=1, now=now),
     )
     tx.insert_outbox(
-        outbox_records(case_id, 1, initial.on_enter, event="@open", definition=d, now=now)
+        outbox_records(
+            case_id,
+            1,
+            initial.on_enter,
+            event="@open",
+            definition=d,
+            now=now,
+            record=record,
+            payload={},
+        )
     )
     return case_view(case, timers)
 
@@ -253,7 +271,16 @@ def commit_applied(
             state=current.state if current else "?",
         )
     tx.insert_outbox(
-        outbox_records(case_id, seq, applied.actions, event=event, definition=d, now=now)
+        outbox_records(
+            case_id,
+            seq,
+            applied.actions,
+            event=event,
+            definition=d,
+            now=now,
+            record=applied.record,
+            payload=facts.payload,
+        )
     )
     if not want_view:
         return None

@@ -219,6 +219,9 @@ class ActionContext:
     workflow: str
     workflow_version: int
     attempt: int  # 1 on the first delivery
+    history_seq: int = 0  # the history entry whose commit queued the action
+    #: what the workflow's CEL computed for the action when it was queued
+    arguments: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

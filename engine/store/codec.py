@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.definitions.build import action_specs
 from engine.definitions.model import (
     Calendar,
     CatchUp,
@@ -172,6 +173,14 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
             "extra_holidays": list(d.calendar.extra_holidays),
         },
         "parameters": d.parameters,
+        "actions": {
+            a.name: {
+                "arguments": dict(a.arguments),
+                "include_record": a.include_record,
+                "description": a.description,
+            }
+            for a in d.action_specs.values()
+        },
         "source_path": d.source_path,
         "content_hash": d.content_hash,
     }
@@ -199,6 +208,7 @@ def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefi
             extra_holidays=tuple(cal["extra_holidays"]),
         ),
         parameters=data["parameters"],
+        action_specs=action_specs(data.get("actions", {})),
         source_path=data["source_path"],
         source_text=source_text,
         content_hash=data["content_hash"],

@@ -262,16 +262,62 @@ class StoreTransaction(ABC):
         """Queue actions (their ``id`` None). Raises nothing."""
 
     @abstractmethod
-    def claim_outbox(self, now: datetime, limit: int) -> list[OutboxRecord]:
-        """Lock pending items due at ``now`` (passing over locked ones). Raises nothing."""
+    def claim_outbox(
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        only: Sequence[str] | None = None,
+        skip: Sequence[str] = (),
+    ) -> list[OutboxRecord]:
+        """Lock pending items due at ``now`` (passing over locked ones), oldest first.
+
+        ``only`` restricts to those action names, ``skip`` leaves those out.
+        Raises nothing.
+        """
 
     @abstractmethod
     def get_outbox(self, item_id: int, *, lock: bool = False) -> OutboxRecord | None:
         """One item, or None; locked for this transaction with ``lock``. Raises nothing."""
 
     @abstractmethod
-    def lease_outbox(self, item_id: int, attempts: int, until: datetime) -> None:
-        """Count an attempt and hold the item until ``until``. Raises nothing."""
+    def lease_outbox(
+        self,
+        item_id: int,
+        attempts: int,
+        until: datetime,
+        *,
+        lease_token: int | None = None,
+        worker: str | None = None,
+    ) -> None:
+        """Count an attempt and hold the item until ``until``.
+
+        ``lease_token`` (when given) becomes the item's fencing token;
+        ``worker`` names the holder. Raises nothing.
+        """
+
+    @abstractmethod
+    def lease_outbox_batch(
+        self, item_ids: Sequence[int], until: datetime, *, worker: str | None = None
+    ) -> None:
+        """For each item: count an attempt, raise its fencing token by one, hold it until
+        ``until`` for ``worker``. Raises nothing."""
+
+    @abstractmethod
+    def settle_outbox_batch(
+        self,
+        outcomes: Sequence[tuple[int, int, OutboxStatus, str | None, datetime | None]],
+    ) -> None:
+        """Record (id, lease token, status, last error, next attempt) for each item, each
+        only while the token is still the pending item's (fencing). Raises nothing."""
+
+    @abstractmethod
+    def extend_outbox_lease(self, item_id: int, lease_token: int, until: datetime) -> bool:
+        """Hold a pending item until ``until`` if ``lease_token`` is still its token.
+
+        Returns False, writing nothing, when the lease was taken over or the
+        item settled. Raises nothing.
+        """
 
     @abstractmethod
     def settle_outbox(
@@ -280,8 +326,14 @@ class StoreTransaction(ABC):
         status: OutboxStatus,
         last_error: str | None,
         next_attempt_at: datetime | None,
-    ) -> None:
-        """Record how an attempt ended. Raises nothing."""
+        *,
+        lease_token: int | None = None,
+    ) -> bool:
+        """Record how an attempt ended.
+
+        With ``lease_token``, only while it is still the pending item's token
+        (fencing): returns False, writing nothing, otherwise. Raises nothing.
+        """
 
     @abstractmethod
     def reset_outbox(self, item_id: int, now: datetime) -> None:

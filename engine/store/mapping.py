@@ -130,7 +130,7 @@ def timer_record(row: Sequence[Any]) -> TimerRecord:
 
 
 def outbox_record(row: Sequence[Any]) -> OutboxRecord:
-    return OutboxRecord(*row[:7], _OUTBOX_STATUS[row[7]], *row[8:12])  # type: ignore[call-arg]
+    return OutboxRecord(*row[:7], _OUTBOX_STATUS[row[7]], *row[8:15])  # type: ignore[call-arg]
 
 
 def history_record(row: Sequence[Any]) -> HistoryRecord:

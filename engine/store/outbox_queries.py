@@ -27,15 +27,26 @@ def insert_outbox(conn: sa.Connection, items: Sequence[OutboxRecord]) -> None:
 
 
 def claim_outbox(
-    conn: sa.Connection, postgres: bool, now: datetime, limit: int
+    conn: sa.Connection,
+    postgres: bool,
+    now: datetime,
+    limit: int,
+    *,
+    only: Sequence[str] | None = None,
+    skip: Sequence[str] = (),
 ) -> list[OutboxRecord]:
-    """Lock pending outbox rows whose time has come (SKIP LOCKED on PostgreSQL)."""
-    q = (
-        sa.select(*OUTBOX_COLUMNS)
-        .where(t.outbox.c.status == _PENDING, t.outbox.c.next_attempt_at <= now)
-        .order_by(t.outbox.c.next_attempt_at, t.outbox.c.id)
-        .limit(limit)
+    """Lock pending outbox rows whose time has come (SKIP LOCKED on PostgreSQL).
+
+    ``only``: just these action names; ``skip``: none of these.
+    """
+    q = sa.select(*OUTBOX_COLUMNS).where(
+        t.outbox.c.status == _PENDING, t.outbox.c.next_attempt_at <= now
     )
+    if only is not None:
+        q = q.where(t.outbox.c.action.in_(list(only)))
+    if skip:
+        q = q.where(t.outbox.c.action.not_in(list(skip)))
+    q = q.order_by(t.outbox.c.next_attempt_at, t.outbox.c.id).limit(limit)
     if postgres:
         q = q.with_for_update(skip_locked=True)
     return [outbox_record(r) for r in conn.execute(q)]
@@ -53,6 +64,67 @@ def get_outbox(
 
 def update_outbox(conn: sa.Connection, item_id: int, values: dict[str, Any]) -> None:
     conn.execute(sa.update(t.outbox).where(t.outbox.c.id == item_id).values(**values))
+
+
+def update_fenced(
+    conn: sa.Connection, item_id: int, lease_token: int, values: dict[str, Any]
+) -> bool:
+    """Update a pending item only while ``lease_token`` is still its token; True if it was."""
+    ob = t.outbox.c
+    result = conn.execute(
+        sa.update(t.outbox)
+        .where(ob.id == item_id, ob.lease_token == lease_token, ob.status == _PENDING)
+        .values(**values)
+    )
+    return bool(result.rowcount == 1)
+
+
+def lease_many(
+    conn: sa.Connection, ids: Sequence[int], until: datetime, worker: str | None
+) -> None:
+    """Count an attempt, raise the fencing token and hold each item until ``until``."""
+    ob = t.outbox.c
+    conn.execute(
+        sa.update(t.outbox)
+        .where(ob.id.in_(list(ids)))
+        .values(
+            attempts=ob.attempts + 1,
+            lease_token=ob.lease_token + 1,
+            next_attempt_at=until,
+            locked_by=worker,
+        )
+    )
+
+
+_SETTLE_FENCED = (
+    sa.update(t.outbox)
+    .where(
+        t.outbox.c.id == sa.bindparam("b_id"),
+        t.outbox.c.lease_token == sa.bindparam("b_token"),
+        t.outbox.c.status == _PENDING,
+    )
+    .values(
+        status=sa.bindparam("b_status"),
+        last_error=sa.bindparam("b_error"),
+        next_attempt_at=sa.bindparam("b_at"),
+        locked_by=None,
+    )
+)
+
+
+def settle_many(
+    conn: sa.Connection,
+    outcomes: Sequence[tuple[int, int, str, str | None, datetime | None]],
+) -> None:
+    """Settle (id, token, status, error, next attempt) rows, each fenced by its token."""
+    if outcomes:
+        conn.execute(
+            _SETTLE_FENCED,
+            [
+                {"b_id": i, "b_token": tok, "b_status": st, "b_error": err, "b_at": at}
+                for i, tok, st, err, at in outcomes
+            ],
+        )
 
 
 def list_outbox(

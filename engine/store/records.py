@@ -184,6 +184,12 @@ class OutboxRecord:
     next_attempt_at: datetime | None
     last_error: str | None
     created_at: datetime
+    #: what the workflow's CEL computed for the action when it was queued (None: nothing)
+    arguments: dict[str, Any] | None = None
+    #: the fencing token: raised each time the item is leased (0: never leased)
+    lease_token: int = 0
+    #: the worker holding the lease (pull delivery), or None
+    locked_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

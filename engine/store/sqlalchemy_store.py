@@ -175,14 +175,48 @@ class SqlAlchemyTransaction(StoreTransaction):
     def insert_outbox(self, items: Sequence[r.OutboxRecord]) -> None:
         oq.insert_outbox(self.conn, items)
 
-    def claim_outbox(self, now: datetime, limit: int) -> list[r.OutboxRecord]:
-        return oq.claim_outbox(self.conn, self.postgres, now, limit)
+    def claim_outbox(
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        only: Sequence[str] | None = None,
+        skip: Sequence[str] = (),
+    ) -> list[r.OutboxRecord]:
+        return oq.claim_outbox(self.conn, self.postgres, now, limit, only=only, skip=skip)
 
     def get_outbox(self, item_id: int, *, lock: bool = False) -> r.OutboxRecord | None:
         return oq.get_outbox(self.conn, self.postgres, item_id, lock)
 
-    def lease_outbox(self, item_id: int, attempts: int, until: datetime) -> None:
-        oq.update_outbox(self.conn, item_id, {"attempts": attempts, "next_attempt_at": until})
+    def lease_outbox(
+        self,
+        item_id: int,
+        attempts: int,
+        until: datetime,
+        *,
+        lease_token: int | None = None,
+        worker: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"attempts": attempts, "next_attempt_at": until}
+        if lease_token is not None:
+            values["lease_token"] = lease_token
+        values["locked_by"] = worker
+        oq.update_outbox(self.conn, item_id, values)
+
+    def lease_outbox_batch(
+        self, item_ids: Sequence[int], until: datetime, *, worker: str | None = None
+    ) -> None:
+        if item_ids:
+            oq.lease_many(self.conn, item_ids, until, worker)
+
+    def settle_outbox_batch(
+        self,
+        outcomes: Sequence[tuple[int, int, r.OutboxStatus, str | None, datetime | None]],
+    ) -> None:
+        oq.settle_many(self.conn, [(i, tok, st.value, e, at) for i, tok, st, e, at in outcomes])
+
+    def extend_outbox_lease(self, item_id: int, lease_token: int, until: datetime) -> bool:
+        return oq.update_fenced(self.conn, item_id, lease_token, {"next_attempt_at": until})
 
     def settle_outbox(
         self,
@@ -190,12 +224,23 @@ class SqlAlchemyTransaction(StoreTransaction):
         status: r.OutboxStatus,
         last_error: str | None,
         next_attempt_at: datetime | None,
-    ) -> None:
-        values = {"status": status.value, "last_error": last_error}
-        oq.update_outbox(self.conn, item_id, {**values, "next_attempt_at": next_attempt_at})
+        *,
+        lease_token: int | None = None,
+    ) -> bool:
+        values = {"status": status.value, "last_error": last_error, "locked_by": None}
+        values_all = {**values, "next_attempt_at": next_attempt_at}
+        if lease_token is None:
+            oq.update_outbox(self.conn, item_id, values_all)
+            return True
+        return oq.update_fenced(self.conn, item_id, lease_token, values_all)
 
     def reset_outbox(self, item_id: int, now: datetime) -> None:
-        values = {"status": r.OutboxStatus.PENDING.value, "attempts": 0, "next_attempt_at": now}
+        values = {
+            "status": r.OutboxStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "locked_by": None,
+        }
         oq.update_outbox(self.conn, item_id, values)
 
     def list_outbox(

@@ -180,7 +180,13 @@ outbox = sa.Table(
     sa.Column("next_attempt_at", UTCDateTime, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # out-of-process delivery (revision 0007): the CEL-computed arguments, the
+    # fencing token raised at each lease, the worker holding the lease
+    sa.Column("arguments", _json(), nullable=True),
+    sa.Column("lease_token", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("locked_by", sa.String(200), nullable=True),
     sa.Index(None, "status", "next_attempt_at"),
+    sa.Index(None, "action", "status", "next_attempt_at"),
 )
 
 idempotency = sa.Table(
