@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.errors import EngineError
-from engine.runtime.context import EngineContext
 from engine.runtime.audit_trail import append_access
+from engine.runtime.context import EngineContext
 from engine.runtime.delivery import _jitter, action_context, claimable
 from engine.runtime.delivery_config import DeliveryConfig, DeliveryMode
 from engine.runtime.views import ActionContext
@@ -135,7 +135,8 @@ def fetch_and_lock(
         tx.lease_outbox_batch([i.id for i in found if i.id is not None], until, worker=worker)
         for item in found:
             token = item.lease_token + 1
-            append_access(tx, actor=actor, case_id=item.case_id, what=f"fetch_action:{item.id}", at=now)
+            what = f"fetch_action:{item.id}"
+            append_access(tx, actor=actor, case_id=item.case_id, what=what, at=now)
             leased = replace(item, attempts=item.attempts + 1, lease_token=token)
             out.append(LockedAction(action_context(leased), token, until, item.created_at))
     return out
