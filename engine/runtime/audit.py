@@ -61,6 +61,8 @@ def row_hash(row: Mapping[str, Any]) -> str:
     doc = {k: _norm(k, row[k]) for k in HASHED_FIELDS}
     if row.get("record_hash") is not None:  # rows written before revision 0002 have none
         doc["record_hash"] = row["record_hash"]
+    if row.get("client") is not None:  # only rows written on an end user's behalf have one
+        doc["client"] = row["client"]
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
 
 

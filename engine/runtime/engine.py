@@ -28,6 +28,7 @@ from engine.errors import (
 )
 from engine.runtime import delivery, firing
 from engine.runtime.audit import fingerprint
+from engine.runtime.business_keys import search_keys
 from engine.runtime.context import Action, EngineContext
 from engine.runtime.convert import (
     case_view,
@@ -37,6 +38,7 @@ from engine.runtime.convert import (
 )
 from engine.runtime.cursors import decode_cursor, encode_cursor
 from engine.runtime.explain import CaseExplanation, explain_case
+from engine.runtime.host_services import HostServices
 from engine.runtime.idempotency import remember, replay, run_idempotent
 from engine.runtime.inspection import allowed_events as _allowed_events
 from engine.runtime.inspection import verify_audit as _verify_audit
@@ -79,7 +81,7 @@ def _paths(workflows: str | Path | Sequence[str | Path] | None) -> list[str | Pa
     return list(workflows)
 
 
-class Engine:
+class Engine(HostServices):
     """Durable cases driven by workflow definitions (see the module docstring)."""
 
     def __init__(self, context: EngineContext) -> None:
@@ -198,19 +200,6 @@ class Engine:
                 listed,
             )
 
-    def check_ready(self) -> dict[str, str]:
-        """Readiness: the database answers and its schema is the newest this version ships.
-
-        ``{"database": "ok" | "unreachable", "schema": "ok" | "out_of_date" | "unknown"}``;
-        never raises (a failure is logged by type only).
-        """
-        try:
-            current, head = self._context.store.schema_status()
-        except Exception as exc:  # any failure means "not ready"; logged by type only
-            log.warning("readiness: database check failed (%s)", type(exc).__name__)
-            return {"database": "unreachable", "schema": "unknown"}
-        return {"database": "ok", "schema": "ok" if current == head else "out_of_date"}
-
     # -- definitions -------------------------------------------------------------
 
     def definitions(self) -> list[WorkflowDefinition]:
@@ -230,11 +219,12 @@ class Engine:
         actor: str,
         roles: Sequence[str],
         idempotency_key: str | None = None,
+        client: str | None = None,
     ) -> CaseView:
-        """Open a case on the newest version of ``workflow``.
+        """Open a case on the newest version of ``workflow``; ``client`` acts for ``actor``.
 
         Raises UnknownWorkflow, PayloadInvalid (record vs case schema),
-        IdempotencyKeyReused.
+        IdempotencyKeyReused, BusinessKeyConflict.
         """
         ctx = self._context
         definition = ctx.registry.get(workflow)
@@ -242,7 +232,7 @@ class Engine:
         check_json(data, what="case record", max_bytes=MAX_RECORD_BYTES)
         record = {**compiled.defaults, **data}  # top-level schema defaults fill absent fields
         compiled.case_check.validate(record)
-        facts = HistoryFacts(actor, tuple(roles), record, idempotency_key)
+        facts = HistoryFacts(actor, tuple(roles), record, idempotency_key, client=client)
         fp = None
         if idempotency_key is not None:
             fp = fingerprint(
@@ -252,6 +242,7 @@ class Engine:
                     "data": record,
                     "actor": actor,
                     "roles": sorted(roles),
+                    **({"client": client} if client is not None else {}),
                 }
             )
 
@@ -278,8 +269,9 @@ class Engine:
         roles: Sequence[str],
         idempotency_key: str | None = None,
         expected_version: int | None = None,
+        client: str | None = None,
     ) -> CaseView:
-        """Send ``event`` to a case.
+        """Send ``event`` to a case; ``client`` acts on behalf of ``actor``.
 
         Raises CaseNotFound, EventRejected (wrong state / guard false / role
         missing), PayloadInvalid, ConcurrencyConflict, IdempotencyKeyReused.
@@ -290,7 +282,7 @@ class Engine:
         check_json(
             body, what=f"payload of event {event}", case_id=case_id, max_bytes=MAX_PAYLOAD_BYTES
         )
-        facts = HistoryFacts(actor, tuple(roles), body, idempotency_key)
+        facts = HistoryFacts(actor, tuple(roles), body, idempotency_key, client=client)
         fp = None
         if idempotency_key is not None:
             fp = fingerprint(
@@ -302,6 +294,7 @@ class Engine:
                     "actor": actor,
                     "roles": sorted(roles),
                     "expected_version": expected_version,
+                    **({"client": client} if client is not None else {}),
                 }
             )
 
@@ -384,10 +377,15 @@ class Engine:
         closed: bool | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        keys: Mapping[str, Any] | None = None,
     ) -> Page[CaseView]:
-        """Cases matching every filter given, oldest first; raises ValueError on a bad cursor."""
+        """Cases matching every filter given (``keys``: business key values), oldest first;
+        raises ValueError on a bad cursor."""
         store = self._context.store
-        if not all(valid_identifier(v) for v in (workflow, state, phase) if v is not None):
+        pairs = search_keys(keys)
+        if pairs is None or not all(
+            valid_identifier(v) for v in (workflow, state, phase, *dict(pairs)) if v is not None
+        ):
             return Page(items=(), next_cursor=None)  # no case can match such a filter
         after = None
         if cursor is not None:
@@ -395,7 +393,9 @@ class Engine:
             after = (datetime.fromisoformat(values[0]), str(values[1]))
         with store.read() as tx:
             now = self._context.now(tx)
-            query = CaseQuery(workflow, state, phase, overdue, opened_after, opened_before, closed)
+            query = CaseQuery(
+                workflow, state, phase, overdue, opened_after, opened_before, closed, pairs
+            )
             rows = tx.find_cases(query, now=now, limit=limit, after=after)
             timers = tx.live_timers_for([r.id for r in rows])
         items = [case_view(r, [timer_view(t) for t in timers.get(r.id, [])]) for r in rows]
@@ -461,12 +461,14 @@ class Engine:
             replace(item, status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now)
         )
 
-    def record_access(self, case_id: str | None, *, actor: str, what: str) -> None:
-        """Audit a read of a case (who looked at what), or a denied request (case_id None
-        when the request named no case)."""
+    def record_access(
+        self, case_id: str | None, *, actor: str, what: str, client: str | None = None
+    ) -> None:
+        """Audit a read of a case (who looked at what; ``client`` acting for ``actor``), or a
+        denied request (case_id None when the request named no case)."""
         ctx = self._context
         with ctx.store.write() as tx:
-            tx.insert_access(AccessRecord(actor, case_id, what, ctx.now(tx)))
+            tx.insert_access(AccessRecord(actor, case_id, what, ctx.now(tx), client))
 
     # -- timers, actions, audit --------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.definitions.business_keys import BusinessKey
 from engine.definitions.model import (
     Calendar,
     CatchUp,
@@ -174,6 +175,7 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
         "parameters": d.parameters,
         "source_path": d.source_path,
         "content_hash": d.content_hash,
+        "business_keys": [[k.name, k.unique] for k in d.business_keys],
     }
 
 
@@ -202,4 +204,5 @@ def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefi
         source_path=data["source_path"],
         source_text=source_text,
         content_hash=data["content_hash"],
+        business_keys=tuple(BusinessKey(n, bool(u)) for n, u in data.get("business_keys", [])),
     )

@@ -110,6 +110,11 @@ class HistoryRecord:
     prev_hash: str
     hash: str
     record_hash: str | None  # None on rows written before revision 0002
+    #: the API client that acted on behalf of ``actor`` (an end user); None when the
+    #: actor acted itself (revision 0008; covered by the hash when set)
+    client: str | None = None
+    #: the row's place in the change feed: commit order (assigned by the store on insert)
+    change_seq: int | None = None
 
     def hashed_fields(self) -> dict[str, Any]:
         """The fields :func:`engine.runtime.audit.row_hash` covers, by name."""
@@ -130,6 +135,7 @@ class HistoryRecord:
             "lateness_seconds": self.lateness_seconds,
             "prev_hash": self.prev_hash,
             "record_hash": self.record_hash,
+            "client": self.client,
         }
 
 
@@ -217,6 +223,7 @@ class CaseQuery:
     opened_after: datetime | None = None
     opened_before: datetime | None = None
     closed: bool | None = None
+    keys: tuple[tuple[str, str], ...] = ()  # business keys (name, value as text), revision 0008
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +234,7 @@ class AccessRecord:
     case_id: str | None
     what: str
     at: datetime
+    client: str | None = None  # the API client acting on behalf of ``actor`` (revision 0008)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,3 +244,20 @@ class CaseHead:
     version: int
     last_hash: str
     record: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseKeyRecord:
+    """One business key of a case (``case_keys``, revision 0008).
+
+    ``value`` is the record field's value as text (strings as they are, integers
+    in decimal); ``unique`` when the workflow declares the key unique among open
+    cases (stored as ``open_unique``: the workflow name while the case is open).
+    """
+
+    case_id: str
+    name: str
+    workflow_name: str
+    value: str
+    unique: bool
+    open: bool
