@@ -50,6 +50,10 @@ ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         "duplicate-key": 409,
         "simulation-error": 422,
         "clients-file-invalid": 500,
+        "business-key-conflict": 409,
+        "business-key-not-found": 404,
+        "business-key-ambiguous": 409,
+        "acting-user-config-invalid": 500,
     }
 )
 """HTTP status per :attr:`EngineError.code`; an unknown code is a 500."""
