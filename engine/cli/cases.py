@@ -38,9 +38,21 @@ def _late(view: CaseView, now: datetime) -> bool:
     return any(t.due_at is not None and t.due_at <= now for t in view.pending_timers)
 
 
+def _key_filters(given: Sequence[str]) -> dict[str, str]:
+    """``--key NAME=VALUE`` options as business key filters. Raises UsageError."""
+    keys: dict[str, str] = {}
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not name or name in keys:
+            raise out.UsageError(f"--key takes NAME=VALUE, each NAME once (got {name[:64]!r})")
+        keys[name] = value
+    return keys
+
+
 def cmd_cases_list(args: argparse.Namespace) -> int:
     opened_after = out.parse_instant(args.opened_after) if args.opened_after else None
     opened_before = out.parse_instant(args.opened_before) if args.opened_before else None
+    keys = _key_filters(args.key or [])
 
     def body(engine: Engine) -> int:
         def finder(overdue: bool | None) -> Callable[[str | None, int], Page[CaseView]]:
@@ -55,6 +67,7 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
                     closed=args.closed,
                     limit=limit,
                     cursor=cursor,
+                    keys=keys,
                 )
 
             return fetch
@@ -271,6 +284,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     g.add_argument("--closed", dest="closed", action="store_const", const=True, default=None)
     g.add_argument("--open", dest="closed", action="store_const", const=False)
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument(
+        "--key",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a business key value, e.g. --key patient_id=P-0001 (repeatable: all must match)",
+    )
     p.set_defaults(func=out.guarded(cmd_cases_list))
 
     p = cases_sub.add_parser("show", help="one case: state, timers, events, why it is stuck")

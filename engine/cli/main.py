@@ -25,7 +25,18 @@ COMMAND_MODULES = (
     "engine.cli.outbox",  # outbox
     "engine.cli.worker",  # worker
     "engine.cli.serve",  # serve
+    "engine.cli.clients",  # clients add / list / rotate / revoke
 )
+
+
+def casework_version() -> str:
+    """The installed distribution's version (the source tree's when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("casework")
+    except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
+        return "0+unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="casework",
         description="Casework: a workflow engine for healthcare case management.",
     )
+    parser.add_argument("--version", action="version", version=f"casework {casework_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
