@@ -93,9 +93,6 @@ class Settings:
     delivery: Mapping[str, Any] = field(default_factory=dict)
     config_file: str | None = None  # the file read, if any
 
-    def env_name(self, name: str) -> str:
-        return ENV_PREFIX + name.upper()
-
 
 _PATHS = frozenset({"workflows", "server_clients_file"})
 
@@ -132,7 +129,7 @@ def _text(value: Any, at: str) -> str:
 def _str_list(value: Any, at: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [v for v in value.split(os.pathsep) if v]
-    if not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
+    if not (isinstance(value, list | tuple) and all(isinstance(v, str) and v for v in value)):
         raise ConfigInvalid(f"{at}: a list of paths is required")
     return tuple(value)
 
