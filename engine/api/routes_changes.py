@@ -170,7 +170,7 @@ async def stream_changes(
     async def events() -> AsyncIterator[str]:
         page = first
         quiet_since = time.monotonic()
-        yield f"retry: 1000\n: resume with Last-Event-ID {page.next_cursor}\n\n"
+        yield "retry: 1000\n\n"  # reconnect after 1 s, sending Last-Event-ID
         while True:
             for change in page.items:
                 yield f"id: {change.cursor}\nevent: change\ndata: {_json(change.to_dict())}\n\n"
