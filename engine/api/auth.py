@@ -7,6 +7,7 @@ from collections.abc import Callable
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from engine.api.acting_user import acting_client
 from engine.api.clients import Client, ClientRegistry
 from engine.api.problems import ApiProblem
 
@@ -50,7 +51,7 @@ def require(permission: str) -> Callable[..., Client]:
                 f"client {client.name!r} lacks the {permission!r} permission",
                 extensions={"permission": permission},
             )
-        return client
+        return acting_client(request, client)
 
     dependency.__name__ = f"require_{permission}"
     return dependency

@@ -12,7 +12,9 @@ The file is JSON or TOML (chosen by extension)::
 ``roles`` may contain ``"*"``: every role the case's workflow declares (the
 bootstrap admin client has it). Permissions: ``read`` (GET cases and
 definitions), ``write`` (open cases, send events), ``metrics`` (GET /metrics),
-``actions`` (pull delivery: fetch-and-lock, extend, complete, fail).
+``actions`` (pull delivery: fetch-and-lock, extend, complete, fail),
+``delegate`` (act for an end user named by an ``Acting-User`` JWT, with roles
+the client is granted: :mod:`engine.api.acting_user`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 from engine.errors import EngineError
 
 ALL_ROLES = "*"
-PERMISSIONS = frozenset({"read", "write", "metrics", "actions"})
+PERMISSIONS = frozenset({"read", "write", "metrics", "actions", "delegate"})
 DEFAULT_PERMISSIONS = ("read", "write")
 TOKEN_PREFIX = "cw_"  # noqa: S105 (a prefix, not a secret)
 
@@ -65,6 +67,8 @@ class Client:
     roles: tuple[str, ...]
     token_sha256: str
     permissions: frozenset[str] = field(default_factory=lambda: frozenset(DEFAULT_PERMISSIONS))
+    #: set while the client acts for an end user: the client's own actor (``actor`` is the user)
+    via: str | None = None
 
     def may(self, permission: str) -> bool:
         return permission in self.permissions

@@ -107,6 +107,9 @@ class HistoryEntryOut(BaseModel):
     lateness_seconds: float | None = None
     hash: str = ""
     prev_hash: str = ""
+    client: str | None = Field(
+        None, description="the API client that acted on behalf of actor (an end user)"
+    )
 
 
 class HistoryOut(BaseModel):

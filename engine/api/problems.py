@@ -54,6 +54,11 @@ ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         "action-not-found": 404,
         "action-not-pulled": 422,
         "lease-lost": 409,
+        "business-key-conflict": 409,
+        "business-key-not-found": 404,
+        "business-key-ambiguous": 409,
+        "acting-user-config-invalid": 500,
+        "config-invalid": 500,
     }
 )
 """HTTP status per :attr:`EngineError.code`; an unknown code is a 500."""

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from engine.api import cursors
 from engine.api.auth import require
 from engine.api.clients import Client
+from engine.api.key_filters import search_keys_of
 from engine.api.models import (
     CaseOut,
     CasePage,
@@ -97,7 +98,7 @@ def _written_body(
     """A write's response: the record only for a client that may read it, and audited."""
     body = _case_body(view, options)
     if client.may("read"):
-        engine.record_access(view.id, actor=client.actor, what="case")
+        engine.record_access(view.id, actor=client.actor, what="case", client=client.via)
     else:
         body.pop("record", None)
     return body
@@ -138,6 +139,7 @@ def open_case(
             actor=client.actor,
             roles=roles,
             idempotency_key=idempotency_key,
+            client=client.via,
         )
     except EngineError as exc:
         metrics.rejected(body.workflow, "@open", _reason(exc))
@@ -181,6 +183,7 @@ def send_event(
             roles=roles,
             idempotency_key=idempotency_key,
             expected_version=expected,
+            client=client.via,
         )
     except EngineError as exc:
         metrics.rejected(current.workflow, label, _reason(exc))
@@ -211,7 +214,7 @@ def get_case(
     engine = _engine(request)
     view = engine.get(case_id)
     roles = _roles(engine, client, view.workflow, view.workflow_version)
-    engine.record_access(case_id, actor=client.actor, what="case")
+    engine.record_access(case_id, actor=client.actor, what="case", client=client.via)
     response.headers["ETag"] = _etag(view.version)
     return _case_body(view, engine.allowed_events(case_id, roles))
 
@@ -229,7 +232,7 @@ def get_history(
 ) -> dict[str, Any]:
     engine = _engine(request)
     entries = engine.history(case_id)
-    engine.record_access(case_id, actor=client.actor, what="history")
+    engine.record_access(case_id, actor=client.actor, what="history", client=client.via)
     return {"case_id": case_id, "entries": [e.to_dict() for e in entries]}
 
 
@@ -253,6 +256,8 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
     response_model=CasePage,
     responses=_ERRORS,
     summary="Search cases (summaries without records)",
+    description="Filters combine with AND. Business keys: `key.NAME=VALUE` for each key "
+    "the workflow declares (e.g. `key.patient_id=P-1`), any number of them.",
 )
 def search_cases(
     request: Request,
@@ -276,8 +281,10 @@ def search_cases(
         inner = cursors.verify(secret, cursor)
         if inner is None:
             raise ApiProblem(400, "invalid-cursor", "the cursor was not issued by this server")
+    keys = search_keys_of(request.query_params)  # key.NAME=VALUE (business keys)
     try:
         page = engine.find(
+            keys=keys,
             workflow=workflow,
             state=state,
             phase=phase,

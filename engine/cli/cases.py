@@ -42,10 +42,22 @@ def _late(view: CaseView, now: datetime) -> bool:
     return any(t.due_at is not None and t.due_at <= now for t in view.pending_timers)
 
 
+def _key_filters(given: Sequence[str]) -> dict[str, str]:
+    """``--key NAME=VALUE`` options as business key filters. Raises UsageError."""
+    keys: dict[str, str] = {}
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not name or name in keys:
+            raise out.UsageError(f"--key takes NAME=VALUE, each NAME once (got {name[:64]!r})")
+        keys[name] = value
+    return keys
+
+
 def cmd_cases_list(args: argparse.Namespace) -> int:
     opened_after = out.parse_instant(args.opened_after) if args.opened_after else None
     opened_before = out.parse_instant(args.opened_before) if args.opened_before else None
     limit = out.page_limit(args)
+    keys = _key_filters(args.key or [])
 
     def body(engine: Engine) -> int:
         # The overdue filter (a query of its own) runs only with --overdue; the OVERDUE
@@ -64,6 +76,7 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
                     cursor=cursor,
                     sort=args.sort,
                     with_total=first,
+                    keys=keys,
                 )
             except ValueError as exc:
                 raise out.UsageError(f"--cursor: {exc}") from None
@@ -295,6 +308,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="opened",
         help="opened: oldest first (default); due: most late first, by the earliest "
         "passed or pending deadline (cases without one last); late: only how late counts",
+    )
+    p.add_argument(
+        "--key",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a business key value, e.g. --key patient_id=P-0001 (repeatable: all must match)",
     )
     out.add_paging_options(p, default_limit=100)
     p.set_defaults(func=out.guarded(cmd_cases_list))

@@ -17,6 +17,7 @@ from engine.cli import (
     analyst,  # validate, describe, diagram, schema
     audit,  # audit verify
     cases,  # cases
+    clients,  # clients add / list / rotate / revoke
     database,  # db upgrade / db current
     outbox,  # outbox
     serve,  # serve, openapi
@@ -26,7 +27,28 @@ from engine.cli import (
 )
 
 # Modules that contribute subcommands, in the order `casework --help` lists them.
-COMMAND_MODULES = (analyst, simulate, database, audit, cases, timers, outbox, worker, serve)
+COMMAND_MODULES = (
+    analyst,
+    simulate,
+    database,
+    audit,
+    cases,
+    timers,
+    outbox,
+    worker,
+    serve,
+    clients,
+)
+
+
+def casework_version() -> str:
+    """The installed distribution's version (the source tree's when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("casework")
+    except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
+        return "0+unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="casework",
         description="Casework: a workflow engine for healthcare case management.",
     )
+    parser.add_argument("--version", action="version", version=f"casework {casework_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(sub)

@@ -18,11 +18,21 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from engine.cli import _common as out
 from engine.cli import delivery
+from engine.cli.config import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    Settings,
+    acting_user_verifier,
+    add_config_option,
+    delivery_config,
+    resolve,
+)
 from engine.errors import EngineError
 
 if TYPE_CHECKING:
@@ -49,12 +59,14 @@ def clients_path_for(database_url: str) -> Path:
 
 
 def load_clients(args: argparse.Namespace) -> ClientRegistry:
-    """``--clients``, else $CASEWORK_CLIENTS_FILE, else the bootstrap file (created once)."""
-    from engine.api.clients import ClientRegistry, bootstrap_clients_file
+    """``--clients``, else $CASEWORK_CLIENTS_FILE, else the bootstrap file (created once);
+    re-read whenever it changes (:class:`~engine.api.clients_file.ReloadingClientRegistry`)."""
+    from engine.api.clients import bootstrap_clients_file
+    from engine.api.clients_file import ReloadingClientRegistry
 
     given = args.clients or os.environ.get("CASEWORK_CLIENTS_FILE")
     if given:
-        return ClientRegistry.from_file(given)
+        return ReloadingClientRegistry(given)
     path = clients_path_for(args.database_url)
     token = bootstrap_clients_file(path)
     if token is not None:
@@ -65,7 +77,7 @@ def load_clients(args: argparse.Namespace) -> ClientRegistry:
             f"http://{args.host}:{args.port}/v1/definitions\n\n"
         )
         sys.stderr.flush()
-    return ClientRegistry.from_file(path)
+    return ReloadingClientRegistry(path)
 
 
 class _FallbackWorker:
@@ -132,13 +144,50 @@ def _configure_logging(level: str, log_format: str = "json") -> None:
     logging.getLogger("uvicorn.access").disabled = True
 
 
+def serve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """``serve``'s settings: its options over the environment over ``--config``'s file.
+
+    Writes the resolved database URL, workflows and clients file back into ``args``
+    for the helpers that read them. Raises ConfigInvalid.
+    """
+    settings = resolve(
+        {
+            "database_url": args.database_url,
+            "workflows": args.workflows,
+            "log_level": args.log_level,
+            "log_format": args.log_format,
+            "server_host": args.host,
+            "server_port": args.port,
+            "server_clients_file": args.clients or env.get("CASEWORK_CLIENTS_FILE") or None,
+            "server_metrics_public": args.metrics_public,
+            "server_max_body_bytes": args.max_body_bytes,
+            "server_worker": None if args.no_worker is None else not args.no_worker,
+        },
+        env,
+        args.config,
+    )
+    args.database_url = settings.database_url
+    args.workflows = list(settings.workflows) or None
+    args.clients = settings.server_clients_file
+    args.host, args.port = settings.server_host, settings.server_port
+    if settings.delivery and getattr(args, "delivery_config", None) is None:
+        args.delivery_config = settings.config_file  # its [delivery] table
+    return settings
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from engine.api import create_app
     from engine.api.health import schema_readiness
+    from engine.api.routes_changes import configure_change_feed
 
-    _configure_logging(args.log_level, args.log_format)
+    try:
+        settings = serve_settings(args, os.environ)
+    except EngineError as exc:
+        out.error(exc.message)
+        return 1
+    _configure_logging(settings.log_level, settings.log_format)
     try:
         engine = out.open_engine(args, must_exist=False)
     except EngineError as exc:
@@ -146,32 +195,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     worker = None
     try:
-        delivery.configure(engine, args)
+        cfg = delivery_config(settings)  # the [delivery] table of the configuration file
+        if cfg is not None:
+            engine.actions.configure(cfg)
+        delivery.configure(engine, args)  # --delivery-config FILE, which wins
         clients = load_clients(args)
         app = create_app(
             engine,
             clients=clients,
-            max_body_bytes=args.max_body_bytes,
-            metrics_public=args.metrics_public,
+            max_body_bytes=settings.server_max_body_bytes,
+            metrics_public=settings.server_metrics_public,
             readiness=schema_readiness(engine),
         )
-        if not args.no_worker:
+        app.state.acting_user = acting_user_verifier(settings, os.environ)
+        configure_change_feed(
+            app,
+            max_wait_seconds=settings.changes_max_wait_seconds,
+            stream_seconds=settings.changes_stream_seconds,
+        )
+        if settings.server_worker:
             worker = start_worker(engine, app.state.metrics)
         names = sorted({d.name for d in engine.definitions()})
         log.info(
             "serving %d workflow(s) (%s) on http://%s:%d, timer worker %s",
             len(names),
             ", ".join(names),
-            args.host,
-            args.port,
+            settings.server_host,
+            settings.server_port,
             "off" if worker is None else "on",
         )
         config = uvicorn.Config(
             app,
-            host=args.host,
-            port=args.port,
+            host=settings.server_host,
+            port=settings.server_port,
             access_log=False,  # our own access log carries no query strings or bodies
-            log_level=args.log_level.lower(),
+            log_level=settings.log_level,
             log_config=None,
             lifespan="off",
         )
@@ -226,26 +284,36 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("serve", help="run the HTTP API and the timer worker (the main job)")
     out.add_database_options(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    add_config_option(p)
+    p.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="default 8000")
     p.add_argument(
         "--clients",
         metavar="FILE",
         help="API clients file (JSON or TOML; env CASEWORK_CLIENTS_FILE; default: "
-        f"{CLIENTS_FILE_NAME} next to the database, created with an admin token)",
+        f"{CLIENTS_FILE_NAME} next to the database, created with an admin token); "
+        "re-read when it changes",
     )
-    p.add_argument("--no-worker", action="store_true", help="serve the API only")
+    p.add_argument(
+        "--no-worker", action="store_const", const=True, default=None, help="serve the API only"
+    )
     delivery.add_option(p)
-    p.add_argument("--metrics-public", action="store_true", help="serve /metrics without a token")
-    p.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--metrics-public",
+        action="store_const",
+        const=True,
+        default=None,
+        help="serve /metrics without a token",
+    )
+    p.add_argument("--max-body-bytes", type=int, default=None, help="default 1048576")
+    p.add_argument("--log-level", default=None, choices=LOG_LEVELS, help="default info")
     p.add_argument(
         "--log-format",
-        default="json",
-        choices=["json", "text"],
+        default=None,
+        choices=LOG_FORMATS,
         help="json: one object per line (default); text: escaped lines for people",
     )
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=cmd_serve, database_url=None)
 
     p = subparsers.add_parser("openapi", help="write the OpenAPI document of the HTTP API")
     p.add_argument("--output", default=str(OPENAPI_PATH), help="default %(default)s; - for stdout")

@@ -13,10 +13,19 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
 
 from engine.cli import _common as out
 from engine.cli import delivery
+from engine.cli.config import (
+    LOG_FORMATS,
+    LOG_LEVELS,
+    Settings,
+    add_config_option,
+    delivery_config,
+    resolve,
+)
 from engine.errors import EngineError
 
 log = logging.getLogger("engine.cli.worker")
@@ -42,17 +51,54 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def worker_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """``worker``'s settings: its options over the environment over ``--config``'s file."""
+    settings = resolve(
+        {
+            "database_url": args.database_url,
+            "workflows": args.workflows,
+            "log_level": args.log_level,
+            "log_format": args.log_format,
+            "worker_batch_size": args.batch_size,
+            "worker_sweep_seconds": args.sweep_seconds,
+            "worker_outbox": None if args.no_outbox is None else not args.no_outbox,
+        },
+        env,
+        args.config,
+    )
+    args.database_url = settings.database_url
+    args.workflows = list(settings.workflows) or None
+    if settings.delivery and getattr(args, "delivery_config", None) is None:
+        args.delivery_config = settings.config_file  # its [delivery] table
+    return settings
+
+
+def _configure_logging(settings: Settings) -> None:
+    from engine.api.log_format import formatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(formatter("json"))
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s")
+        )
+    level = getattr(logging, settings.log_level.upper(), logging.INFO)
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    if settings.log_level != "debug":
+        # APScheduler logs every run of the sweep at INFO; keep its warnings.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from engine.scheduling.worker import TimerWorker
 
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s",
-        stream=sys.stderr,
-    )
-    if str(args.log_level) != "debug":
-        # APScheduler logs every run of the sweep at INFO; keep its warnings.
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        settings = worker_settings(args, os.environ)
+    except EngineError as exc:
+        out.error(exc.message)
+        return out.EXIT_FAILED
+    _configure_logging(settings)
     try:
         engine = out.open_engine(args, must_exist=False)
     except EngineError as exc:
@@ -60,15 +106,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return out.EXIT_FAILED
     try:
         try:
-            delivery.configure(engine, args)
+            cfg = delivery_config(settings)  # the [delivery] table of the configuration file
+            if cfg is not None:
+                engine.actions.configure(cfg)
+            delivery.configure(engine, args)  # --delivery-config FILE, which wins
         except EngineError as exc:
             out.error(exc.message)
             return out.EXIT_FAILED
         worker = TimerWorker(
             engine,
-            batch_size=args.batch_size,
-            sweep_interval=timedelta(seconds=args.sweep_seconds),
-            outbox=not args.no_outbox,
+            batch_size=settings.worker_batch_size,
+            sweep_interval=timedelta(seconds=settings.worker_sweep_seconds),
+            outbox=settings.worker_outbox,
         )
         log.info("worker pid %d starting", os.getpid())
         worker.run_forever()
@@ -79,6 +128,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
             stats.fired,
             stats.errors,
         )
+    except EngineError as exc:
+        out.error(exc.message)
+        return out.EXIT_FAILED
     finally:
         engine.close()
     return 0
@@ -92,23 +144,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     out.add_database_options(p)
+    add_config_option(p)
     p.add_argument(
         "--batch-size",
         type=_positive_int,
-        default=100,
+        default=None,
         metavar="N",
-        help="timers fired per batch (default %(default)s)",
+        help="timers fired per batch (default 100)",
     )
     p.add_argument(
         "--sweep-seconds",
         type=_positive_float,
-        default=5.0,
+        default=None,
         metavar="S",
-        help="seconds between sweeps for timers armed elsewhere (default %(default)s)",
+        help="seconds between sweeps for timers armed elsewhere (default 5)",
     )
     p.add_argument(
-        "--no-outbox", action="store_true", help="fire timers only; do not deliver actions"
+        "--no-outbox",
+        action="store_const",
+        const=True,
+        default=None,
+        help="fire timers only; do not deliver actions",
     )
     delivery.add_option(p)
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p.set_defaults(func=cmd_worker)
+    p.add_argument("--log-level", default=None, choices=LOG_LEVELS, help="default info")
+    p.add_argument("--log-format", default=None, choices=LOG_FORMATS, help="default json")
+    p.set_defaults(func=cmd_worker, database_url=None)

@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from engine.definitions.assemble import Assembled, Origin, RawTransition, as_dict, str_list
+from engine.definitions.business_keys import build_business_keys
 from engine.definitions.model import (
     ActionSpec,
     Calendar,
@@ -78,6 +79,7 @@ def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
         source_path=source_path,
         source_text=text,
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        business_keys=build_business_keys(data),
     )
 
 

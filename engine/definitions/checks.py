@@ -32,6 +32,7 @@ from engine.definitions.assemble import (
     as_str,
     did_you_mean,
 )
+from engine.definitions.business_keys import business_key_diagnostics
 from engine.definitions.diagnostics import Diagnostic
 from engine.definitions.durations import is_duration_syntax
 from engine.definitions.field_checks import FieldChecks
@@ -87,6 +88,7 @@ class _Checker(FieldChecks):
         self.check_transitions()
         self.check_action_arguments()
         self.out.extend(graph_diagnostics(self.asm))
+        self.out.extend(business_key_diagnostics(self.asm))
 
     # -- workflow level ------------------------------------------------------------
 

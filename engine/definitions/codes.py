@@ -77,6 +77,8 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "linear-time regex engine does not run",
     "invalid-timezone": "timezone is not an IANA time zone name",
     "invalid-calendar": "no holiday calendar is known for the country/subdivision",
+    "invalid-business-key": "a business key that is not a top-level string or integer field "
+    "of case_schema, or one declared twice",
     # warnings
     "no-way-out": "an open state no role can leave and that has no timer",
     "shadowed-transition": "a transition never taken: an earlier one for its event has no guard",

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from engine.definitions.business_keys import BusinessKey
+
 
 class Phase(StrEnum):
     """The six phases every case-management model runs through, in order."""
@@ -212,6 +214,7 @@ class WorkflowDefinition:
     source_path: str = ""
     source_text: str = ""
     content_hash: str = ""  # sha256 of the source text(s), hex
+    business_keys: tuple[BusinessKey, ...] = ()  # see engine/definitions/business_keys.py
 
     # -- queries -----------------------------------------------------------------
 

@@ -69,6 +69,8 @@ def row_hash(row: Mapping[str, Any]) -> str:
         doc["record_hash"] = row["record_hash"]
     if row.get("head_hash") is not None:  # rows written before revision 0009 have none
         doc["head_hash"] = row["head_hash"]
+    if row.get("client") is not None:  # only rows written on an end user's behalf have one
+        doc["client"] = row["client"]
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
 
 
@@ -113,10 +115,18 @@ def head_hash(
 
 
 def access_hash(
-    *, seq: int, actor: str, case_id: str | None, what: str, at: datetime, prev_hash: str
+    *,
+    seq: int,
+    actor: str,
+    case_id: str | None,
+    what: str,
+    at: datetime,
+    prev_hash: str,
+    client: str | None = None,
 ) -> str:
-    """sha256 of one access-log row, chained to the row before (``GENESIS`` for seq 1)."""
-    doc = {
+    """sha256 of one access-log row, chained to the row before (``GENESIS`` for seq 1);
+    ``client`` (the API client acting for ``actor``) is covered when set."""
+    doc: dict[str, Any] = {
         "seq": seq,
         "actor": actor,
         "case_id": case_id,
@@ -124,4 +134,6 @@ def access_hash(
         "at": _instant(at),
         "prev_hash": prev_hash,
     }
+    if client is not None:
+        doc["client"] = client
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()

@@ -52,13 +52,22 @@ CHECKPOINTS = ""
 
 
 def append_access(
-    tx: StoreTransaction, *, actor: str, case_id: str | None, what: str, at: datetime
+    tx: StoreTransaction,
+    *,
+    actor: str,
+    case_id: str | None,
+    what: str,
+    at: datetime,
+    client: str | None = None,
 ) -> None:
-    """Append one row to the access log, chained to the newest row."""
+    """Append one row to the access log, chained to the newest row (``client``: the API
+    client acting on behalf of ``actor``)."""
     head = tx.access_head()
     seq, prev = (1, GENESIS) if head is None else (head[0] + 1, head[1])
-    h = access_hash(seq=seq, actor=actor, case_id=case_id, what=what, at=at, prev_hash=prev)
-    tx.insert_access(AccessRecord(actor, case_id, what, at, seq, prev, h))
+    h = access_hash(
+        seq=seq, actor=actor, case_id=case_id, what=what, at=at, prev_hash=prev, client=client
+    )
+    tx.insert_access(AccessRecord(actor, case_id, what, at, seq, prev, h, client))
 
 
 # -- checkpoints -----------------------------------------------------------------------
@@ -223,7 +232,13 @@ def _walk_access(
             reason = "access_prev_hash_mismatch"
         elif (
             access_hash(
-                seq=a.seq, actor=a.actor, case_id=a.case_id, what=a.what, at=a.at, prev_hash=prev
+                seq=a.seq,
+                actor=a.actor,
+                case_id=a.case_id,
+                what=a.what,
+                at=a.at,
+                prev_hash=prev,
+                client=a.client,
             )
             != a.hash
         ):

@@ -101,6 +101,7 @@ def history_entry(h: HistoryRecord) -> HistoryEntry:
         lateness_seconds=h.lateness_seconds,
         hash=h.hash,
         prev_hash=h.prev_hash,
+        client=h.client,
     )
 
 

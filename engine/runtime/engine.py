@@ -24,6 +24,7 @@ from engine.errors import CaseNotFound, ConcurrencyConflict, DuplicateKey, Engin
 from engine.runtime import case_search, delivery, firing
 from engine.runtime.audit import fingerprint
 from engine.runtime.audit_trail import Checkpoint, append_access, take_checkpoint, verify_audit
+from engine.runtime.business_keys import search_keys
 from engine.runtime.context import Action, EngineContext
 from engine.runtime.convert import (
     case_view,
@@ -33,6 +34,7 @@ from engine.runtime.convert import (
 )
 from engine.runtime.cursors import decode_cursor, encode_cursor
 from engine.runtime.explain import CaseExplanation, explain_case
+from engine.runtime.host_services import HostServices
 from engine.runtime.idempotency import remember, replay, run_idempotent
 from engine.runtime.inspection import allowed_events as _allowed_events
 from engine.runtime.json_policy import (
@@ -76,7 +78,7 @@ def _paths(workflows: str | Path | Sequence[str | Path] | None) -> list[str | Pa
     return list(workflows)
 
 
-class Engine:
+class Engine(HostServices):
     """Durable cases driven by workflow definitions (see the module docstring)."""
 
     def __init__(self, context: EngineContext) -> None:
@@ -197,19 +199,6 @@ class Engine:
                 listed,
             )
 
-    def check_ready(self) -> dict[str, str]:
-        """Readiness: the database answers and its schema is the newest this version ships.
-
-        ``{"database": "ok" | "unreachable", "schema": "ok" | "out_of_date" | "unknown"}``;
-        never raises (a failure is logged by type only).
-        """
-        try:
-            current, head = self._context.store.schema_status()
-        except Exception as exc:  # any failure means "not ready"; logged by type only
-            log.warning("readiness: database check failed (%s)", type(exc).__name__)
-            return {"database": "unreachable", "schema": "unknown"}
-        return {"database": "ok", "schema": "ok" if current == head else "out_of_date"}
-
     # -- definitions -------------------------------------------------------------
 
     def definitions(self) -> list[WorkflowDefinition]:
@@ -229,11 +218,12 @@ class Engine:
         actor: str,
         roles: Sequence[str],
         idempotency_key: str | None = None,
+        client: str | None = None,
     ) -> CaseView:
-        """Open a case on the newest version of ``workflow``.
+        """Open a case on the newest version of ``workflow``; ``client`` acts for ``actor``.
 
         Raises UnknownWorkflow, PayloadInvalid (record vs case schema),
-        IdempotencyKeyReused.
+        IdempotencyKeyReused, BusinessKeyConflict.
         """
         ctx = self._context
         definition = ctx.registry.get(workflow)
@@ -241,7 +231,7 @@ class Engine:
         check_json(data, what="case record", max_bytes=MAX_RECORD_BYTES)
         record = {**compiled.defaults, **data}  # top-level schema defaults fill absent fields
         compiled.case_check.validate(record)
-        facts = HistoryFacts(actor, tuple(roles), record, idempotency_key)
+        facts = HistoryFacts(actor, tuple(roles), record, idempotency_key, client=client)
         fp = None
         if idempotency_key is not None:
             fp = fingerprint(
@@ -251,6 +241,7 @@ class Engine:
                     "data": record,
                     "actor": actor,
                     "roles": sorted(roles),
+                    **({"client": client} if client is not None else {}),
                 }
             )
 
@@ -277,8 +268,9 @@ class Engine:
         roles: Sequence[str],
         idempotency_key: str | None = None,
         expected_version: int | None = None,
+        client: str | None = None,
     ) -> CaseView:
-        """Send ``event`` to a case.
+        """Send ``event`` to a case; ``client`` acts on behalf of ``actor``.
 
         Raises CaseNotFound, EventRejected (wrong state / guard false / role
         missing), PayloadInvalid, ConcurrencyConflict, IdempotencyKeyReused.
@@ -289,7 +281,7 @@ class Engine:
         check_json(
             body, what=f"payload of event {event}", case_id=case_id, max_bytes=MAX_PAYLOAD_BYTES
         )
-        facts = HistoryFacts(actor, tuple(roles), body, idempotency_key)
+        facts = HistoryFacts(actor, tuple(roles), body, idempotency_key, client=client)
         fp = None
         if idempotency_key is not None:
             fp = fingerprint(
@@ -301,6 +293,7 @@ class Engine:
                     "actor": actor,
                     "roles": sorted(roles),
                     "expected_version": expected_version,
+                    **({"client": client} if client is not None else {}),
                 }
             )
 
@@ -385,13 +378,19 @@ class Engine:
         cursor: str | None = None,
         sort: CaseSort | str = CaseSort.OPENED,
         with_total: bool = False,
+        keys: Mapping[str, Any] | None = None,
     ) -> Page[CaseView]:
-        """Cases matching every filter given, oldest first (``sort="due"``: most late first),
-        with ``Page.total`` when ``with_total``; raises ValueError on a bad cursor
-        (:mod:`engine.runtime.case_search`)."""
-        if not all(valid_identifier(v) for v in (workflow, state, phase) if v is not None):
+        """Cases matching every filter given (``keys``: business key values), oldest first
+        (``sort="due"``: most late first), with ``Page.total`` when ``with_total``; raises
+        ValueError on a bad cursor (:mod:`engine.runtime.case_search`)."""
+        pairs = search_keys(keys)
+        if pairs is None or not all(
+            valid_identifier(v) for v in (workflow, state, phase, *dict(pairs)) if v is not None
+        ):  # no case can match such a filter
             return Page(items=(), next_cursor=None, total=0 if with_total else None)
-        query = CaseQuery(workflow, state, phase, overdue, opened_after, opened_before, closed)
+        query = CaseQuery(
+            workflow, state, phase, overdue, opened_after, opened_before, closed, pairs
+        )
         return case_search.find(
             self._context, query, limit=limit, cursor=cursor, sort=sort, with_total=with_total
         )
@@ -460,12 +459,16 @@ class Engine:
             replace(item, status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now)
         )
 
-    def record_access(self, case_id: str | None, *, actor: str, what: str) -> None:
-        """Audit a read of a case (who looked at what), or a denied request (case_id None
-        when the request named no case)."""
+    def record_access(
+        self, case_id: str | None, *, actor: str, what: str, client: str | None = None
+    ) -> None:
+        """Audit a read of a case (who looked at what; ``client`` acting for ``actor``), or a
+        denied request (case_id None when the request named no case)."""
         ctx = self._context
         with ctx.store.write() as tx:
-            append_access(tx, actor=actor, case_id=case_id, what=what, at=ctx.now(tx))
+            append_access(
+                tx, actor=actor, case_id=case_id, what=what, at=ctx.now(tx), client=client
+            )
 
     # -- timers, actions, audit --------------------------------------------------
 

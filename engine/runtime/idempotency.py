@@ -25,15 +25,17 @@ RETRIES = 3
 def run_idempotent(
     store: CaseStore, key: str | None, attempt: Callable[[StoreTransaction], CaseView]
 ) -> CaseView:
-    """Run ``attempt`` in a write transaction; with a key, again when a concurrent request
-    stored the key first (the retry replays its result). Raises DuplicateKey when the
-    retries run out, and whatever ``attempt`` raises."""
+    """Run ``attempt`` in a write transaction; again when a concurrent request stored a
+    unique key first: with an idempotency key the retry replays its result; a business
+    key taken by another open case is then found by the retry's check
+    (:mod:`engine.runtime.business_keys`). Raises DuplicateKey when the retries run out,
+    and whatever ``attempt`` raises."""
     for n in range(RETRIES):
         try:
             with store.write() as tx:
                 return attempt(tx)
         except DuplicateKey:
-            if key is None or n == RETRIES - 1:
+            if n == RETRIES - 1:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 

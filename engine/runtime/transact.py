@@ -17,6 +17,7 @@ from engine.definitions.model import State, WorkflowDefinition
 from engine.errors import ConcurrencyConflict
 from engine.runtime.action_arguments import action_arguments
 from engine.runtime.audit import GENESIS, head_hash, record_hash, row_hash
+from engine.runtime.business_keys import sync_keys
 from engine.runtime.convert import case_view, timer_view
 from engine.runtime.machine import Applied, CompiledWorkflow
 from engine.runtime.timers import arm, move_timers, timer_records
@@ -41,6 +42,7 @@ class HistoryFacts:
     idempotency_key: str | None
     timer: str | None = None
     lateness_seconds: float | None = None
+    client: str | None = None  # the API client acting on behalf of ``actor`` (an end user)
 
 
 def history_record(
@@ -79,6 +81,7 @@ def history_record(
         "prev_hash": prev_hash,
         "record_hash": record_hash(record),
         "head_hash": head,
+        "client": facts.client,
     }
     return HistoryRecord(hash=row_hash(fields), **fields)
 
@@ -170,6 +173,7 @@ def open_case(
         now if initial.final else None,
     )
     tx.insert_case(case, hist)
+    sync_keys(tx, d, None, case)
     timers = arm(
         tx,
         timer_records(case_id, initial.timers, definition=d, record=record, entry_seq=1, now=now),
@@ -270,6 +274,7 @@ def commit_applied(
             actual_version=current.version if current else -1,
             state=current.state if current else "?",
         )
+    sync_keys(tx, d, case, after)
     tx.insert_outbox(
         outbox_records(
             case_id,

@@ -124,6 +124,7 @@ class HistoryEntry:
     lateness_seconds: float | None = None  # for timer firings: fired_at - due_at
     hash: str = ""
     prev_hash: str = ""
+    client: str | None = None  # the API client that acted on behalf of ``actor``
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -143,6 +144,7 @@ class HistoryEntry:
             "lateness_seconds": self.lateness_seconds,
             "hash": self.hash,
             "prev_hash": self.prev_hash,
+            "client": self.client,
         }
 
 

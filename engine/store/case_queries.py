@@ -15,13 +15,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.store import tables as t
+from engine.store.change_queries import BUMP, next_change_seq
 from engine.store.mapping import (
     ACCESS_COLUMNS,
     CASE_COLUMNS,
     CHECKPOINT_COLUMNS,
     DEFINITION_COLUMNS,
     HISTORY_COLUMNS,
-    HISTORY_FIELDS,
+    HISTORY_INSERT_FIELDS,
     IDEMPOTENCY_COLUMNS,
     access_record,
     access_values,
@@ -72,8 +73,10 @@ _ALWAYS_SET = frozenset(("version", "last_hash", "updated_at"))
 
 def _advance_statement() -> sa.Insert:
     """PostgreSQL: update the case (version-checked) and append its history row in one
-    statement: ``WITH u AS (UPDATE cases ... RETURNING id) INSERT INTO history ... FROM u``.
-    No history row is inserted when the version check fails (rowcount 0)."""
+    statement: ``WITH u AS (UPDATE cases ... RETURNING id), c AS (UPDATE change_counter ...
+    RETURNING last) INSERT INTO history ... FROM u, c``. No history row is inserted when the
+    version check fails (rowcount 0); the feed position it took is then rolled back with
+    the transaction (the caller raises)."""
     upd = (
         sa.update(t.cases)
         .where(t.cases.c.id == sa.bindparam("_id"), t.cases.c.version == sa.bindparam("_expected"))
@@ -81,10 +84,16 @@ def _advance_statement() -> sa.Insert:
         .returning(t.cases.c.id)
         .cte("advanced")
     )
+    bump = BUMP.cte("bumped")
     rows = sa.select(
-        *(sa.bindparam(f"h_{c}", type_=t.history.c[c].type) for c in HISTORY_FIELDS)
-    ).select_from(upd)
-    stmt = sa.insert(t.history).add_cte(upd).from_select(list(HISTORY_FIELDS), rows)
+        *(sa.bindparam(f"h_{c}", type_=t.history.c[c].type) for c in HISTORY_INSERT_FIELDS),
+        bump.c.last,
+    ).select_from(upd.join(bump, sa.true()))
+    stmt = (
+        sa.insert(t.history)
+        .add_cte(upd, bump)
+        .from_select([*HISTORY_INSERT_FIELDS, "change_seq"], rows)
+    )
     # rowcount of an INSERT is only kept when asked for (SQLAlchemy 2.x)
     return stmt.execution_options(preserve_rowcount=True)
 
@@ -140,7 +149,7 @@ def get_case(conn: sa.Connection, case_id: str) -> CaseRecord | None:
 
 def insert_case(conn: sa.Connection, case: CaseRecord, history: HistoryRecord) -> None:
     conn.execute(_INSERT_CASE, case_values(case))
-    conn.execute(_INSERT_HISTORY, history_values(history))
+    conn.execute(_INSERT_HISTORY, {**history_values(history), "change_seq": next_change_seq(conn)})
 
 
 def advance_case(
@@ -172,7 +181,7 @@ def advance_case(
             values[c] = v
     if conn.execute(_UPDATE_CASE, values).rowcount != 1:
         return False
-    conn.execute(_INSERT_HISTORY, history_values(history))
+    conn.execute(_INSERT_HISTORY, {**history_values(history), "change_seq": next_change_seq(conn)})
     return True
 
 
@@ -215,6 +224,9 @@ def case_conditions(query: CaseQuery, now: datetime) -> list[sa.ColumnElement[bo
             .exists()
         )
         conds.extend([c.overdue_since.is_(None), sa.not_(late_timer)])
+    for name, value in query.keys:
+        k = t.case_keys.c
+        conds.append(c.id.in_(sa.select(k.case_id).where(k.name == name, k.value == value)))
     return conds
 
 

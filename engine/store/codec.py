@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.definitions.build import action_specs
+from engine.definitions.business_keys import BusinessKey
 from engine.definitions.model import (
     Calendar,
     CatchUp,
@@ -183,6 +184,7 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
         },
         "source_path": d.source_path,
         "content_hash": d.content_hash,
+        "business_keys": [[k.name, k.unique] for k in d.business_keys],
     }
 
 
@@ -212,4 +214,5 @@ def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefi
         source_path=data["source_path"],
         source_text=source_text,
         content_hash=data["content_hash"],
+        business_keys=tuple(BusinessKey(n, bool(u)) for n, u in data.get("business_keys", [])),
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.store.records import (
     AccessRecord,
+    CaseKeyRecord,
     CaseQuery,
     CaseRecord,
     CaseSort,
@@ -353,6 +354,40 @@ class StoreTransaction(ABC):
 
         Raises nothing.
         """
+
+    # -- change feed and business keys (revision 0008) -------------------------------
+
+    @abstractmethod
+    def changes_after(
+        self, after: int, *, workflow: str | None, limit: int
+    ) -> list[tuple[str, HistoryRecord]]:
+        """(workflow name, history row) with ``change_seq`` above ``after``, in feed order.
+
+        Feed order is commit order: a row that becomes visible later never has a
+        smaller ``change_seq`` than one visible now. Raises nothing.
+        """
+
+    @abstractmethod
+    def last_change_seq(self) -> int:
+        """The newest committed feed position, 0 when there is none. Raises nothing."""
+
+    @abstractmethod
+    def replace_case_keys(self, case_id: str, keys: Sequence[CaseKeyRecord]) -> None:
+        """Make ``keys`` the case's business keys.
+
+        Raises DuplicateKey (at the latest when the transaction ends) when a
+        unique key value is held by another open case.
+        """
+
+    @abstractmethod
+    def key_holder(self, workflow: str, name: str, value: str) -> str | None:
+        """The id of the open case holding a unique key value, or None. Raises nothing."""
+
+    @abstractmethod
+    def cases_with_keys(
+        self, workflow: str | None, keys: Sequence[tuple[str, str]], *, open_only: bool, limit: int
+    ) -> list[str]:
+        """Ids of the cases with every (key name, value) given, by id. Raises nothing."""
 
 
 class CaseStore(ABC):

@@ -42,6 +42,8 @@ CASE_FIELDS = _names(CaseRecord)
 CASE_COLUMNS = _columns(t.cases, CaseRecord)
 HISTORY_FIELDS = _names(HistoryRecord)
 HISTORY_COLUMNS = _columns(t.history, HistoryRecord)
+#: the history columns an insert binds (``change_seq`` comes from the change counter)
+HISTORY_INSERT_FIELDS = tuple(f for f in HISTORY_FIELDS if f != "change_seq")
 TIMER_FIELDS = _names(TimerRecord)
 TIMER_COLUMNS = _columns(t.timers, TimerRecord)
 OUTBOX_FIELDS = _names(OutboxRecord)
@@ -96,6 +98,7 @@ def history_values(h: HistoryRecord) -> dict[str, Any]:
         "hash": h.hash,
         "record_hash": h.record_hash,
         "head_hash": h.head_hash,
+        "client": h.client,
     }
 
 

@@ -112,6 +112,11 @@ class HistoryRecord:
     record_hash: str | None  # None on rows written before revision 0002
     # sha256 of the case's head after this row: state, phase, closure... (revision 0009)
     head_hash: str | None = None
+    #: the API client that acted on behalf of ``actor`` (an end user); None when the
+    #: actor acted itself (revision 0008; covered by the hash when set)
+    client: str | None = None
+    #: the row's place in the change feed: commit order (assigned by the store on insert)
+    change_seq: int | None = None
 
     def hashed_fields(self) -> dict[str, Any]:
         """The fields :func:`engine.runtime.audit.row_hash` covers, by name."""
@@ -133,6 +138,7 @@ class HistoryRecord:
             "prev_hash": self.prev_hash,
             "record_hash": self.record_hash,
             "head_hash": self.head_hash,
+            "client": self.client,
         }
 
 
@@ -226,6 +232,7 @@ class CaseQuery:
     opened_after: datetime | None = None
     opened_before: datetime | None = None
     closed: bool | None = None
+    keys: tuple[tuple[str, str], ...] = ()  # business keys (name, value as text), revision 0008
 
 
 class CaseSort(StrEnum):
@@ -252,6 +259,7 @@ class AccessRecord:
     seq: int
     prev_hash: str
     hash: str
+    client: str | None = None  # the API client acting on behalf of ``actor`` (revision 0008)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,3 +276,20 @@ class CheckpointRecord:
     prev_digest: str
     signed: bool
     digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseKeyRecord:
+    """One business key of a case (``case_keys``, revision 0008).
+
+    ``value`` is the record field's value as text (strings as they are, integers
+    in decimal); ``unique`` when the workflow declares the key unique among open
+    cases (stored as ``open_unique``: the workflow name while the case is open).
+    """
+
+    case_id: str
+    name: str
+    workflow_name: str
+    value: str
+    unique: bool
+    open: bool

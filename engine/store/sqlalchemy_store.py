@@ -20,6 +20,8 @@ import sqlalchemy as sa
 
 from engine.errors import DuplicateKey, SchemaOutOfDate
 from engine.store import case_queries as cq
+from engine.store import change_queries as chq
+from engine.store import key_queries as kq
 from engine.store import migrate
 from engine.store import outbox_queries as oq
 from engine.store import records as r
@@ -250,6 +252,26 @@ class SqlAlchemyTransaction(StoreTransaction):
 
     def stats(self, now: datetime) -> dict[str, Any]:
         return oq.stats(self.conn, now)
+
+    def changes_after(
+        self, after: int, *, workflow: str | None, limit: int
+    ) -> list[tuple[str, r.HistoryRecord]]:
+        return chq.changes_after(self.conn, after, workflow=workflow, limit=limit)
+
+    def last_change_seq(self) -> int:
+        return chq.last_change_seq(self.conn)
+
+    def replace_case_keys(self, case_id: str, keys: Sequence[r.CaseKeyRecord]) -> None:
+        with _translate_errors():
+            kq.replace_case_keys(self.conn, case_id, keys)
+
+    def key_holder(self, workflow: str, name: str, value: str) -> str | None:
+        return kq.holder_of(self.conn, workflow, name, value)
+
+    def cases_with_keys(
+        self, workflow: str | None, keys: Sequence[tuple[str, str]], *, open_only: bool, limit: int
+    ) -> list[str]:
+        return kq.cases_with_keys(self.conn, workflow, keys, open_only=open_only, limit=limit)
 
 
 class SqlAlchemyStore(CaseStore):

@@ -135,7 +135,37 @@ history = sa.Table(
     sa.Column("record_hash", sa.String(64), nullable=True),
     # sha256 of the case's head (state, phase, closure...) after this row (revision 0009)
     sa.Column("head_hash", sa.String(64), nullable=True),
+    # revision 0008: the API client that acted for ``actor`` (NULL: the actor acted itself),
+    # and the row's place in the change feed, assigned under the change_counter row lock
+    # so that feed order is commit order (see engine/store/change_queries.py)
+    sa.Column("client", sa.String(200), nullable=True),
+    sa.Column("change_seq", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("case_id", "seq"),
+    sa.Index(None, "change_seq", unique=True),
+)
+
+# revision 0008: one row (id 1) holding the last change_seq handed out
+change_counter = sa.Table(
+    "change_counter",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last", sa.BigInteger, nullable=False),
+)
+
+# revision 0008: the business keys of each case (the record fields its workflow declares).
+# ``open_unique`` is the workflow name while the case is open and the key is declared
+# unique, else NULL: NULLs never collide in a unique index, so the constraint holds
+# among open cases only (the same on SQLite and PostgreSQL).
+case_keys = sa.Table(
+    "case_keys",
+    metadata,
+    sa.Column("case_id", sa.String(36), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("workflow_name", sa.String(200), nullable=False),
+    sa.Column("value", sa.String(500), nullable=False),
+    sa.Column("open_unique", sa.String(200), nullable=True),
+    sa.Index(None, "workflow_name", "name", "value"),
+    sa.UniqueConstraint("open_unique", "name", "value"),
 )
 
 timers = sa.Table(
@@ -211,6 +241,8 @@ access_log = sa.Table(
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # revision 0008: the API client that acted for ``actor`` (NULL: the actor acted itself)
+    sa.Column("client", sa.String(200), nullable=True),
     sa.Index(None, "case_id"),
     sa.UniqueConstraint("seq"),
 )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 
 from engine.api import create_app, openapi_document
+from engine.api.routes_changes import configure_change_feed
 from engine.cli.serve import build_openapi_app, openapi_text
 from engine.clock import ManualClock
 from engine.runtime.engine import Engine
@@ -41,6 +42,7 @@ def test_openapi_document_declares_bearer_auth_and_problem_responses():
 def fuzz_target(sqlite_url):
     engine = Engine.open(sqlite_url, workflows=WORKFLOWS, clock=ManualClock())
     app = create_app(engine, clients=registry(), max_body_bytes=64 * 1024)
+    configure_change_feed(app, max_wait_seconds=0.2, stream_seconds=0.3)  # bounded fuzzing
     try:
         with LiveServer(app) as server:
             # a few real cases so that some generated ids and filters hit data

@@ -132,12 +132,13 @@ def test_star_role_expands_to_the_workflow_roles():
 
 def test_serve_help_lists_the_options():
     from engine.cli.main import build_parser
+    from engine.cli.serve import serve_settings
 
-    text = build_parser().parse_args(["serve"]).__dict__
-    assert text["host"] == "127.0.0.1"
-    assert text["port"] == 8000
-    assert text["no_worker"] is False
-    assert Path(text["database_url"].removeprefix("sqlite:///")).name == "casework.db"
+    args = build_parser().parse_args(["serve"])
+    settings = serve_settings(args, {})  # no environment, no file: the defaults
+    assert (settings.server_host, settings.server_port) == ("127.0.0.1", 8000)
+    assert settings.server_worker is True
+    assert Path(settings.database_url.removeprefix("sqlite:///")).name == "casework.db"
 
 
 @pytest.mark.slow

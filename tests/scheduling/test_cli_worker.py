@@ -37,11 +37,14 @@ def test_worker_rejects_bad_settings_as_usage_errors(argv: list[str]) -> None:
 def test_worker_database_url_defaults_to_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from engine.cli.worker import worker_settings
+
     monkeypatch.setenv("CASEWORK_DATABASE_URL", "sqlite:////tmp/from-env.db")
     args = build_parser().parse_args(["worker"])
+    settings = worker_settings(args, os.environ)
     assert args.database_url == "sqlite:////tmp/from-env.db"
-    assert args.batch_size == 100
-    assert args.sweep_seconds == 5.0
+    assert settings.worker_batch_size == 100
+    assert settings.worker_sweep_seconds == 5.0
 
 
 @pytest.mark.slow

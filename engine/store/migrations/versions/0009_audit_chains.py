@@ -8,7 +8,7 @@ so editing ``cases.state``, ``phase`` or ``closed_at`` no longer verifies.
 the signed checkpoints that catch deleted cases and truncated tails.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02
 
 """
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 
 revision: str = "0009"
-down_revision: Union[str, Sequence[str], None] = "0007"
+down_revision: Union[str, Sequence[str], None] = "0008"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
