@@ -13,7 +13,6 @@ from typing import Any
 from engine.definitions.build import action_specs
 from engine.definitions.business_keys import BusinessKey
 from engine.definitions.model import (
-    Calendar,
     CatchUp,
     Duration,
     Model,
@@ -25,6 +24,12 @@ from engine.definitions.model import (
     TimerKind,
     Transition,
     WorkflowDefinition,
+)
+from engine.store.clock_codec import (
+    calendar_from_json,
+    calendar_to_json,
+    clock_from_json,
+    clock_to_json,
 )
 
 CODEC_VERSION = 1
@@ -72,6 +77,7 @@ def _timer(t: Timer) -> dict[str, Any]:
         "pausable": t.pausable,
         "description": t.description,
         "location": _loc(t.location),
+        "calendar": t.calendar,
     }
 
 
@@ -90,6 +96,7 @@ def _untimer(d: dict[str, Any]) -> Timer:
         pausable=bool(d["pausable"]),
         description=d["description"],
         location=_unloc(d["location"]),
+        calendar=d.get("calendar"),
     )
 
 
@@ -168,11 +175,9 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
         "states": [_state(s) for s in d.states.values()],
         "transitions": [_transition(t) for t in d.transitions],
         "timezone": d.timezone,
-        "calendar": {
-            "country": d.calendar.country,
-            "subdivision": d.calendar.subdivision,
-            "extra_holidays": list(d.calendar.extra_holidays),
-        },
+        "calendar": calendar_to_json(d.calendar),
+        "calendars": {name: calendar_to_json(c) for name, c in d.calendars.items()},
+        "clocks": [clock_to_json(c) for c in d.clocks],
         "parameters": d.parameters,
         "actions": {
             a.name: {
@@ -190,7 +195,6 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
 
 def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefinition:
     """Rebuild a definition stored by :func:`definition_to_json`."""
-    cal = data["calendar"]
     states = [_unstate(s) for s in data["states"]]
     return WorkflowDefinition(
         name=data["name"],
@@ -204,13 +208,11 @@ def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefi
         states={s.name: s for s in states},
         transitions=tuple(_untransition(t) for t in data["transitions"]),
         timezone=data["timezone"],
-        calendar=Calendar(
-            country=cal["country"],
-            subdivision=cal["subdivision"],
-            extra_holidays=tuple(cal["extra_holidays"]),
-        ),
+        calendar=calendar_from_json(data["calendar"]),
         parameters=data["parameters"],
         action_specs=action_specs(data.get("actions", {})),
+        calendars={n: calendar_from_json(c) for n, c in data.get("calendars", {}).items()},
+        clocks=tuple(clock_from_json(c) for c in data.get("clocks", ())),
         source_path=data["source_path"],
         source_text=source_text,
         content_hash=data["content_hash"],

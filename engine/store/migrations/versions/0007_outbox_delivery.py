@@ -9,7 +9,7 @@ lease was taken over is refused; ``locked_by`` names the worker holding it.
 An index on (action, status, next_attempt_at) serves fetch-and-lock by name.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-02
 
 """
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 
 revision: str = "0007"
-down_revision: Union[str, Sequence[str], None] = "0005"
+down_revision: Union[str, Sequence[str], None] = "0006"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
