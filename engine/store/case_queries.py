@@ -227,15 +227,24 @@ def find_cases_by_lateness(
     limit: int,
     after: tuple[datetime, str] | None,
 ) -> list[tuple[CaseRecord, datetime]]:
-    """Most late first: by the earliest of ``overdue_since`` and the next pending due instant.
+    """Most late first: by the earliest deadline the case has or missed in its state.
 
-    Cases without either come last (key :data:`NEVER_LATE`); ties by id.
+    The key is the earliest due instant among its pending timers and the
+    one-shot timers that fired in its current state entry while it stayed
+    (a missed deadline, ``overdue_since`` set), else ``overdue_since`` itself.
+    Cases with none come last (key :data:`NEVER_LATE`); ties by id.
     """
     c = t.cases.c
     tm = t.timers.c
+    missed = sa.and_(
+        tm.status == TimerStatus.FIRED.value,
+        tm.state_entry_seq == c.state_entry_seq,
+        sa.not_(tm.recurring),
+        c.overdue_since.is_not(None),
+    )
     next_due = (
         sa.select(sa.func.min(tm.due_at))
-        .where(tm.case_id == c.id, tm.status == TimerStatus.PENDING.value)
+        .where(tm.case_id == c.id, sa.or_(tm.status == TimerStatus.PENDING.value, missed))
         .scalar_subquery()
     )
     never = sa.literal(NEVER_LATE, t.UTCDateTime)

@@ -106,9 +106,10 @@ class StoreTransaction(ABC):
     ) -> list[tuple[CaseRecord, datetime]]:
         """Cases matching ``query``, most late first, each with its lateness key.
 
-        The key is the earlier of the instant the case became overdue and its
-        next pending timer's due instant (9999-12-31 for neither); order and
-        ``after`` are by (key, id). Raises nothing.
+        The key is the earliest due instant of its pending timers and of the
+        deadlines it missed in its current state entry (else the instant it
+        became overdue; 9999-12-31 for none); order and ``after`` are by
+        (key, id). Raises nothing.
         """
 
     # -- history and audit ---------------------------------------------------------------
