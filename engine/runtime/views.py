@@ -8,7 +8,7 @@ they cannot be changed. ``record`` and ``payload`` are deep-frozen
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
@@ -81,7 +81,8 @@ class CaseView:
     updated_at: datetime
     closed_at: datetime | None
     pending_timers: tuple[TimerView, ...] = ()
-    overdue_since: datetime | None = None  # a deadline fired and the case stayed (not in to_dict)
+    # A deadline fired and the case stayed. Not in to_dict (nor compared): listings read it.
+    overdue_since: datetime | None = field(default=None, compare=False)
 
     @property
     def closed(self) -> bool:
