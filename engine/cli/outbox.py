@@ -59,7 +59,7 @@ def _listing(
             got, nxt, _ = out.collect_page(
                 fetch, left, "outbox items", resume if i == start else None
             )
-        except ValueError:
+        except (ValueError, TypeError, IndexError):
             raise out.UsageError("--cursor was not printed by this listing") from None
         items.extend(got)
         if nxt is not None:

@@ -1,12 +1,13 @@
-"""Tables for people: never cut an id or a date; wrap other cells at a terminal.
+"""Tables for people: never cut an id or a date; wrap free text at a terminal.
 
 Piped or redirected output (and ``--wide``) is plain aligned text, every cell
 whole, so scripts and ``grep`` see full values. At a terminal the table is
-drawn with rich: ids, case references and dates keep their full width (no
-wrapping, no ellipsis) and the other cells wrap to fit; when even the ids and
-dates do not fit, the plain table is printed and the terminal wraps its
-lines. Colour follows rich's rules: ``NO_COLOR`` (any value) turns it off, as
-does ``TERM=dumb``; nothing is coloured when the output is not a terminal.
+drawn with rich: ids, case references, dates and every column of one-word
+cells (states, statuses) keep their full width (no wrapping, no ellipsis),
+and free text wraps between words to fit; when that cannot fit, the plain
+table is printed and the terminal wraps its lines. Colour follows rich's
+rules: ``NO_COLOR`` (set, non-empty) turns it off, as does ``TERM=dumb``;
+nothing is coloured when the output is not a terminal.
 """
 
 from __future__ import annotations
@@ -62,8 +63,17 @@ def render(
         plain(rows, headers, out)
         return
     columns = width or shutil.get_terminal_size((120, 24)).columns
+    # Cells without a space (states, phases, statuses: identifiers) are never broken either;
+    # the others wrap between words, so a column needs at least its longest word.
+    whole = [keep or not any(" " in r[i] for r in rows) for i, keep in enumerate(whole)]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    needed = sum(w if keep else min(w, _MIN_WRAPPED) for w, keep in zip(widths, whole, strict=True))
+    words = [
+        max([_MIN_WRAPPED, *(len(w) for r in rows for w in r[i].split())])
+        for i in range(len(headers))
+    ]
+    needed = sum(
+        w if keep else min(w, least) for w, keep, least in zip(widths, whole, words, strict=True)
+    )
     if needed + 2 * (len(headers) - 1) > columns:
         plain(rows, headers, out)
         return
@@ -82,11 +92,11 @@ def render(
         markup=False,
     )
     table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold")
-    for header, keep, w in zip(headers, whole, widths, strict=True):
+    for header, keep, w, least in zip(headers, whole, widths, words, strict=True):
         if keep:
             table.add_column(header, no_wrap=True, min_width=w, overflow="ignore")
         else:
-            table.add_column(header, overflow="fold")
+            table.add_column(header, min_width=min(w, least), overflow="fold")
     for row in rows:
         table.add_row(*(Text(v, style="bold red") if v in _ALERTS else Text(v) for v in row))
     console.print(table)

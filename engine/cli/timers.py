@@ -17,7 +17,7 @@ from engine.store.records import TimerStatus
 
 if TYPE_CHECKING:
     from engine.runtime.engine import Engine
-    from engine.runtime.views import TimerView
+    from engine.runtime.views import Page, TimerView
 
 HEADERS = ["ID", "CASE", "STATE", "TIMER", "EVENT", "DUE", "", "STATUS"]
 STATUSES = ["pending", "paused", "fired", "cancelled", "overdue", "any"]
@@ -30,17 +30,16 @@ def cmd_timers_list(args: argparse.Namespace) -> int:
         now = engine.clock.now()
         due_before = now + within if within is not None else None
         status = None if args.status == "any" else args.status
-        timers = out.collect(
-            lambda cursor, limit: engine.timers(
-                case_id=args.case,
-                status=status,
-                due_before=due_before,
-                limit=limit,
-                cursor=cursor,
-            ),
-            args.limit,
-            "timers",
-        )
+
+        def fetch(cursor: str | None, n: int, _first: bool) -> Page[TimerView]:
+            try:
+                return engine.timers(
+                    case_id=args.case, status=status, due_before=due_before, limit=n, cursor=cursor
+                )
+            except (ValueError, TypeError, IndexError):
+                raise out.UsageError("--cursor was not printed by this listing") from None
+
+        timers, nxt, _ = out.collect_page(fetch, out.page_limit(args), "timers", args.cursor)
 
         def row(t: TimerView) -> Sequence[Any]:
             late = t.status == TimerStatus.OVERDUE or (
@@ -57,7 +56,12 @@ def cmd_timers_list(args: argparse.Namespace) -> int:
                 "OVERDUE" if late else t.status,
             )
 
-        return out.listing(args, timers, HEADERS, row)
+        if args.json:
+            out.paged_json([t.to_dict() for t in timers], nxt, None)
+        else:
+            out.table([row(t) for t in timers], HEADERS, wide=args.wide)
+            out.more_rows_note(len(timers), None, nxt, "timers")
+        return out.EXIT_OK
 
     return out.run(args, body)
 
@@ -70,5 +74,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--due-within", metavar="SPAN", help="e.g. 7d, 12h, P7D")
     p.add_argument("--case", metavar="ID")
     p.add_argument("--status", default="pending", choices=STATUSES)
-    p.add_argument("--limit", type=int, default=200)
+    out.add_paging_options(p, default_limit=200)
     p.set_defaults(func=out.guarded(cmd_timers_list))

@@ -85,7 +85,7 @@ class CaseView:
     updated_at: datetime
     closed_at: datetime | None
     pending_timers: tuple[TimerView, ...] = ()
-    # when a deadline passed in the current state (not in to_dict: listings use it)
+    # A deadline fired and the case stayed. Not in to_dict (nor compared): listings read it.
     overdue_since: datetime | None = field(default=None, compare=False)
 
     @property

@@ -32,12 +32,20 @@ from engine.store.records import CaseQuery, CaseRecord, CaseSort, TimerStatus
 _PENDING = TimerStatus.PENDING.value
 
 
-def _oldest_pending_due(now: datetime | None) -> sa.ScalarSelect[datetime]:
-    """The due instant of the case's oldest pending timer (past due only, given ``now``)."""
+def _oldest_due(now: datetime | None) -> sa.ScalarSelect[datetime]:
+    """The earliest due instant among the case's live deadlines (past due only, given
+    ``now``): pending timers, case clocks left overdue, and the one-shot timers that
+    fired in its current state entry while it stayed (a deadline it missed)."""
     tm = t.timers.c
-    q = sa.select(sa.func.min(tm.due_at)).where(
-        tm.case_id == t.cases.c.id, tm.status == _PENDING
+    c = t.cases.c
+    missed = sa.and_(
+        tm.status == TimerStatus.FIRED.value,
+        tm.state_entry_seq == c.state_entry_seq,
+        sa.not_(tm.recurring),
+        c.overdue_since.is_not(None),
     )
+    live = sa.or_(tm.status.in_([_PENDING, TimerStatus.OVERDUE.value]), missed)
+    q = sa.select(sa.func.min(tm.due_at)).where(tm.case_id == c.id, live)
     if now is not None:
         q = q.where(tm.due_at <= now)
     return q.scalar_subquery()
@@ -50,7 +58,7 @@ def sort_instant(sort: CaseSort, now: datetime) -> sa.ColumnElement[datetime]:
     if sort == CaseSort.OPENED:
         return c.opened_at
     since = sa.func.coalesce(c.overdue_since, never)
-    timer = sa.func.coalesce(_oldest_pending_due(None if sort == CaseSort.DUE else now), never)
+    timer = sa.func.coalesce(_oldest_due(None if sort == CaseSort.DUE else now), never)
     return sa.case((since < timer, since), else_=timer)
 
 

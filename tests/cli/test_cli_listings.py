@@ -306,3 +306,27 @@ def test_diagram_needs_a_workflow_or_a_case(capsys):
     code, _, err = cli(capsys, "diagram")
     assert code == 2
     assert "--case" in err
+
+
+def test_timers_list_pages_with_a_cursor(three, capsys):
+    url = three["url"]
+    code, out, err = cli(capsys, "timers", "list", "--database-url", url, "--limit", "1")
+    assert code == 0
+    note = re.search(r"showing 1 timers; more exist: add --cursor (\S+)", err)
+    assert note is not None
+    code, out, _ = cli(
+        capsys,
+        "timers",
+        "list",
+        "--database-url",
+        url,
+        "--all",
+        "--cursor",
+        note.group(1),
+        "--json",
+    )
+    assert code == 0
+    assert len(json.loads(out)["items"]) == 2
+    code, _, err = cli(capsys, "timers", "list", "--database-url", url, "--cursor", "bm9wZQ")
+    assert code == 2
+    assert "--cursor" in err

@@ -188,10 +188,10 @@ def test_missing_sqlite_database_is_reported_not_created(tmp_path, capsys):
 def test_timers_list_due_within(seeded, capsys):
     code, out, _ = cli(capsys, seeded["url"], "timers", "list", "--due-within", "7d", "--json")
     assert code == 0
-    timers = json.loads(out)
+    timers = json.loads(out)["items"]
     assert [t["case_id"] for t in timers] == [seeded["stale"]]  # the fresh one is due in ~2 weeks
     code, out, _ = cli(capsys, seeded["url"], "timers", "list", "--due-within", "P30D", "--json")
-    assert {t["case_id"] for t in json.loads(out)} == {seeded["stale"], seeded["fresh"]}
+    assert {t["case_id"] for t in json.loads(out)["items"]} == {seeded["stale"], seeded["fresh"]}
     code, out, _ = cli(capsys, seeded["url"], "timers", "list")
     assert "OVERDUE" in out
 
