@@ -148,9 +148,9 @@ class UserTokenVerifier:
         return cls(issuer, audience, key, tuple(algorithms), roles_claim, float(leeway))
 
 
-def acting_client(request: Request, client: Client) -> Client:
-    """``client``, or the client acting as the user its ``Acting-User`` header names."""
-    token = request.headers.get(HEADER)
+def acting_client(request: Request, client: Client, token: str | None) -> Client:
+    """``client``, or the client acting as the user its ``Acting-User`` header (``token``)
+    names."""
     if token is None:
         return client
     verifier: UserTokenVerifier | None = getattr(request.app.state, "acting_user", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from engine.api.acting_user import acting_client
@@ -27,6 +27,13 @@ def require(permission: str) -> Callable[..., Client]:
     def dependency(
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+        acting_user: str | None = Header(
+            None,
+            alias="Acting-User",
+            max_length=8192,
+            description="a JWT naming the end user this client acts for (clients with the "
+            "'delegate' permission; see docs/integration.md#acting-user)",
+        ),
     ) -> Client:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise ApiProblem(
@@ -51,7 +58,7 @@ def require(permission: str) -> Callable[..., Client]:
                 f"client {client.name!r} lacks the {permission!r} permission",
                 extensions={"permission": permission},
             )
-        return acting_client(request, client)
+        return acting_client(request, client, acting_user)
 
     dependency.__name__ = f"require_{permission}"
     return dependency

@@ -71,12 +71,15 @@ def send_by_key(
     metrics = _metrics(request)
     expected = _expected_version(if_match)
     defn = engine.definition(body.workflow)
-    roles = list(client.roles_for(defn.roles))
     label = body.event if body.event in defn.events else "unknown"
     try:
-        view = engine.send_by_key(
-            body.workflow,
-            body.keys,
+        case_id = engine.case_for_keys(body.workflow, body.keys)
+        case = engine.get(case_id)  # the roles of the case's own workflow version
+        roles = list(
+            client.roles_for(engine.definition(case.workflow, case.workflow_version).roles)
+        )
+        view = engine.send(
+            case_id,
             body.event,
             body.payload,
             actor=client.actor,
@@ -91,7 +94,4 @@ def send_by_key(
     metrics.applied(body.workflow, label)
     request.state.case_id = view.id
     response.headers["ETag"] = _etag(view.version)
-    case_roles = list(
-        client.roles_for(engine.definition(view.workflow, view.workflow_version).roles)
-    )
-    return _written_body(engine, client, view, engine.allowed_events(view.id, case_roles))
+    return _written_body(engine, client, view, engine.allowed_events(view.id, roles))

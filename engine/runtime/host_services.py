@@ -90,6 +90,14 @@ class HostServices:
         with self._context.store.read() as tx:
             return str(tx.last_change_seq())
 
+    def case_for_keys(self, workflow: str, keys: Mapping[str, Any]) -> str:
+        """The id of the one open case of ``workflow`` with every business key value given.
+
+        Raises UnknownWorkflow, BusinessKeyNotFound, BusinessKeyAmbiguous.
+        """
+        definition = self._context.registry.get(workflow)
+        return resolve_case(self._context.store, definition, keys)
+
     def send_by_key(
         self,
         workflow: str,
@@ -108,8 +116,7 @@ class HostServices:
         Raises UnknownWorkflow, BusinessKeyNotFound, BusinessKeyAmbiguous, and
         whatever :meth:`Engine.send` raises.
         """
-        definition = self._context.registry.get(workflow)
-        case_id = resolve_case(self._context.store, definition, keys)
+        case_id = self.case_for_keys(workflow, keys)
         send = getattr(self, "send")  # noqa: B009 (Engine.send; the mixin does not define it)
         view: CaseView = send(
             case_id,
