@@ -76,6 +76,7 @@ def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
         source_path=source_path,
         source_text=text,
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        open_roles=tuple(str_list(data.get("open_roles"))),
     )
 
 

@@ -9,9 +9,12 @@ or the ``transitions`` library.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from engine.errors import OpenDenied
 
 
 class Phase(StrEnum):
@@ -201,6 +204,14 @@ class WorkflowDefinition:
     source_path: str = ""
     source_text: str = ""
     content_hash: str = ""  # sha256 of the source text(s), hex
+    open_roles: tuple[str, ...] = ()  # who may open a case; () = any role declared above
+
+    def check_may_open(self, roles: Iterable[str]) -> None:
+        """Raise OpenDenied unless one of ``roles`` may open a case: one of ``open_roles``,
+        or of the declared roles when the workflow names none."""
+        allowed = self.open_roles or tuple(self.roles)
+        if not any(r in allowed for r in roles):
+            raise OpenDenied(workflow=self.name, allowed_roles=allowed)
 
     # -- queries -----------------------------------------------------------------
 

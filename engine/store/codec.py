@@ -174,6 +174,7 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
         "parameters": d.parameters,
         "source_path": d.source_path,
         "content_hash": d.content_hash,
+        "open_roles": list(d.open_roles),
     }
 
 
@@ -202,4 +203,5 @@ def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefi
         source_path=data["source_path"],
         source_text=source_text,
         content_hash=data["content_hash"],
+        open_roles=tuple(data.get("open_roles", ())),  # absent in rows stored before it
     )
