@@ -136,6 +136,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from engine.api import create_app
     from engine.api.health import schema_readiness
+    from engine.api.slow_clients import timed_h11_protocol
 
     _configure_logging(args.log_level, args.log_format)
     try:
@@ -172,6 +173,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=args.log_level.lower(),
             log_config=None,
             lifespan="off",
+            # slow clients cut off: headers and body each have a deadline (408)
+            http=timed_h11_protocol(args.header_timeout, args.body_timeout),
         )
         uvicorn.Server(config).run()
         return 0
@@ -235,6 +238,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--no-worker", action="store_true", help="serve the API only")
     p.add_argument("--metrics-public", action="store_true", help="serve /metrics without a token")
     p.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a request's headers must arrive within this (else 408 and close; default 10)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a request's body must arrive within this after its headers (default 30)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument(
         "--log-format",
