@@ -135,6 +135,25 @@ class EventRejected(EngineError):
         return d
 
 
+class OpenDenied(EngineError):
+    """The caller's roles may not open a case in this workflow (its ``open_roles``)."""
+
+    code = "open-denied"
+
+    def __init__(self, *, workflow: str, allowed_roles: Sequence[str]) -> None:
+        self.workflow = workflow
+        self.allowed_roles = tuple(allowed_roles)
+        super().__init__(
+            f"opening a case in workflow {workflow!r} needs one of the roles: "
+            f"{', '.join(self.allowed_roles) or 'none declared'}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(workflow=self.workflow, allowed_roles=list(self.allowed_roles))
+        return d
+
+
 class PayloadInvalid(EngineError):
     """The event payload or case record does not match its schema."""
 

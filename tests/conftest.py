@@ -24,6 +24,9 @@ PG_ADMIN_URL = os.environ.get(
 )
 REQUIRE_PG = os.environ.get("CASEWORK_REQUIRE_POSTGRES") == "1"
 
+# the suite-wide PHI sentinel check (tests/phi_sentinel.py)
+pytest_plugins = ["phi_sentinel"]
+
 _pg_state: dict[str, object] = {}
 
 

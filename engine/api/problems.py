@@ -43,6 +43,7 @@ ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         "unknown-workflow": 404,
         "case-not-found": 404,
         "event-rejected": 409,
+        "open-denied": 403,
         "payload-invalid": 422,
         "concurrency-conflict": 409,
         "idempotency-key-reused": 422,

@@ -279,7 +279,10 @@ def parse_instant(text: str) -> datetime:
         raise UsageError(f"not an ISO date or date-time: {text!r}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59: past the range of UTC
+        raise UsageError(f"instant outside the range of UTC: {text!r}") from None
 
 
 # -- output --------------------------------------------------------------------------

@@ -19,6 +19,8 @@ relative to the file's folder. Example::
     clients_file = "casework-clients.json"   # re-read when it changes: no restart
     metrics_public = false
     max_body_bytes = 1048576
+    header_timeout = 10.0              # seconds for a request's headers (slow clients: 408)
+    body_timeout = 30.0                # seconds for its body after the headers
     worker = true                      # run the timer worker inside serve
 
     [worker]
@@ -82,6 +84,8 @@ class Settings:
     server_clients_file: str | None = None
     server_metrics_public: bool = False
     server_max_body_bytes: int = 1024 * 1024
+    server_header_timeout: float = 10.0  # seconds for a request's headers (else 408)
+    server_body_timeout: float = 30.0  # seconds for its body after the headers
     server_worker: bool = True
     worker_batch_size: int = 100
     worker_sweep_seconds: float = 5.0

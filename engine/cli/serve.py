@@ -30,7 +30,6 @@ from engine.cli.config import (
     Settings,
     acting_user_verifier,
     add_config_option,
-    delivery_config,
     resolve,
 )
 from engine.errors import EngineError
@@ -161,6 +160,8 @@ def serve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings
             "server_clients_file": args.clients or env.get("CASEWORK_CLIENTS_FILE") or None,
             "server_metrics_public": args.metrics_public,
             "server_max_body_bytes": args.max_body_bytes,
+            "server_header_timeout": args.header_timeout,
+            "server_body_timeout": args.body_timeout,
             "server_worker": None if args.no_worker is None else not args.no_worker,
         },
         env,
@@ -181,6 +182,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from engine.api import create_app
     from engine.api.health import schema_readiness
     from engine.api.routes_changes import configure_change_feed
+    from engine.api.slow_clients import timed_h11_protocol
 
     try:
         settings = serve_settings(args, os.environ)
@@ -195,10 +197,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     worker = None
     try:
-        cfg = delivery_config(settings)  # the [delivery] table of the configuration file
-        if cfg is not None:
-            engine.actions.configure(cfg)
-        delivery.configure(engine, args)  # --delivery-config FILE, which wins
+        # --delivery-config FILE, else the configuration file's [delivery] table
+        delivery.configure(engine, args)
         clients = load_clients(args)
         app = create_app(
             engine,
@@ -232,6 +232,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=settings.log_level,
             log_config=None,
             lifespan="off",
+            # slow clients cut off: headers and body each have a deadline (408)
+            http=timed_h11_protocol(settings.server_header_timeout, settings.server_body_timeout),
         )
         uvicorn.Server(config).run()
         return 0
@@ -307,6 +309,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--max-body-bytes", type=int, default=None, help="default 1048576")
     p.add_argument("--log-level", default=None, choices=LOG_LEVELS, help="default info")
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="a request's headers must arrive within this (else 408 and close; default 10)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="a request's body must arrive within this after its headers (default 30)",
+    )
     p.add_argument(
         "--log-format",
         default=None,

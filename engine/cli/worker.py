@@ -23,7 +23,6 @@ from engine.cli.config import (
     LOG_LEVELS,
     Settings,
     add_config_option,
-    delivery_config,
     resolve,
 )
 from engine.errors import EngineError
@@ -106,10 +105,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return out.EXIT_FAILED
     try:
         try:
-            cfg = delivery_config(settings)  # the [delivery] table of the configuration file
-            if cfg is not None:
-                engine.actions.configure(cfg)
-            delivery.configure(engine, args)  # --delivery-config FILE, which wins
+            # --delivery-config FILE, else the configuration file's [delivery] table
+            delivery.configure(engine, args)
         except EngineError as exc:
             out.error(exc.message)
             return out.EXIT_FAILED

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from engine.definitions.assemble import Assembled, Origin, RawTransition, as_dict
+from engine.definitions.assemble import Assembled, Origin, RawTransition, as_dict, str_list
 from engine.definitions.business_keys import build_business_keys
 from engine.definitions.clocks import build_calendar, build_calendars, build_clocks
 from engine.definitions.model import (
@@ -77,6 +77,7 @@ def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
         source_text=text,
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         business_keys=build_business_keys(data),
+        open_roles=tuple(str_list(data.get("open_roles"))),
     )
 
 

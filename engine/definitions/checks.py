@@ -86,6 +86,7 @@ class _Checker(FieldChecks, ClockChecks):
         self.check_settings()
         self.check_case_schema()
         self.check_initial()
+        self.check_open_roles()
         self.check_states()
         self.check_transitions()
         self.check_action_arguments()
@@ -205,6 +206,18 @@ class _Checker(FieldChecks, ClockChecks):
                 f"initial state '{initial}' is in phase '{state.phase}', not intake",
                 "initial-not-intake",
             )
+
+    def check_open_roles(self) -> None:
+        roles = self.asm.roles
+        for j, role in enumerate(as_list(self.asm.data.get("open_roles"))):
+            if isinstance(role, str) and role not in roles:
+                self.add(
+                    self.asm.origin(),
+                    ("open_roles", j),
+                    f"role '{role}' is not declared under roles",
+                    "unknown-role",
+                    hint=did_you_mean(role, roles),
+                )
 
     # -- states and timers ---------------------------------------------------------
 

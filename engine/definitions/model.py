@@ -9,6 +9,7 @@ or the ``transitions`` library.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from engine.definitions.clocks import Clock
 
 from engine.definitions.business_keys import BusinessKey
+from engine.errors import OpenDenied
 
 
 class Phase(StrEnum):
@@ -224,6 +226,14 @@ class WorkflowDefinition:
     source_text: str = ""
     content_hash: str = ""  # sha256 of the source text(s), hex
     business_keys: tuple[BusinessKey, ...] = ()  # see engine/definitions/business_keys.py
+    open_roles: tuple[str, ...] = ()  # who may open a case; () = any role declared above
+
+    def check_may_open(self, roles: Iterable[str]) -> None:
+        """Raise OpenDenied unless one of ``roles`` may open a case: one of ``open_roles``,
+        or of the declared roles when the workflow names none."""
+        allowed = self.open_roles or tuple(self.roles)
+        if not any(r in allowed for r in roles):
+            raise OpenDenied(workflow=self.name, allowed_roles=allowed)
 
     # -- queries -----------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -131,13 +131,9 @@ def take_checkpoint(store: CaseStore, now: datetime, key: bytes | None) -> Check
             signed=key is not None,
             digest="",
         )
-        sealed = CheckpointRecord(**{**_fields(cp), "digest": _seal(cp, key)})
+        sealed = replace(cp, digest=_seal(cp, key))
         tx.insert_checkpoint(sealed)
     return Checkpoint(sealed.id, now, len(heads), sealed.access_seq, sealed.signed, sealed.digest)
-
-
-def _fields(cp: CheckpointRecord) -> dict[str, Any]:
-    return {name: getattr(cp, name) for name in CheckpointRecord.__slots__}
 
 
 # -- verify ----------------------------------------------------------------------------

@@ -222,11 +222,12 @@ class Engine(HostServices):
     ) -> CaseView:
         """Open a case on the newest version of ``workflow``; ``client`` acts for ``actor``.
 
-        Raises UnknownWorkflow, PayloadInvalid (record vs case schema),
-        IdempotencyKeyReused, BusinessKeyConflict.
+        Raises UnknownWorkflow, OpenDenied (no role of its ``open_roles``), PayloadInvalid
+        (record vs case schema), IdempotencyKeyReused, BusinessKeyConflict.
         """
         ctx = self._context
         definition = ctx.registry.get(workflow)
+        definition.check_may_open(roles)
         compiled = ctx.registry.compiled(definition.name, definition.version)
         check_json(data, what="case record", max_bytes=MAX_RECORD_BYTES)
         record = {**compiled.defaults, **data}  # top-level schema defaults fill absent fields

@@ -200,7 +200,7 @@ class Simulation:
     def _open(self, step: ScriptStep) -> None:
         if self.case_id is not None:
             raise ScriptError(step.line, "the case is already open")
-        roles = step.roles
+        roles = step.roles or self.definition.open_roles or tuple(self.definition.roles)
         try:
             view = self.engine.open_case(
                 self.definition.name,

@@ -190,6 +190,7 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
         "source_path": d.source_path,
         "content_hash": d.content_hash,
         "business_keys": [[k.name, k.unique] for k in d.business_keys],
+        "open_roles": list(d.open_roles),
     }
 
 
@@ -217,4 +218,5 @@ def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefi
         source_text=source_text,
         content_hash=data["content_hash"],
         business_keys=tuple(BusinessKey(n, bool(u)) for n, u in data.get("business_keys", [])),
+        open_roles=tuple(data.get("open_roles", ())),  # absent in rows stored before it
     )

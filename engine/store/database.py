@@ -36,11 +36,14 @@ def create_database_engine(url: str, *, pool_size: int = 5) -> sa.Engine:
         _create_private(parsed.database)
         db = sa.create_engine(
             url,
+            hide_parameters=True,  # no bound value (case data) in SQL logs or error text
             connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         )
         _configure_sqlite(db)
         return db
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    return sa.create_engine(
+        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def _create_private(database: str | None) -> None:

@@ -42,7 +42,7 @@ def _clients(paths: list[dict[str, Any]]) -> tuple[ClientRegistry, dict[tuple[st
     """One client per (actor, roles) seen in the script, plus an intake client."""
     tokens: dict[tuple[str, ...], str] = {}
     clients = []
-    keys = {("admissions", "intake_coordinator")}
+    keys = {("admissions", "case_manager")}  # hospital's open_roles
     for p in paths:
         for step in p["steps"]:
             if "event" in step:
@@ -66,7 +66,7 @@ def test_http_client_drives_a_hospital_case_from_admission_to_closure(database_u
             def auth(key: tuple[str, ...]) -> dict[str, str]:
                 return {"Authorization": f"Bearer {tokens[key]}"}
 
-            intake = auth(("admissions", "intake_coordinator"))
+            intake = auth(("admissions", "case_manager"))
             final_states = set(
                 http.get("/v1/definitions/hospital", headers=intake).json()["states"]
             )

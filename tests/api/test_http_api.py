@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from phi_sentinel import SENTINEL
 
 PROBLEM = "application/problem+json"
-RECORD = {"patient_id": "P-0001", "program": "housing", "priority": "routine", "risk_level": "low"}
+RECORD = {"patient_id": "P-0001", "program": SENTINEL, "priority": "routine", "risk_level": "low"}
 
 
 def _open(api, who="cm", record=None, **headers):

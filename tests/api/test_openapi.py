@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
+from urllib.parse import quote
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from phi_sentinel import SENTINEL
 from schemathesis.generation.modes import GenerationMode
 
 from engine.api import create_app, openapi_document
@@ -38,9 +41,9 @@ def test_openapi_document_declares_bearer_auth_and_problem_responses():
     assert "security" not in doc["paths"]["/health"]["get"]
 
 
-@pytest.fixture
-def fuzz_target(sqlite_url):
-    engine = Engine.open(sqlite_url, workflows=WORKFLOWS, clock=ManualClock())
+@contextmanager
+def _target(url):
+    engine = Engine.open(url, workflows=WORKFLOWS, clock=ManualClock())
     app = create_app(engine, clients=registry(), max_body_bytes=64 * 1024)
     configure_change_feed(app, max_wait_seconds=0.2, stream_seconds=0.3)  # bounded fuzzing
     try:
@@ -54,7 +57,7 @@ def fuzz_target(sqlite_url):
                             "workflow": "brokerage",
                             "record": {
                                 "patient_id": f"P-100{i}",
-                                "program": "housing",
+                                "program": SENTINEL,
                                 "priority": "routine",
                                 "risk_level": "low",
                             },
@@ -64,6 +67,19 @@ def fuzz_target(sqlite_url):
             yield app, server
     finally:
         engine.close()
+
+
+@pytest.fixture
+def fuzz_target(sqlite_url):
+    with _target(sqlite_url) as target:
+        yield target
+
+
+@pytest.fixture
+def hostile_target(database_url):
+    """On SQLite and PostgreSQL: NaN and NUL are refused alike on both."""
+    with _target(database_url) as target:
+        yield target
 
 
 def test_fuzzed_requests_never_cause_server_errors(fuzz_target):
@@ -106,3 +122,116 @@ def test_fuzzed_requests_never_cause_server_errors(fuzz_target):
     assert len(statuses) >= 5 * len(operations)
     assert any(s < 300 for s in statuses)
     assert {401, 422} <= set(statuses)
+
+
+# -- hostile values through every operation ---------------------------------------------
+
+HOSTILE_EXAMPLES_PER_OPERATION = 5
+#: JSON values Python's parser accepts and the API must refuse (or ignore) with a 4xx
+HOSTILE_JSON = [
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    2**64,
+    -(2**63) - 1,
+    10**400,
+    "\ud800",
+    "a\udfffb",
+    "nul\x00byte",
+    "9999-12-31T23:59:59-23:59",
+    "0001-01-01T00:00:00+23:59",
+    "9999-12-31T00:00:00Z",
+]
+#: the same for query strings and path segments (text only)
+HOSTILE_TEXT = [
+    "NaN",
+    "Infinity",
+    "1" * 40,
+    "\ud800",
+    "nul\x00byte",
+    "9999-12-31T23:59:59-23:59",
+    "0001-01-01T00:00:00+23:59",
+    "2026-01-05",
+    "%0a",
+]
+
+
+def _encode(text: str) -> str:
+    """Percent-encoded UTF-8, lone surrogates as the bytes Python would write for them."""
+    return quote(text.encode("utf-8", "surrogatepass"), safe="")
+
+
+def _inject(body: object, value: object, data: st.DataObject) -> object:
+    """``body`` with ``value`` in one place: a leaf, a new key, or the whole body."""
+    if isinstance(body, dict) and body:
+        key = data.draw(st.sampled_from([*sorted(body), "extra"]))
+        inner = body.get(key)
+        if isinstance(inner, dict | list) and inner and data.draw(st.booleans()):
+            return {**body, key: _inject(inner, value, data)}
+        return {**body, key: value}
+    if isinstance(body, list) and body:
+        i = data.draw(st.integers(0, len(body) - 1))
+        return [*body[:i], _inject(body[i], value, data), *body[i + 1 :]]
+    return value
+
+
+def test_hostile_values_through_every_operation_never_cause_server_errors(hostile_target):
+    """NaN and Infinity, integers beyond 64 bits, lone surrogates, NUL and instants at the
+    calendar's ends, in bodies, query strings and path segments; records and payloads
+    carry the PHI sentinel, which no error body may echo."""
+    app, server = hostile_target
+    schema = schemathesis.openapi.from_dict(openapi_document(app))
+    auth = {"Authorization": f"Bearer {TOKENS['admin']}"}
+    failures: list[str] = []
+    statuses: list[int] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        for operation in operations:
+
+            @settings(
+                max_examples=HOSTILE_EXAMPLES_PER_OPERATION,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            )
+            @given(case=operation.as_strategy(GenerationMode.POSITIVE), data=st.data())
+            def run(case, data):
+                path_params = dict(case.path_parameters or {})
+                query = dict(case.query or {})
+                body = case.body if isinstance(case.body, dict | list) else None
+                where = data.draw(st.sampled_from(["body", "query", "path"]))
+                if where == "body" and body is not None:
+                    body = _inject(body, data.draw(st.sampled_from(HOSTILE_JSON)), data)
+                    for part in ("record", "payload"):  # case data carries the sentinel
+                        if isinstance(body, dict) and isinstance(body.get(part), dict):
+                            body = {**body, part: {**body[part], "note": SENTINEL}}
+                elif where == "path" and path_params:
+                    name = data.draw(st.sampled_from(sorted(path_params)))
+                    path_params[name] = data.draw(st.sampled_from(HOSTILE_TEXT))
+                else:
+                    name = data.draw(st.sampled_from([*sorted(query), "opened_after"]))
+                    query[name] = data.draw(st.sampled_from(HOSTILE_TEXT))
+                path = case.path
+                for name, value in path_params.items():
+                    path = path.replace("{" + name + "}", _encode(str(value)))
+                qs = "&".join(f"{_encode(k)}={_encode(str(v))}" for k, v in query.items())
+                url = path + ("?" + qs if qs else "")
+                headers = dict(auth)
+                content = None
+                if body is not None:
+                    headers["Content-Type"] = "application/json"
+                    content = json.dumps(body, allow_nan=True).encode("ascii")
+                response = http.request(case.method, url, content=content, headers=headers)
+                statuses.append(response.status_code)
+                if response.status_code >= 500:
+                    failures.append(f"{case.method} {case.path} ({where}): {response.status_code}")
+                elif response.status_code >= 400:
+                    kind = response.headers.get("content-type", "")
+                    assert kind.startswith("application/problem+json"), (response.status_code, kind)
+                assert SENTINEL not in response.text or response.status_code < 300
+
+            run()
+    assert failures == []
+    assert len(statuses) >= 3 * len(operations)
+    assert {400, 422} & set(statuses)

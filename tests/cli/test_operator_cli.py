@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from phi_sentinel import SENTINEL
 
 from engine.cli.main import main
 from engine.clock import ManualClock
@@ -15,7 +16,7 @@ from engine.runtime.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
-RECORD = {"patient_id": "P-0001", "program": "housing", "priority": "routine", "risk_level": "low"}
+RECORD = {"patient_id": "P-0001", "program": SENTINEL, "priority": "routine", "risk_level": "low"}
 CM = {"actor": "cm-17", "roles": ["case_manager"]}
 
 

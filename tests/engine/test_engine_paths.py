@@ -46,7 +46,8 @@ def test_workflow_runs_to_closure(name: str, database_url: str) -> None:
     with Engine.open(database_url, workflows=WORKFLOWS, clock=clock) as eng:
         final_states = set(eng.definition(name).final_states)
         for p in paths:
-            case = eng.open_case(name, p["record"], actor="intake-1", roles=["intake"])
+            opener = list(eng.definition(name).open_roles)
+            case = eng.open_case(name, p["record"], actor="intake-1", roles=opener)
             for i, step in enumerate(p["steps"]):
                 where = f"{name}/{p['name']} step {i + 1}"
                 if "advance" in step:

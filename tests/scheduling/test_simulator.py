@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from phi_sentinel import SENTINEL
 
 from engine.cli.main import main
 from engine.simulation.script import ScriptError, parse_script
@@ -14,7 +15,9 @@ from engine.simulation.simulator import simulate
 
 from ._engine import DEADLINES
 
-RECORD = '{"patient_id": "P-0001", "program": "adult", "priority": "routine", "risk_level": "low"}'
+RECORD = json.dumps(
+    {"patient_id": "P-0001", "program": SENTINEL, "priority": "routine", "risk_level": "low"}
+)
 SCRIPT = f"""
 day 0 open {RECORD}
 day 3 contact_attempt_failed as case_manager
