@@ -11,8 +11,8 @@ that counts the attempt, raises the item's fencing token and leases the row
 pick it up while the action runs and a crashed deliverer's rows come back
 after the lease: delivery is at least once, and the idempotency key (the
 outbox id) lets the receiver make it exactly once. The attempt runs outside
-any transaction; the outcomes of a claimed batch are recorded in one
-transaction, each only while its token is still the
+any transaction; the outcomes of a claimed batch are recorded together (one
+transaction at least every second), each only while its token is still the
 item's (a deliverer whose lease ran out and was taken over records nothing).
 A failure is retried after the action's retry policy's backoff (with jitter);
 after its ``max_attempts``, or once it is ``max_age`` old, the row is
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -37,6 +38,9 @@ from engine.runtime.views import ActionContext
 from engine.store.records import OutboxRecord, OutboxStatus
 
 log = logging.getLogger(__name__)
+
+#: outcomes are recorded at least this often while a claimed batch is delivered
+SETTLE_EVERY_SECONDS = 1.0
 
 _jitter = random.Random()  # noqa: S311 (spreading retries, not a secret)
 
@@ -80,7 +84,13 @@ def deliver_outbox(ctx: EngineContext, *, limit: int = 100) -> int:
             )
         for lease, ids in by_lease.items():
             tx.lease_outbox_batch(ids, now + lease)
-    outcomes = [(item, _attempt(ctx, item)) for item in claimed]
+    outcomes: list[tuple[OutboxRecord, str | None]] = []
+    last = time.monotonic()
+    for item in claimed:
+        outcomes.append((item, _attempt(ctx, item)))
+        if time.monotonic() - last >= SETTLE_EVERY_SECONDS:  # slow receivers: record as we go
+            _settle(ctx, outcomes)
+            outcomes, last = [], time.monotonic()
     if outcomes:
         _settle(ctx, outcomes)
     return len(claimed)

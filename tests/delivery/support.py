@@ -28,7 +28,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], *, timeout: float = 60.0, what: str = "") -> None:
+def wait_until(check: Callable[[], bool], *, timeout: float = 180.0, what: str = "") -> None:
     """Poll ``check`` until it holds; fail after ``timeout`` (a hang guard, not a measurement)."""
     deadline = time.monotonic() + timeout
     while not check():

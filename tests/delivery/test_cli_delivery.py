@@ -113,7 +113,7 @@ def test_a_worker_sigkilled_mid_delivery_loses_no_webhook(
                 done = {f"outbox-{i.id}" for i in engine.outbox(status="done", limit=1000).items}
                 return len(rx.lines("effects")) == len(pushed) and done == set(pushed)
 
-            wait_until(delivered, timeout=120, what="every webhook")
+            wait_until(delivered, timeout=240, what="every webhook")
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(timeout=30)

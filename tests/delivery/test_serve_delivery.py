@@ -93,12 +93,13 @@ mode = "pull"
             with httpx.Client(base_url=base, headers=auth, timeout=30) as http:
 
                 def up() -> bool:
+                    assert server.poll() is None, "casework serve exited"
                     try:
                         return http.get("/health").status_code == 200
                     except httpx.TransportError:
                         return False
 
-                wait_until(up, what="the server")
+                wait_until(up, timeout=240, what="the server")  # slow start on a loaded box
                 r = http.post(
                     "/v1/cases", json={"workflow": "dispatch", "record": {"patient_id": "P-0042"}}
                 )
@@ -112,7 +113,7 @@ mode = "pull"
                 r = http.post(
                     f"/v1/cases/{case_id}/events", json={"event": "planned", "payload": {}}
                 )
-                wait_until(lambda: len(rx.lines("effects")) == 2, what="two webhooks")
+                wait_until(lambda: len(rx.lines("effects")) == 2, timeout=120, what="two webhooks")
                 fetch_body = {
                     "worker": "tasks-1",
                     "actions": ["create_call_task"],
