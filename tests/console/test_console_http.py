@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 import httpx
+import pytest
 
 from engine.api import Client, ClientRegistry, create_app, hash_token
 from engine.api.clients import PERMISSIONS
