@@ -41,10 +41,8 @@ def _shot(page: Any, name: str, backend: str) -> None:
 
 
 def _diagrams_rendered(page: Any) -> None:
-    page.wait_for_function(
-        "document.body.dataset.diagrams && document.body.dataset.diagrams !== ''",
-        timeout=120_000,
-    )
+    # a selector, not a function: the page's CSP forbids the eval a polled function needs
+    page.wait_for_selector("body[data-diagrams]", state="attached", timeout=120_000)
     assert page.evaluate("document.body.dataset.diagrams") == "rendered"
 
 
