@@ -214,16 +214,10 @@ def case_conditions(query: CaseQuery, now: datetime) -> list[sa.ColumnElement[bo
         # a scan of every case with a timer lookup per row.
         conds.append(c.id.in_(_overdue_ids(now)))
     elif query.overdue is not None:
-        late_timer = (
-            sa.select(t.timers.c.id)
-            .where(
-                t.timers.c.case_id == c.id,
-                t.timers.c.status == TimerStatus.PENDING.value,
-                t.timers.c.due_at <= now,
-            )
-            .exists()
-        )
-        conds.extend([c.overdue_since.is_(None), sa.not_(late_timer)])
+        # NOT IN the same uncorrelated set, computed once: a correlated NOT EXISTS is
+        # planned by SQLite on the (status, due_at) index and scans every late timer
+        # for every case
+        conds.append(c.id.not_in(_overdue_ids(now)))
     for name, value in query.keys:
         k = t.case_keys.c
         conds.append(c.id.in_(sa.select(k.case_id).where(k.name == name, k.value == value)))

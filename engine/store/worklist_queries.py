@@ -32,10 +32,13 @@ from engine.store.records import CaseQuery, CaseRecord, CaseSort, TimerStatus
 _PENDING = TimerStatus.PENDING.value
 
 
-def _oldest_due(now: datetime | None) -> sa.ScalarSelect[datetime]:
-    """The earliest due instant among the case's live deadlines (past due only, given
+def _oldest_due(now: datetime | None) -> sa.Subquery:
+    """Case id -> the earliest due instant among its live deadlines (past due only, given
     ``now``): pending timers, case clocks left overdue, and the one-shot timers that
-    fired in its current state entry while it stayed (a deadline it missed)."""
+    fired in its current state entry while it stayed (a deadline it missed).
+
+    Grouped once for all cases: a correlated subquery per case is planned by SQLite
+    on the (status, due_at) index and scans it once per case."""
     tm = t.timers.c
     c = t.cases.c
     missed = sa.and_(
@@ -45,21 +48,28 @@ def _oldest_due(now: datetime | None) -> sa.ScalarSelect[datetime]:
         c.overdue_since.is_not(None),
     )
     live = sa.or_(tm.status.in_([_PENDING, TimerStatus.OVERDUE.value]), missed)
-    q = sa.select(sa.func.min(tm.due_at)).where(tm.case_id == c.id, live)
+    q = (
+        sa.select(tm.case_id, sa.func.min(tm.due_at).label("due"))
+        .select_from(t.timers.join(t.cases, c.id == tm.case_id))
+        .where(live)
+    )
     if now is not None:
         q = q.where(tm.due_at <= now)
-    return q.scalar_subquery()
+    return q.group_by(tm.case_id).subquery("late_due" if now is not None else "next_due")
 
 
-def sort_instant(sort: CaseSort, now: datetime) -> sa.ColumnElement[datetime]:
-    """The instant ``sort`` orders cases by (``NEVER`` when the case has none)."""
+def _sorted(sort: CaseSort, now: datetime) -> tuple[sa.ColumnElement[datetime], sa.FromClause]:
+    """The instant ``sort`` orders cases by (``NEVER`` when the case has none), and the
+    FROM clause it needs."""
     c = t.cases.c
     never = sa.literal(NEVER, t.UTCDateTime)
     if sort == CaseSort.OPENED:
-        return c.opened_at
+        return c.opened_at, t.cases
+    due = _oldest_due(None if sort == CaseSort.DUE else now)
+    joined = t.cases.outerjoin(due, due.c.case_id == c.id)
+    timer_at: sa.ColumnElement[datetime] = sa.func.coalesce(due.c.due, never)
     since = sa.func.coalesce(c.overdue_since, never)
-    timer = sa.func.coalesce(_oldest_due(None if sort == CaseSort.DUE else now), never)
-    return sa.case((since < timer, since), else_=timer)
+    return sa.case((since < timer_at, since), else_=timer_at), joined
 
 
 def search_cases(
@@ -73,8 +83,9 @@ def search_cases(
 ) -> list[tuple[CaseRecord, datetime]]:
     """Matching cases in ``sort`` order after the key ``after``, each with its sort instant."""
     c = t.cases.c
-    key = sort_instant(sort, now).label("sort_at")
-    q = sa.select(*CASE_COLUMNS, key).where(*case_conditions(query, now))
+    instant, source = _sorted(sort, now)
+    key = instant.label("sort_at")
+    q = sa.select(*CASE_COLUMNS, key).select_from(source).where(*case_conditions(query, now))
     if after is not None:
         q = q.where(
             sa.tuple_(key, c.id) > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1])
@@ -82,9 +93,9 @@ def search_cases(
     q = q.order_by(key, c.id).limit(limit)
     out: list[tuple[CaseRecord, datetime]] = []
     for row in conn.execute(q):
-        instant = t.UTCDateTime().process_result_value(row.sort_at, conn.dialect)
-        assert instant is not None
-        out.append((case_record(row), instant))
+        at = t.UTCDateTime().process_result_value(row.sort_at, conn.dialect)
+        assert at is not None
+        out.append((case_record(row), at))
     return out
 
 

@@ -11,7 +11,7 @@ step, no CDN. See docs/console.md.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -54,21 +54,8 @@ def install_console(app: FastAPI, settings: ConsoleSettings | None = None) -> No
         sessions=SessionStore(idle_seconds=settings.idle_seconds, max_seconds=settings.max_seconds),
         templates=make_templates(),
     )
-    public = APIRouter(prefix=PREFIX, include_in_schema=False)
-    public.include_router(auth_pages.router)
-    guarded = APIRouter(
-        prefix=PREFIX, include_in_schema=False, dependencies=[Depends(operator)]
-    )
-    guarded.include_router(case_pages.router)
-    guarded.include_router(ops_pages.router)
-
-    @guarded.get("")
-    @guarded.get("/")
-    def home() -> Response:
-        return redirect("/cases")
-
-    app.include_router(public)
-    app.include_router(guarded)
+    for router in (auth_pages.router, case_pages.router, ops_pages.router):
+        app.include_router(router, include_in_schema=False)
     app.mount(PREFIX + "/static", _StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(Refused, _refused)

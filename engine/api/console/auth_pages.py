@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from engine.api.console.forms import parse_form
 from engine.api.console.web import (
     LOGIN_COOKIE,
+    PREFIX,
     SESSION_COOKIE,
     Posted,
     Refused,
@@ -25,7 +26,7 @@ from engine.api.console.web import (
     set_cookie,
 )
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX)
 
 
 @router.get("/login", response_class=HTMLResponse)

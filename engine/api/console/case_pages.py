@@ -12,6 +12,7 @@ from engine.api import cursors
 from engine.api.console.diagram import case_mermaid, path_taken
 from engine.api.console.forms import FormInvalid, event_schema, fields_for, payload_from
 from engine.api.console.web import (
+    PREFIX,
     Operator,
     Posted,
     Refused,
@@ -32,7 +33,7 @@ from engine.errors import (
 )
 from engine.store.records import CaseQuery, CaseSort
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX, dependencies=[Depends(operator)])  # deny by default
 
 PAGE_SIZES = (25, 50, 100)
 CaseId = Annotated[str, Path(min_length=1, max_length=64)]
@@ -50,6 +51,12 @@ def _day(value: str, name: str) -> datetime | None:
 
 _TRI = {"": None, "yes": True, "no": False}
 _CLOSED = {"": None, "open": False, "closed": True}
+
+
+@router.get("", include_in_schema=False)
+@router.get("/", include_in_schema=False)
+def home() -> Response:
+    return redirect("/cases")
 
 
 @router.get("/cases", response_class=HTMLResponse)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from engine.api import cursors
 from engine.api.console.diagram import case_mermaid
 from engine.api.console.web import (
+    PREFIX,
     Operator,
     Posted,
     Refused,
@@ -26,7 +27,7 @@ from engine.definitions.model import Phase, WorkflowDefinition
 from engine.errors import EngineError, UnknownWorkflow
 from engine.store.records import CaseQuery, CaseSort, OutboxStatus
 
-router = APIRouter()
+router = APIRouter(prefix=PREFIX, dependencies=[Depends(operator)])  # deny by default
 
 QUEUE_ROWS = 10
 FAILED_SCAN = 500

@@ -18,9 +18,17 @@
       startOnLoad: false,
       securityLevel: "strict",
       theme: "neutral",
-      state: { useMaxWidth: true }
+      state: { useMaxWidth: false }
     });
     window.mermaid.run({ querySelector: "pre.mermaid" }).then(function () {
+      // bring the case's current state into view inside its scrolling box
+      document.querySelectorAll("div.diagram").forEach(function (box) {
+        var node = box.querySelector("svg g.current");
+        if (!node) { return; }
+        var b = box.getBoundingClientRect(), n = node.getBoundingClientRect();
+        box.scrollLeft += (n.left - b.left) - (b.width - n.width) / 2;
+        box.scrollTop += (n.top - b.top) - (b.height - n.height) / 3;
+      });
       body.setAttribute("data-diagrams", "rendered");
     }, function () {
       body.setAttribute("data-diagrams", "failed");
