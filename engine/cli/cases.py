@@ -84,7 +84,7 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
 
         return out.listing(args, cases, LIST_HEADERS, row, summary)
 
-    return out.run(args, body)
+    return out.run(args, body, stored_definitions=True)
 
 
 # -- show ----------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
             _print_show(view, why)
         return out.EXIT_OK
 
-    return out.run(args, body)
+    return out.run(args, body, stored_definitions=True)
 
 
 # -- history and send ----------------------------------------------------------------
@@ -214,7 +214,7 @@ def cmd_cases_history(args: argparse.Namespace) -> int:
         engine.record_access(args.case_id, actor=args.actor, what="cli:cases history")
         return out.listing(args, entries, HISTORY_HEADERS, _history_row)
 
-    return out.run(args, body)
+    return out.run(args, body, stored_definitions=True)
 
 
 def cmd_cases_send(args: argparse.Namespace) -> int:

@@ -28,13 +28,35 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The module of each command: `casework cases list` imports engine.cli.cases only,
+# not the definition checkers behind `validate` (a command not named here, or
+# help, loads every module).
+COMMAND_MODULE = {
+    "validate": "engine.cli.analyst",
+    "describe": "engine.cli.analyst",
+    "diagram": "engine.cli.analyst",
+    "schema": "engine.cli.analyst",
+    "simulate": "engine.cli.simulate",
+    "db": "engine.cli.database",
+    "audit": "engine.cli.audit",
+    "cases": "engine.cli.cases",
+    "timers": "engine.cli.timers",
+    "outbox": "engine.cli.outbox",
+    "worker": "engine.cli.worker",
+    "serve": "engine.cli.serve",
+    "openapi": "engine.cli.serve",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The root parser; with ``command``, only the subcommands of its module."""
     parser = argparse.ArgumentParser(
         prog="casework",
         description="Casework: a workflow engine for healthcare case management.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    only = COMMAND_MODULE.get(command or "")
+    for name in (only,) if only else COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -46,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:

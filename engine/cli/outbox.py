@@ -40,7 +40,7 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
     def body(engine: Engine) -> int:
         return out.listing(args, list(_items(engine, statuses, args.limit)), HEADERS, _row)
 
-    return out.run(args, body)
+    return out.run(args, body, stored_definitions=True)
 
 
 def cmd_outbox_retry(args: argparse.Namespace) -> int:

@@ -51,7 +51,7 @@ def cmd_timers_list(args: argparse.Namespace) -> int:
 
         return out.listing(args, timers, HEADERS, row)
 
-    return out.run(args, body)
+    return out.run(args, body, stored_definitions=True)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

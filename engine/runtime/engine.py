@@ -105,9 +105,12 @@ class Engine:
         DefinitionConflict (a file changed without its version being raised),
         SchemaOutOfDate.
         """
-        from engine.definitions import load_workflows
+        paths = _paths(workflows)  # none (``()``): only the stored definitions, no loader
+        loaded = []
+        if paths:
+            from engine.definitions import load_workflows
 
-        loaded = load_workflows(_paths(workflows))
+            loaded = load_workflows(paths)
         return cls._from_definitions(
             database_url, loaded, clock=clock, actions=actions, upgrade=upgrade, store=store
         )

@@ -11,8 +11,9 @@ module: :func:`engine.store.open_store` loads it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
@@ -20,9 +21,9 @@ import sqlalchemy as sa
 
 from engine.errors import DuplicateKey, SchemaOutOfDate
 from engine.store import case_queries as cq
-from engine.store import migrate
 from engine.store import outbox_queries as oq
 from engine.store import records as r
+from engine.store import revisions
 from engine.store import timer_queries as tq
 from engine.store.database import READ, create_database_engine, is_postgres
 from engine.store.interface import CaseStore, StoreTransaction
@@ -182,15 +183,47 @@ class SqlAlchemyStore(CaseStore):
         self.db = create_database_engine(url)
         self.postgres = is_postgres(self.db)
         self.has_database_clock = self.postgres
+        # SQLite has one writer at a time anyway: a file database keeps one
+        # connection for its write transactions, taken in turn under a lock,
+        # instead of a pool checkout, reset and return per transaction.
+        self._hold_writer = not self.postgres and isinstance(self.db.pool, sa.pool.QueuePool)
+        self._writer: sa.Connection | None = None
+        self._writer_lock = threading.Lock()
+        self._writing = threading.local()
 
     def close(self) -> None:
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self.db.dispose()
 
     @contextmanager
     def write(self) -> Iterator[StoreTransaction]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        with _translate_errors(), self.db.begin() as conn:
-            yield SqlAlchemyTransaction(conn, self.postgres)
+        if not self._hold_writer or getattr(self._writing, "active", False):
+            with _translate_errors(), self.db.begin() as conn:
+                yield SqlAlchemyTransaction(conn, self.postgres)
+            return
+        with self._writer_lock:
+            self._writing.active = True
+            try:
+                if self._writer is None or self._writer.invalidated:
+                    self._writer = self.db.connect()
+                conn = self._writer
+                with _translate_errors(), conn.begin():
+                    yield SqlAlchemyTransaction(conn, False)
+            except sa.exc.DBAPIError:  # the driver failed: start over on a new connection
+                self._discard_writer()
+                raise
+            finally:
+                self._writing.active = False
+
+    def _discard_writer(self) -> None:
+        if self._writer is not None:
+            with suppress(sa.exc.SQLAlchemyError):
+                self._writer.close()
+            self._writer = None
 
     @contextmanager
     def read(self) -> Iterator[StoreTransaction]:
@@ -201,6 +234,11 @@ class SqlAlchemyStore(CaseStore):
                 yield SqlAlchemyTransaction(conn, self.postgres)
 
     def ensure_schema(self, upgrade: bool | None) -> None:
+        head = revisions.shipped_head()
+        if not upgrade and head is not None and revisions.database_revision(self.db) == head:
+            return  # up to date, known without loading Alembic
+        from engine.store import migrate
+
         head = migrate.head_revision()
         current = migrate.current_revision(self.db)
         if current == head:
@@ -214,6 +252,8 @@ class SqlAlchemyStore(CaseStore):
         )
 
     def schema_status(self) -> tuple[str | None, str]:
+        from engine.store import migrate
+
         return migrate.current_revision(self.db), migrate.head_revision()
 
 
@@ -224,6 +264,8 @@ def open_store(url: str) -> SqlAlchemyStore:
 
 def upgrade_database(url: str, revision: str = "head") -> dict[str, str | None]:
     """``casework db upgrade``: the revision before, after, and the newest shipped."""
+    from engine.store import migrate
+
     db = create_database_engine(url)
     try:
         before = migrate.current_revision(db)
@@ -236,6 +278,8 @@ def upgrade_database(url: str, revision: str = "head") -> dict[str, str | None]:
 
 def database_revision(url: str) -> tuple[str | None, str]:
     """``casework db current``: (the database's revision or None, the newest shipped)."""
+    from engine.store import migrate
+
     db = create_database_engine(url, pool_size=1)
     try:
         return migrate.current_revision(db), migrate.head_revision()
