@@ -26,7 +26,7 @@ from engine.errors import (
     DuplicateKey,
     EngineError,
 )
-from engine.runtime import delivery, firing
+from engine.runtime import access, delivery, firing
 from engine.runtime.audit import fingerprint
 from engine.runtime.context import Action, EngineContext
 from engine.runtime.convert import (
@@ -467,9 +467,7 @@ class Engine:
     def record_access(self, case_id: str | None, *, actor: str, what: str) -> None:
         """Audit a read of a case (who looked at what), or a denied request (case_id None
         when the request named no case)."""
-        ctx = self._context
-        with ctx.store.write() as tx:
-            tx.insert_access(AccessRecord(actor, case_id, what, ctx.now(tx)))
+        access.record_access(self._context, case_id, actor=actor, what=what)
 
     # -- timers, actions, audit --------------------------------------------------
 

@@ -8,7 +8,7 @@ building a cache key per value.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -273,8 +273,15 @@ def case_heads(conn: sa.Connection, case_id: str | None) -> dict[str, CaseHead]:
     return {r.id: CaseHead(r.version, r.last_hash, r.record) for r in conn.execute(q)}
 
 
+_INSERT_ACCESS = sa.insert(t.access_log)
+
+
 def insert_access(conn: sa.Connection, access: AccessRecord) -> None:
-    conn.execute(sa.insert(t.access_log), access_values(access))
+    conn.execute(_INSERT_ACCESS, access_values(access))
+
+
+def insert_accesses(conn: sa.Connection, accesses: Sequence[AccessRecord]) -> None:
+    conn.execute(_INSERT_ACCESS, [access_values(a) for a in accesses])
 
 
 # -- idempotency ------------------------------------------------------------------------

@@ -288,6 +288,12 @@ class CaseStore(ABC):
         Raises the driver's error when the database cannot be reached.
         """
 
+    def append_access(self, access: AccessRecord) -> None:
+        """Append to the access log in a write transaction of its own, committed when this
+        returns (an implementation may commit concurrent callers' rows together)."""
+        with self.write() as tx:
+            tx.insert_access(access)
+
     @abstractmethod
     def close(self) -> None:
         """Release every connection. Raises nothing."""

@@ -26,6 +26,7 @@ from engine.store import records as r
 from engine.store import revisions
 from engine.store import timer_queries as tq
 from engine.store.database import READ, create_database_engine, is_postgres
+from engine.store.group_commit import GroupCommit
 from engine.store.interface import CaseStore, StoreTransaction
 
 
@@ -190,6 +191,7 @@ class SqlAlchemyStore(CaseStore):
         self._writer: sa.Connection | None = None
         self._writer_lock = threading.Lock()
         self._writing = threading.local()
+        self._access_log = GroupCommit(self._write_accesses)
 
     def close(self) -> None:
         with self._writer_lock:
@@ -218,6 +220,19 @@ class SqlAlchemyStore(CaseStore):
                 raise
             finally:
                 self._writing.active = False
+
+    def append_access(self, access: r.AccessRecord) -> None:
+        """On SQLite concurrent callers' rows share one transaction (group commit): an
+        audited read no longer costs a commit of its own behind the writer lock."""
+        if self.postgres:
+            super().append_access(access)
+        else:
+            self._access_log.submit(access)
+
+    def _write_accesses(self, accesses: Sequence[r.AccessRecord]) -> None:
+        with self.write() as tx:
+            assert isinstance(tx, SqlAlchemyTransaction)
+            cq.insert_accesses(tx.conn, accesses)
 
     def _discard_writer(self) -> None:
         if self._writer is not None:
