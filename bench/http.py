@@ -15,13 +15,6 @@ Prints requests/s, latency percentiles and the ratio to the ceiling, as JSON.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This file is named http.py: drop its folder from the path so that the standard
-# library's http package (urllib, starlette) is the one imported.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import argparse
 import json
 import os
@@ -30,9 +23,14 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-import urllib.request
+from pathlib import Path
+
+# This file is named http.py: drop its folder from the path so that the standard
+# library's http package (urllib, starlette) is the one imported.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -92,6 +90,8 @@ def _free_port() -> int:
 
 
 def _wait(url: str, timeout: float = 60) -> None:
+    import urllib.request
+
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
