@@ -53,6 +53,48 @@ def _middle_cursor(url: str) -> str:
     return encode_cursor([row[0], row[1]])
 
 
+def _db_ms(url: str, filters: dict[str, Any], cursor: str | None, limit: int, repeat: int) -> float:
+    """The database's own time for the listing's SELECT: PostgreSQL's EXPLAIN ANALYZE
+    execution time; on SQLite the statement run on a bare connection (no engine, no
+    timers query, no views), median of ``repeat``."""
+    from datetime import UTC, datetime
+
+    from engine.runtime.cursors import decode_cursor
+    from engine.store import case_queries
+    from engine.store.records import CaseQuery
+
+    db = sa.create_engine(normalise_url(url))
+    query = CaseQuery(**filters)
+    after = None
+    if cursor is not None:
+        values = decode_cursor(cursor)
+        after = (datetime.fromisoformat(values[0]), str(values[1]))
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, params))
+
+    runs = []
+    with db.connect() as conn:
+        sa.event.listen(conn, "before_cursor_execute", capture)
+        now = datetime.now(UTC)
+        case_queries.find_cases(conn, query, now=now, limit=limit, after=after)
+        sa.event.remove(conn, "before_cursor_execute", capture)
+        statement, params = seen[-1]
+        for _ in range(repeat):
+            if db.dialect.name == "postgresql":
+                plan = conn.exec_driver_sql("EXPLAIN (ANALYZE) " + statement, params).all()
+                line = next(r[0] for r in plan if r[0].startswith("Execution Time"))
+                runs.append(float(line.split()[2]))
+            else:
+                start = time.perf_counter()
+                conn.exec_driver_sql(statement, params).all()
+                runs.append((time.perf_counter() - start) * 1000)
+    db.dispose()
+    return statistics.median(runs)
+
+
 def _time(fn: Any, repeat: int) -> tuple[float, int]:
     rows = len(fn().items)  # warm-up
     runs = []
@@ -81,21 +123,31 @@ def main() -> int:
             deep_ms, n2 = _time(
                 lambda f=filters: eng.find(limit=args.limit, cursor=deep, **f), args.repeat
             )
+            db_first = _db_ms(args.database_url, filters, None, args.limit, args.repeat)
+            db_deep = _db_ms(args.database_url, filters, deep, args.limit, args.repeat)
             line = {
                 "query": name,
                 "first_ms": round(first, 1),
                 "first_rows": n1,
                 "deep_ms": round(deep_ms, 1),
                 "deep_rows": n2,
+                "db_first_ms": round(db_first, 2),
+                "db_deep_ms": round(db_deep, 2),
             }
             print(json.dumps(line), flush=True)
             table.append(line)
     finally:
         eng.close()
     backend = sa.engine.make_url(args.database_url).get_backend_name()
-    print(f"\n| query ({backend}) | first page ms | deep page ms |\n|---|---:|---:|")
+    print(
+        f"\n| query ({backend}) | first page ms | deep page ms | SQL first ms | SQL deep ms |"
+        "\n|---|---:|---:|---:|---:|"
+    )
     for line in table:
-        print(f"| {line['query']} | {line['first_ms']} | {line['deep_ms']} |")
+        print(
+            f"| {line['query']} | {line['first_ms']} | {line['deep_ms']} "
+            f"| {line['db_first_ms']} | {line['db_deep_ms']} |"
+        )
     return 0
 
 

@@ -102,8 +102,16 @@ def workflow_paths(args: argparse.Namespace) -> list[Path] | None:
 # -- running a command against the engine ----------------------------------------------
 
 
-def open_engine(args: argparse.Namespace, *, must_exist: bool = True) -> Engine:
-    """The engine for ``args``; an SQLite file must already exist unless told otherwise."""
+def open_engine(
+    args: argparse.Namespace, *, must_exist: bool = True, stored_definitions: bool = False
+) -> Engine:
+    """The engine for ``args``; an SQLite file must already exist unless told otherwise.
+
+    With ``stored_definitions`` (commands that look at cases, changing none) and no
+    ``--workflows``, the definitions stored in the database are used: no workflow
+    file is read, checked or registered (the checkers and their imports were most
+    of such a command's start-up).
+    """
     import sqlalchemy as sa
 
     from engine.runtime.engine import Engine
@@ -115,13 +123,16 @@ def open_engine(args: argparse.Namespace, *, must_exist: bool = True) -> Engine:
         raise EngineError(
             f"no database at {db_file}; start `casework serve` first or pass --database-url"
         )
-    return Engine.open(url, workflows=workflow_paths(args))
+    paths = workflow_paths(args)
+    return Engine.open(url, workflows=() if stored_definitions and paths is None else paths)
 
 
-def run(args: argparse.Namespace, body: Callable[[Engine], int]) -> int:
+def run(
+    args: argparse.Namespace, body: Callable[[Engine], int], *, stored_definitions: bool = False
+) -> int:
     """Open the engine, run ``body``, close; engine errors exit 1, usage errors 2."""
     try:
-        with open_engine(args) as engine:
+        with open_engine(args, stored_definitions=stored_definitions) as engine:
             return body(engine)
     except EngineError as exc:
         return fail(args, exc)

@@ -122,7 +122,7 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
         out.more_rows_note(len(cases), total, next_cursor, "cases")
         return out.EXIT_OK
 
-    return out.run(args, body)
+    return out.run(args, body, stored_definitions=True)
 
 
 # -- show ----------------------------------------------------------------------------
@@ -234,7 +234,7 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
             _print_show(view, why)
         return out.EXIT_OK
 
-    return out.run(args, body)
+    return out.run(args, body, stored_definitions=True)
 
 
 # -- history and send ----------------------------------------------------------------
@@ -259,7 +259,7 @@ def cmd_cases_history(args: argparse.Namespace) -> int:
         engine.record_access(args.case_id, actor=args.actor, what="cli:cases history")
         return out.listing(args, entries, HISTORY_HEADERS, _history_row)
 
-    return out.run(args, body)
+    return out.run(args, body, stored_definitions=True)
 
 
 def cmd_cases_send(args: argparse.Namespace) -> int:

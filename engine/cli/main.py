@@ -9,35 +9,25 @@ failed, 2 usage error.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 
-from engine.cli import (
-    analyst,  # validate, describe, diagram, schema
-    audit,  # audit verify
-    cases,  # cases
-    clients,  # clients add / list / rotate / revoke
-    database,  # db upgrade / db current
-    outbox,  # outbox
-    serve,  # serve, openapi
-    simulate,  # simulate
-    timers,  # timers
-    worker,  # worker
-)
-
 # Modules that contribute subcommands, in the order `casework --help` lists them.
+# Imported explicitly (a missing one is an error, never skipped), but only the one
+# a command needs: `casework cases list` does not load the definition checkers.
 COMMAND_MODULES = (
-    analyst,
-    simulate,
-    database,
-    audit,
-    cases,
-    timers,
-    outbox,
-    worker,
-    serve,
-    clients,
+    "engine.cli.analyst",  # validate, describe, diagram, schema
+    "engine.cli.simulate",  # simulate
+    "engine.cli.database",  # db upgrade / db current
+    "engine.cli.audit",  # audit verify / checkpoint
+    "engine.cli.cases",  # cases
+    "engine.cli.timers",  # timers
+    "engine.cli.outbox",  # outbox
+    "engine.cli.worker",  # worker
+    "engine.cli.serve",  # serve, openapi
+    "engine.cli.clients",  # clients add / list / rotate / revoke
 )
 
 
@@ -51,20 +41,45 @@ def casework_version() -> str:
         return "0+unknown"
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The module of each command: `casework cases list` imports engine.cli.cases only,
+# not the definition checkers behind `validate` (a command not named here, or
+# help, loads every module).
+COMMAND_MODULE = {
+    "validate": "engine.cli.analyst",
+    "describe": "engine.cli.analyst",
+    "diagram": "engine.cli.analyst",
+    "schema": "engine.cli.analyst",
+    "simulate": "engine.cli.simulate",
+    "db": "engine.cli.database",
+    "audit": "engine.cli.audit",
+    "cases": "engine.cli.cases",
+    "timers": "engine.cli.timers",
+    "outbox": "engine.cli.outbox",
+    "worker": "engine.cli.worker",
+    "serve": "engine.cli.serve",
+    "openapi": "engine.cli.serve",
+    "clients": "engine.cli.clients",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The root parser; with ``command``, only the subcommands of its module."""
     parser = argparse.ArgumentParser(
         prog="casework",
         description="Casework: a workflow engine for healthcare case management.",
     )
     parser.add_argument("--version", action="version", version=f"casework {casework_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMAND_MODULES:
+    only = COMMAND_MODULE.get(command or "")
+    for name in (only,) if only else COMMAND_MODULES:
+        module = importlib.import_module(name)
         module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:

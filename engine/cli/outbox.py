@@ -83,7 +83,7 @@ def cmd_outbox_list(args: argparse.Namespace) -> int:
             out.more_rows_note(len(items), None, nxt, "outbox items")
         return out.EXIT_OK
 
-    return out.run(args, body)
+    return out.run(args, body, stored_definitions=True)
 
 
 def _failed_ids(engine: Engine, args: argparse.Namespace) -> list[int]:

@@ -63,7 +63,7 @@ def cmd_timers_list(args: argparse.Namespace) -> int:
             out.more_rows_note(len(timers), None, nxt, "timers")
         return out.EXIT_OK
 
-    return out.run(args, body)
+    return out.run(args, body, stored_definitions=True)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -18,8 +18,6 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import cel
-
 from engine.errors import EngineError
 
 VARIABLES = ("case", "event", "params", "now")
@@ -127,6 +125,8 @@ def _compile(source: str) -> Expression:
             "in the size of the data"
         )
     try:
+        import cel  # on first use: importing it loads its REPL (prompt_toolkit)
+
         program = cel.compile(source)
     except Exception as exc:
         raise ExpressionError(_compile_message(str(exc))) from None

@@ -19,8 +19,10 @@ from functools import lru_cache
 from typing import Any
 
 import jsonschema_rs
-from jsonschema import ValidationError
-from jsonschema.validators import extend
+
+# jsonschema (the Python validator) is imported where it is used: importing it
+# costs more than a second (its format checkers), and the runtime's hot path
+# never needs it (engine/runtime/validation.py).
 
 PathTuple = tuple[str | int, ...]
 
@@ -89,7 +91,9 @@ def _patterns(node: Any, path: PathTuple) -> Iterator[tuple[PathTuple, str]]:
             yield from _patterns(item, (*path, i))
 
 
-def _unsupported(pattern: str) -> ValidationError:
+def _unsupported(pattern: str) -> Any:
+    from jsonschema import ValidationError
+
     return ValidationError(f"pattern {pattern!r} cannot be run by the linear-time regex engine")
 
 
@@ -100,6 +104,8 @@ def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterat
     if found is None:
         yield _unsupported(pattern)
     elif not found:
+        from jsonschema import ValidationError
+
         yield ValidationError(f"does not match {pattern!r}")
 
 
@@ -135,12 +141,16 @@ def _additional_properties(
         for extra in extras:
             yield from validator.descend(instance[extra], additional, path=extra)
     elif not additional and extras:
+        from jsonschema import ValidationError
+
         yield ValidationError(f"{len(extras)} additional propert(y/ies) not allowed")
 
 
 @lru_cache(maxsize=16)
 def linear_validator_class(base: type[Any]) -> type[Any]:
     """``base`` (a jsonschema validator class) with patterns matched in linear time."""
+    from jsonschema.validators import extend
+
     return extend(  # type: ignore[no-any-return]
         base,
         {

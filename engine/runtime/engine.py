@@ -21,7 +21,7 @@ from typing import Any
 from engine.clock import Clock, SystemClock
 from engine.definitions.model import WorkflowDefinition
 from engine.errors import CaseNotFound, ConcurrencyConflict, DuplicateKey, EngineError
-from engine.runtime import case_search, delivery, firing
+from engine.runtime import access, case_search, delivery, firing
 from engine.runtime.audit import fingerprint
 from engine.runtime.audit_trail import Checkpoint, append_access, take_checkpoint, verify_audit
 from engine.runtime.business_keys import search_keys
@@ -105,9 +105,12 @@ class Engine(HostServices):
         DefinitionConflict (a file changed without its version being raised),
         SchemaOutOfDate.
         """
-        from engine.definitions import load_workflows
+        paths = _paths(workflows)  # none (``()``): only the stored definitions, no loader
+        loaded = []
+        if paths:
+            from engine.definitions import load_workflows
 
-        loaded = load_workflows(_paths(workflows))
+            loaded = load_workflows(paths)
         return cls._from_definitions(
             database_url, loaded, clock=clock, actions=actions, upgrade=upgrade, store=store
         )
@@ -465,11 +468,7 @@ class Engine(HostServices):
     ) -> None:
         """Audit a read of a case (who looked at what; ``client`` acting for ``actor``), or a
         denied request (case_id None when the request named no case)."""
-        ctx = self._context
-        with ctx.store.write() as tx:
-            append_access(
-                tx, actor=actor, case_id=case_id, what=what, at=ctx.now(tx), client=client
-            )
+        access.record_access(self._context, case_id, actor=actor, what=what, client=client)
 
     # -- timers, actions, audit --------------------------------------------------
 

@@ -13,21 +13,17 @@ and the common valid case costs microseconds instead of a tree walk.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-from jsonschema import FormatChecker  # type: ignore[import-untyped, unused-ignore]
-from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
-    ValidationError,
-    best_match,
-)
-from jsonschema.validators import (  # type: ignore[import-untyped, unused-ignore]
-    validator_for,
-)
+from typing import TYPE_CHECKING, Any
 
 from engine.definitions.schema_patterns import linear_pattern_options, linear_validator_class
 from engine.errors import PayloadInvalid
 from engine.timing.calendar import zone
 from engine.timing.due import CASE_TIMEZONE_FIELD
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+        ValidationError,
+    )
 
 _rs: Any
 try:
@@ -35,7 +31,22 @@ try:
 except ImportError:  # pragma: no cover - optional speed-up
     _rs = None
 
-_FORMATS = FormatChecker()
+_formats: Any = None
+
+
+def _python_validator(schema: Mapping[str, Any]) -> Any:
+    """The Python ``jsonschema`` validator (imported on first need: it is slow to import)."""
+    global _formats
+    from jsonschema import FormatChecker  # type: ignore[import-untyped, unused-ignore]
+    from jsonschema.validators import (  # type: ignore[import-untyped, unused-ignore]
+        validator_for,
+    )
+
+    if _formats is None:
+        _formats = FormatChecker()
+    # patterns run on a linear-time engine in both validators (no ReDoS)
+    cls = linear_validator_class(validator_for(dict(schema)))
+    return cls(schema, format_checker=_formats)
 
 
 def _problem(err: ValidationError) -> tuple[str, str]:
@@ -63,9 +74,7 @@ class SchemaCheck:
     """A compiled JSON Schema validator that raises :class:`PayloadInvalid`."""
 
     def __init__(self, schema: Mapping[str, Any], *, what: str) -> None:
-        # patterns run on a linear-time engine in both validators (no ReDoS)
-        cls = linear_validator_class(validator_for(dict(schema)))
-        self._validator = cls(schema, format_checker=_FORMATS)
+        self._schema = schema
         self.what = what
         self._fast: Any = None
         if _rs is not None:
@@ -75,6 +84,9 @@ class SchemaCheck:
                 )
             except Exception:  # a schema the Rust validator cannot compile: Python only
                 self._fast = None
+        # the Python validator decides every instance the Rust one rejects; built
+        # when first needed (or now, when it is the only one)
+        self._validator: Any = None if self._fast is not None else _python_validator(schema)
 
     def validate(self, instance: Any, *, case_id: str | None = None) -> None:
         if self._fast is not None:
@@ -83,6 +95,10 @@ class SchemaCheck:
                     return
             except Exception:  # noqa: S110 - e.g. a value it cannot convert: let Python decide
                 pass
+        from jsonschema.exceptions import best_match  # type: ignore[import-untyped, unused-ignore]
+
+        if self._validator is None:
+            self._validator = _python_validator(self._schema)
         err = best_match(self._validator.iter_errors(instance))
         if err is None:
             return

@@ -192,7 +192,9 @@ def _overdue_ids(now: datetime) -> sa.CompoundSelect[Any]:
     return sa.union(late, marked)
 
 
-def case_conditions(query: CaseQuery, now: datetime) -> list[sa.ColumnElement[bool]]:
+def case_conditions(
+    query: CaseQuery, now: datetime, *, postgres: bool = False
+) -> list[sa.ColumnElement[bool]]:
     """The WHERE conditions of a case search (shared by listing, counting and sorting)."""
     c = t.cases.c
     conds: list[sa.ColumnElement[bool]] = []
@@ -212,7 +214,16 @@ def case_conditions(query: CaseQuery, now: datetime) -> list[sa.ColumnElement[bo
         # The few overdue cases, from two small index ranges (pending timers past
         # due; the partial index of cases with overdue_since), then sorted: never
         # a scan of every case with a timer lookup per row.
-        conds.append(c.id.in_(_overdue_ids(now)))
+        ids = _overdue_ids(now)
+        if postgres:
+            # id = ANY(ARRAY(subquery)): the ids are collected first (an InitPlan)
+            # and looked up by primary key. As IN (subquery) the planner trusts its
+            # estimate of pending-and-past-due timers (status and due_at taken as
+            # independent: tens of thousands for a few thousand) and hash-joins a
+            # scan of every case.
+            conds.append(c.id == sa.any_(sa.func.array(ids.scalar_subquery())))
+        else:
+            conds.append(c.id.in_(ids))
     elif query.overdue is not None:
         # NOT IN the same uncorrelated set, computed once: a correlated NOT EXISTS is
         # planned by SQLite on the (status, due_at) index and scans every late timer
@@ -232,16 +243,22 @@ def find_cases(
     limit: int,
     after: tuple[datetime, str] | None,
 ) -> list[CaseRecord]:
-    q = find_cases_statement(query, now=now, limit=limit, after=after)
+    postgres = conn.dialect.name == "postgresql"
+    q = find_cases_statement(query, now=now, limit=limit, after=after, postgres=postgres)
     return [case_record(r) for r in conn.execute(q)]
 
 
 def find_cases_statement(
-    query: CaseQuery, *, now: datetime, limit: int, after: tuple[datetime, str] | None
+    query: CaseQuery,
+    *,
+    now: datetime,
+    limit: int,
+    after: tuple[datetime, str] | None,
+    postgres: bool = False,
 ) -> sa.Select[Any]:
     """The listing's SELECT (tests EXPLAIN it: every filter is an index range scan)."""
     c = t.cases.c
-    q = sa.select(*CASE_COLUMNS).where(*case_conditions(query, now))
+    q = sa.select(*CASE_COLUMNS).where(*case_conditions(query, now, postgres=postgres))
     if after is not None:
         q = q.where(
             sa.tuple_(c.opened_at, c.id) > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1])
@@ -301,8 +318,11 @@ def access_head(conn: sa.Connection, postgres: bool) -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
+_INSERT_ACCESS = sa.insert(t.access_log)
+
+
 def insert_access(conn: sa.Connection, access: AccessRecord) -> None:
-    conn.execute(sa.insert(t.access_log), access_values(access))
+    conn.execute(_INSERT_ACCESS, access_values(access))
 
 
 def access_batches(conn: sa.Connection, batch: int = 1000) -> Iterator[AccessRecord]:

@@ -12,7 +12,7 @@ implementation is :mod:`engine.store.sqlalchemy_store`, loaded by
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -462,6 +462,17 @@ class CaseStore(ABC):
 
         Raises the driver's error when the database cannot be reached.
         """
+
+    def write_grouped(self, work: Callable[[StoreTransaction], None]) -> None:
+        """Run ``work`` in a write transaction, committed when this returns.
+
+        An implementation may run the work of concurrent callers in one
+        transaction (group commit: one commit for a burst of audited reads);
+        each caller still returns only once its work is durable. Raises what
+        the transaction raised (every caller of a failed batch gets it).
+        """
+        with self.write() as tx:
+            work(tx)
 
     @abstractmethod
     def close(self) -> None:

@@ -11,8 +11,9 @@ module: :func:`engine.store.open_store` loads it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
 
@@ -22,12 +23,13 @@ from engine.errors import DuplicateKey, SchemaOutOfDate
 from engine.store import case_queries as cq
 from engine.store import change_queries as chq
 from engine.store import key_queries as kq
-from engine.store import migrate
 from engine.store import outbox_queries as oq
 from engine.store import records as r
+from engine.store import revisions
 from engine.store import timer_queries as tq
 from engine.store import worklist_queries as wq
 from engine.store.database import READ, create_database_engine, is_postgres
+from engine.store.group_commit import GroupCommit
 from engine.store.interface import CaseStore, StoreTransaction
 
 
@@ -290,15 +292,63 @@ class SqlAlchemyStore(CaseStore):
         self.db = create_database_engine(url)
         self.postgres = is_postgres(self.db)
         self.has_database_clock = self.postgres
+        # SQLite has one writer at a time anyway: a file database keeps one
+        # connection for its write transactions, taken in turn under a lock,
+        # instead of a pool checkout, reset and return per transaction.
+        self._hold_writer = not self.postgres and isinstance(self.db.pool, sa.pool.QueuePool)
+        self._writer: sa.Connection | None = None
+        self._writer_lock = threading.Lock()
+        self._writing = threading.local()
+        self._grouped: GroupCommit[Callable[[StoreTransaction], None]] = GroupCommit(
+            self._write_batch
+        )
 
     def close(self) -> None:
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self.db.dispose()
 
     @contextmanager
     def write(self) -> Iterator[StoreTransaction]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        with _translate_errors(), self.db.begin() as conn:
-            yield SqlAlchemyTransaction(conn, self.postgres)
+        if not self._hold_writer or getattr(self._writing, "active", False):
+            with _translate_errors(), self.db.begin() as conn:
+                yield SqlAlchemyTransaction(conn, self.postgres)
+            return
+        with self._writer_lock:
+            self._writing.active = True
+            try:
+                if self._writer is None or self._writer.invalidated:
+                    self._writer = self.db.connect()
+                conn = self._writer
+                with _translate_errors(), conn.begin():
+                    yield SqlAlchemyTransaction(conn, False)
+            except sa.exc.DBAPIError:  # the driver failed: start over on a new connection
+                self._discard_writer()
+                raise
+            finally:
+                self._writing.active = False
+
+    def write_grouped(self, work: Callable[[StoreTransaction], None]) -> None:
+        """On SQLite concurrent callers' work shares one transaction (group commit): an
+        audited read no longer costs a commit of its own behind the writer lock."""
+        if self.postgres:
+            super().write_grouped(work)
+        else:
+            self._grouped.submit(work)
+
+    def _write_batch(self, works: Sequence[Callable[[StoreTransaction], None]]) -> None:
+        with self.write() as tx:
+            for work in works:
+                work(tx)
+
+    def _discard_writer(self) -> None:
+        if self._writer is not None:
+            with suppress(sa.exc.SQLAlchemyError):
+                self._writer.close()
+            self._writer = None
 
     @contextmanager
     def read(self) -> Iterator[StoreTransaction]:
@@ -324,6 +374,11 @@ class SqlAlchemyStore(CaseStore):
                 yield SqlAlchemyTransaction(conn, self.postgres)
 
     def ensure_schema(self, upgrade: bool | None) -> None:
+        head = revisions.shipped_head()
+        if not upgrade and head is not None and revisions.database_revision(self.db) == head:
+            return  # up to date, known without loading Alembic
+        from engine.store import migrate
+
         head = migrate.head_revision()
         current = migrate.current_revision(self.db)
         if current == head:
@@ -337,6 +392,8 @@ class SqlAlchemyStore(CaseStore):
         )
 
     def schema_status(self) -> tuple[str | None, str]:
+        from engine.store import migrate
+
         return migrate.current_revision(self.db), migrate.head_revision()
 
 
@@ -347,6 +404,8 @@ def open_store(url: str) -> SqlAlchemyStore:
 
 def upgrade_database(url: str, revision: str = "head") -> dict[str, str | None]:
     """``casework db upgrade``: the revision before, after, and the newest shipped."""
+    from engine.store import migrate
+
     db = create_database_engine(url)
     try:
         before = migrate.current_revision(db)
@@ -359,6 +418,8 @@ def upgrade_database(url: str, revision: str = "head") -> dict[str, str | None]:
 
 def database_revision(url: str) -> tuple[str | None, str]:
     """``casework db current``: (the database's revision or None, the newest shipped)."""
+    from engine.store import migrate
+
     db = create_database_engine(url, pool_size=1)
     try:
         return migrate.current_revision(db), migrate.head_revision()
