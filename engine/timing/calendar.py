@@ -117,15 +117,12 @@ def add_duration(start: datetime, duration: Duration, tz: ZoneInfo, *, times: in
     if times < 0:
         raise ValueError("times must not be negative")
     out = start.astimezone(UTC)
+    years, months = duration.years * times, duration.months * times
     calendar_days = (duration.weeks * 7 + duration.days) * times
-    if duration.years or duration.months or calendar_days:
-        out = add_calendar_parts(
-            out,
-            years=duration.years * times,
-            months=duration.months * times,
-            days=calendar_days,
-            tz=tz,
-        )
+    # no calendar step at all when it multiplies to zero: a round trip through local
+    # wall-clock time would move an instant in a repeated (fall-back) hour to fold=0
+    if years or months or calendar_days:
+        out = add_calendar_parts(out, years=years, months=months, days=calendar_days, tz=tz)
     clock = timedelta(hours=duration.hours, minutes=duration.minutes, seconds=duration.seconds)
     return out + clock * times
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from engine.definitions.durations import parse_duration
@@ -236,6 +236,9 @@ def test_months_and_years_clamp_to_the_end_of_a_shorter_month(
     months=st.integers(min_value=1, max_value=40),
     tz_name=st.sampled_from([NY, BERLIN]),
 )
+# 01:00Z on 29 October 2028 is 02:00 CET, the repeated hour in Berlin: zero steps
+# must not round-trip it through local time (which reads the first 02:00, CEST)
+@example(start=datetime(2028, 10, 29, 1, 0, tzinfo=UTC), months=1, tz_name=BERLIN)
 def test_times_multiplies_the_duration_before_adding(
     start: datetime, months: int, tz_name: str
 ) -> None:
