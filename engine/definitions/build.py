@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from engine.definitions.assemble import Assembled, Origin, RawTransition, as_dict, str_list
+from engine.definitions.assemble import Assembled, Origin, RawTransition, as_dict
+from engine.definitions.clocks import build_calendar, build_calendars, build_clocks
 from engine.definitions.model import (
-    Calendar,
     CatchUp,
     Model,
     Phase,
@@ -50,7 +50,6 @@ def _location(origin: Origin) -> SourceLocation:
 def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
     data = asm.data
     text = source_text(asm)
-    cal = as_dict(data.get("calendar"))
     states = {name: _state(asm, name) for name in asm.states}
     return WorkflowDefinition(
         name=data["name"],
@@ -67,12 +66,10 @@ def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
         states=states,
         transitions=tuple(_transition(t) for t in asm.transitions),
         timezone=data.get("timezone", "UTC"),
-        calendar=Calendar(
-            country=cal.get("country", "US"),
-            subdivision=cal.get("subdivision"),
-            extra_holidays=tuple(str_list(cal.get("extra_holidays"))),
-        ),
+        calendar=build_calendar(data.get("calendar")),
         parameters={name: as_dict(p.data).get("value") for name, p in asm.parameters.items()},
+        calendars=build_calendars(asm),
+        clocks=build_clocks(asm),
         source_path=source_path,
         source_text=text,
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
@@ -128,6 +125,7 @@ def _timer(asm: Assembled, state: str, t: dict[str, Any], origin: Origin) -> Tim
         pausable=t.get("pausable", False),
         description=t.get("description", ""),
         location=_location(origin),
+        calendar=t.get("calendar"),
     )
 
 

@@ -7,7 +7,8 @@ unknown-case-field, unknown-event-field, unknown-param, param-type,
 unknown-role, invalid-duration, invalid-case-schema, invalid-payload-schema,
 unknown-write-field, unknown-set-field, empty-phase, previous-not-hold,
 offset-without-at, transition-target, invalid-timezone, invalid-calendar;
-warning: shadowed-transition. Graph checks (unreachable-state, cannot-close,
+warning: shadowed-transition. Clocks, named calendars and payload usage are
+checked by :mod:`clock_checks`. Graph checks (unreachable-state, cannot-close,
 warning no-way-out) live in :mod:`graph_checks`; YAML, schema and include
 codes in :mod:`yaml_reader`, :mod:`schema_validation` and :mod:`assemble`.
 """
@@ -32,6 +33,7 @@ from engine.definitions.assemble import (
     as_str,
     did_you_mean,
 )
+from engine.definitions.clock_checks import ClockChecks
 from engine.definitions.diagnostics import Diagnostic
 from engine.definitions.durations import is_duration_syntax
 from engine.definitions.field_checks import FieldChecks
@@ -55,7 +57,7 @@ def schema_properties(schema: Any) -> set[str] | None:
     return set(props) if isinstance(props, dict) else None
 
 
-class _Checker(FieldChecks):
+class _Checker(FieldChecks, ClockChecks):
     def __init__(self, asm: Assembled) -> None:
         self.asm = asm
         self.out: list[Diagnostic] = []
@@ -85,6 +87,8 @@ class _Checker(FieldChecks):
         self.check_initial()
         self.check_states()
         self.check_transitions()
+        self.check_clocks()
+        self.check_payload_usage()
         self.out.extend(graph_diagnostics(self.asm))
 
     # -- workflow level ------------------------------------------------------------
@@ -105,9 +109,10 @@ class _Checker(FieldChecks):
                 )
         cal = data.get("calendar")
         if isinstance(cal, dict) and isinstance(cal.get("country", "US"), str):
-            self.check_calendar(cal)
+            self.check_calendar_at(self.asm.origin("calendar"), cal)
+        self.check_named_calendars()
 
-    def check_calendar(self, cal: dict[str, Any]) -> None:
+    def check_calendar_at(self, origin: Origin, cal: dict[str, Any]) -> None:
         import holidays
 
         country = cal.get("country", "US")
@@ -115,26 +120,28 @@ class _Checker(FieldChecks):
         attempts: list[tuple[str, dict[str, Any]]] = [("country", {})]
         if isinstance(subdiv, str):
             attempts.append(("subdivision", {"subdiv": subdiv}))
+        categories = cal.get("categories")
+        if isinstance(categories, list) and all(isinstance(c, str) for c in categories):
+            attempts.append(("categories", {"categories": tuple(categories)}))
+        code = "invalid-calendar"
         for where, extra in attempts:
             try:
                 holidays.country_holidays(country, **extra)
             except NotImplementedError:
                 what = f"country '{country}'" if where == "country" else f"subdivision '{subdiv}'"
-                self.add(
-                    self.asm.origin("calendar"),
-                    (where,),
-                    f"no holiday calendar is known for {what}",
-                    "invalid-calendar",
-                )
+                self.add(origin, (where,), f"no holiday calendar is known for {what}", code)
                 return
             except Exception:  # the holidays package validates in its own ways
-                self.add(
-                    self.asm.origin("calendar"),
-                    (where,),
-                    "invalid holiday calendar",
-                    "invalid-calendar",
+                message = (
+                    "holiday categories not known for this country"
+                    if where == "categories"
+                    else "invalid holiday calendar"
                 )
+                self.add(origin, (where,), message, code)
                 return
+        weekend = cal.get("weekend")
+        if isinstance(weekend, list) and len(set(map(str, weekend))) >= 7:
+            self.add(origin, ("weekend",), "a weekend of every day leaves no business day", code)
 
     def check_case_schema(self) -> None:
         schema = self.asm.data.get("case_schema")
@@ -259,6 +266,8 @@ class _Checker(FieldChecks):
             if "business_days" in timer:
                 _, p = resolve_business_days(self.asm, timer["business_days"])
                 self.problem(origin, ("business_days",), p)
+            if "calendar" in timer:
+                self.check_calendar_name(origin, timer.get("calendar"))
             if "offset" in timer and "at" not in timer:
                 self.add(
                     origin, ("offset",), "offset is only allowed with 'at'", "offset-without-at"

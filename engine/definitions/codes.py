@@ -77,7 +77,20 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "linear-time regex engine does not run",
     "invalid-timezone": "timezone is not an IANA time zone name",
     "invalid-calendar": "no holiday calendar is known for the country/subdivision",
+    "unknown-calendar": "a timer or clock names a calendar not declared under calendars",
+    "duplicate-clock": "two clocks share a name",
+    "clock-duration": "a clock without exactly one duration of its kind (deadline: after, "
+    "business_days, every; watchdog: within, business_days)",
+    "clock-reset-on": "a watchdog without reset_on, or reset_on on a deadline clock",
+    "unknown-event": "a clock names an event no transition handles: it can never happen",
+    "clock-event-unhandled": "a clock can fire in a state where no transition handles its event",
+    "clock-never-starts": "no start of a clock leads to a state where it could run",
+    "clock-never-stops": "no stop of a clock (or final state) can be reached while it runs",
+    "clock-anchor-type": "a clock's anchor reads a case field that is not a date or date-time "
+    "string",
     # warnings
+    "payload-missing": "an event carries data (writes, event. in set) without a payload schema",
+    "payload-field-unused": "a payload field is never written to the case record nor read",
     "no-way-out": "an open state no role can leave and that has no timer",
     "shadowed-transition": "a transition never taken: an earlier one for its event has no guard",
     # the checker itself
@@ -85,4 +98,6 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "internal-error": "a bug in the checker (please report it with the file)",
 }
 
-WARNING_CODES: frozenset[str] = frozenset({"no-way-out", "shadowed-transition"})
+WARNING_CODES: frozenset[str] = frozenset(
+    {"no-way-out", "shadowed-transition", "payload-missing", "payload-field-unused"}
+)

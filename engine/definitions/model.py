@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.definitions.clocks import Clock
 
 
 class Phase(StrEnum):
@@ -127,6 +130,7 @@ class Timer:
     pausable: bool = False  # suspended while the case is on hold, resumed with the time left
     description: str = ""
     location: SourceLocation | None = None
+    calendar: str | None = None  # a name under the workflow's `calendars`; None: its `calendar`
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +183,9 @@ class Calendar:
     country: str = "US"
     subdivision: str | None = None
     extra_holidays: tuple[str, ...] = ()  # ISO dates
+    categories: tuple[str, ...] = ()  # the `holidays` package's categories; () its default
+    weekend: tuple[int, ...] = (5, 6)  # weekday numbers (Monday 0) that are never business days
+    removed_holidays: tuple[str, ...] = ()  # ISO dates of holidays the organisation works
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +205,8 @@ class WorkflowDefinition:
     timezone: str = "UTC"
     calendar: Calendar = field(default_factory=Calendar)
     parameters: dict[str, Any] = field(default_factory=dict)  # resolved values, CEL `params`
+    calendars: dict[str, Calendar] = field(default_factory=dict)  # named calendars
+    clocks: tuple[Clock, ...] = ()  # case clocks (engine/definitions/clocks.py)
     source_path: str = ""
     source_text: str = ""
     content_hash: str = ""  # sha256 of the source text(s), hex
@@ -228,6 +237,13 @@ class WorkflowDefinition:
 
     def all_timers(self) -> tuple[Timer, ...]:
         return tuple(t for s in self.states.values() for t in s.timers)
+
+    def calendar_named(self, name: str | None) -> Calendar:
+        """The calendar ``name`` (under ``calendars``), or the default one for None."""
+        return self.calendar if name is None else self.calendars[name]
+
+    def clock(self, name: str) -> Clock | None:
+        return next((c for c in self.clocks if c.name == name), None)
 
     def action_names(self) -> frozenset[str]:
         names: set[str] = set()

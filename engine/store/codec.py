@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from engine.definitions.model import (
-    Calendar,
     CatchUp,
     Duration,
     Model,
@@ -23,6 +22,12 @@ from engine.definitions.model import (
     TimerKind,
     Transition,
     WorkflowDefinition,
+)
+from engine.store.clock_codec import (
+    calendar_from_json,
+    calendar_to_json,
+    clock_from_json,
+    clock_to_json,
 )
 
 CODEC_VERSION = 1
@@ -70,6 +75,7 @@ def _timer(t: Timer) -> dict[str, Any]:
         "pausable": t.pausable,
         "description": t.description,
         "location": _loc(t.location),
+        "calendar": t.calendar,
     }
 
 
@@ -88,6 +94,7 @@ def _untimer(d: dict[str, Any]) -> Timer:
         pausable=bool(d["pausable"]),
         description=d["description"],
         location=_unloc(d["location"]),
+        calendar=d.get("calendar"),
     )
 
 
@@ -166,11 +173,9 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
         "states": [_state(s) for s in d.states.values()],
         "transitions": [_transition(t) for t in d.transitions],
         "timezone": d.timezone,
-        "calendar": {
-            "country": d.calendar.country,
-            "subdivision": d.calendar.subdivision,
-            "extra_holidays": list(d.calendar.extra_holidays),
-        },
+        "calendar": calendar_to_json(d.calendar),
+        "calendars": {name: calendar_to_json(c) for name, c in d.calendars.items()},
+        "clocks": [clock_to_json(c) for c in d.clocks],
         "parameters": d.parameters,
         "source_path": d.source_path,
         "content_hash": d.content_hash,
@@ -179,7 +184,6 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
 
 def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefinition:
     """Rebuild a definition stored by :func:`definition_to_json`."""
-    cal = data["calendar"]
     states = [_unstate(s) for s in data["states"]]
     return WorkflowDefinition(
         name=data["name"],
@@ -193,12 +197,10 @@ def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefi
         states={s.name: s for s in states},
         transitions=tuple(_untransition(t) for t in data["transitions"]),
         timezone=data["timezone"],
-        calendar=Calendar(
-            country=cal["country"],
-            subdivision=cal["subdivision"],
-            extra_holidays=tuple(cal["extra_holidays"]),
-        ),
+        calendar=calendar_from_json(data["calendar"]),
         parameters=data["parameters"],
+        calendars={n: calendar_from_json(c) for n, c in data.get("calendars", {}).items()},
+        clocks=tuple(clock_from_json(c) for c in data.get("clocks", ())),
         source_path=data["source_path"],
         source_text=source_text,
         content_hash=data["content_hash"],

@@ -11,9 +11,11 @@ happens in the workflow's IANA time zone (``zoneinfo``):
 * **Clock parts** (hours, minutes, seconds) are exact elapsed time, added
   after the calendar parts: ``PT24H`` across a change is 23 or 25 hours of
   wall clock, ``P1DT2H`` is "same time tomorrow, then two hours later".
-* **Business days** skip Saturdays, Sundays, the public holidays of the
-  calendar's country/subdivision (the ``holidays`` package, observed days
-  included) and the calendar's extra holidays, and keep the local time of day.
+* **Business days** skip the calendar's weekend (Saturday and Sunday unless
+  it says otherwise), the holidays of its country/subdivision (the
+  ``holidays`` package, observed days included, of the calendar's categories)
+  and its extra holidays, minus the holidays it removes (days the
+  organisation works), and keep the local time of day.
 
 When a local wall-clock time does not exist or exists twice, the rule is
 zoneinfo's ``fold=0`` (PEP 495), applied every time, so results are
@@ -32,6 +34,7 @@ import calendar as _stdcal
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as _holidays
@@ -139,23 +142,23 @@ class BusinessCalendar:
         subdivision: str | None = None,
         extra_holidays: tuple[str, ...] | tuple[date, ...] = (),
         timezone: str = "UTC",
+        *,
+        categories: tuple[str, ...] = (),
+        weekend: tuple[int, ...] = _WEEKEND,
+        removed_holidays: tuple[str, ...] | tuple[date, ...] = (),
     ) -> None:
         self.country = country
         self.subdivision = subdivision
         self.tz = zone(timezone)
         self.timezone = timezone
-        extra: set[date] = set()
-        for item in extra_holidays:
-            if isinstance(item, date):
-                extra.add(item)
-            else:
-                try:
-                    extra.add(date.fromisoformat(item))
-                except ValueError:
-                    raise ValueError("extra_holidays must be ISO dates (YYYY-MM-DD)") from None
-        self.extra_holidays = frozenset(extra)
+        self.categories = tuple(categories)
+        if any(not 0 <= d <= 6 for d in weekend) or len(set(weekend)) > 6:
+            raise ValueError("weekend must be 0 to 6 distinct weekdays (Monday is 0)")
+        self.weekend = frozenset(weekend)
+        self.extra_holidays = _dates(extra_holidays, "extra_holidays")
+        self.removed_holidays = _dates(removed_holidays, "removed_holidays")
         try:
-            _holidays.country_holidays(country, subdiv=subdivision, years=())
+            self._public(years=())
         except NotImplementedError:
             raise ValueError(
                 f"no holiday calendar for country {country!r}"
@@ -166,7 +169,22 @@ class BusinessCalendar:
 
     @classmethod
     def from_definition(cls, cal: Calendar, timezone: str) -> BusinessCalendar:
-        return cls(cal.country, cal.subdivision, tuple(cal.extra_holidays), timezone)
+        return cls(
+            cal.country,
+            cal.subdivision,
+            tuple(cal.extra_holidays),
+            timezone,
+            categories=tuple(cal.categories),
+            weekend=tuple(cal.weekend),
+            removed_holidays=tuple(cal.removed_holidays),
+        )
+
+    def _public(self, years: Any) -> Any:
+        if self.categories:
+            return _holidays.country_holidays(
+                self.country, subdiv=self.subdivision, years=years, categories=self.categories
+            )
+        return _holidays.country_holidays(self.country, subdiv=self.subdivision, years=years)
 
     def _holidays_of(self, year: int) -> frozenset[date]:
         cached = self._years.get(year)
@@ -175,12 +193,11 @@ class BusinessCalendar:
         with self._lock:
             cached = self._years.get(year)
             if cached is None:
-                public = _holidays.country_holidays(
-                    self.country, subdiv=self.subdivision, years=year
-                )
-                cached = frozenset(d for d in public if d.year == year) | frozenset(
-                    d for d in self.extra_holidays if d.year == year
-                )
+                public = self._public(years=year)
+                cached = (
+                    frozenset(d for d in public if d.year == year)
+                    | frozenset(d for d in self.extra_holidays if d.year == year)
+                ) - self.removed_holidays
                 self._years[year] = cached
             return cached
 
@@ -188,7 +205,7 @@ class BusinessCalendar:
         return d in self._holidays_of(d.year)
 
     def is_business_day(self, d: date) -> bool:
-        return d.weekday() not in _WEEKEND and not self.is_holiday(d)
+        return d.weekday() not in self.weekend and not self.is_holiday(d)
 
     def add_business_days(self, start_utc: datetime, n: int) -> datetime:
         """The instant ``n`` business days after ``start_utc``, same local time of day.
@@ -205,6 +222,8 @@ class BusinessCalendar:
             raise ValueError("business days unreasonably large")
         if n == 0:
             return start_utc.astimezone(UTC)
+        if len(self.weekend) >= 7:  # pragma: no cover - the constructor refuses it
+            raise ValueError("a calendar without working days")
         local = start_utc.astimezone(self.tz)
         d = local.date()
         remaining = n
@@ -220,13 +239,24 @@ class BusinessCalendar:
         return localize(datetime.combine(d, time()), self.tz)
 
 
+def _dates(items: tuple[str, ...] | tuple[date, ...], what: str) -> frozenset[date]:
+    out: set[date] = set()
+    for item in items:
+        if isinstance(item, date):
+            out.add(item)
+        else:
+            try:
+                out.add(date.fromisoformat(item))
+            except ValueError:
+                raise ValueError(f"{what} must be ISO dates (YYYY-MM-DD)") from None
+    return frozenset(out)
+
+
 @lru_cache(maxsize=128)
-def _cached_calendar(
-    country: str, subdivision: str | None, extra: tuple[str, ...], timezone: str
-) -> BusinessCalendar:
-    return BusinessCalendar(country, subdivision, extra, timezone)
+def _cached_calendar(cal: Calendar, timezone: str) -> BusinessCalendar:
+    return BusinessCalendar.from_definition(cal, timezone)
 
 
 def business_calendar(cal: Calendar, timezone: str) -> BusinessCalendar:
-    """A shared (cached) :class:`BusinessCalendar` for a workflow's calendar and zone."""
-    return _cached_calendar(cal.country, cal.subdivision, tuple(cal.extra_holidays), timezone)
+    """A shared (cached) :class:`BusinessCalendar` for a calendar (default or named) and zone."""
+    return _cached_calendar(cal, timezone)

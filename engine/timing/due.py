@@ -87,7 +87,8 @@ def first_due(
         return add_duration(entered, _need(timer.every, timer, "every"), tz)
     if kind is TimerKind.BUSINESS_DAYS:
         n = _need(timer.business_days, timer, "business_days")
-        return business_calendar(definition.calendar, tzname).add_business_days(entered, n)
+        cal = business_calendar(definition.calendar_named(timer.calendar), tzname)
+        return cal.add_business_days(entered, n)
     if kind is TimerKind.AT:
         source = _need(timer.at, timer, "at")
         value = _evaluate_at(source, timer, definition, case, _utc(now, "now"))
@@ -174,7 +175,7 @@ def resume_due(
     paused_local = paused.astimezone(tz)
     resumed_local = resumed.astimezone(tz)
     if timer.kind is TimerKind.BUSINESS_DAYS:
-        cal = business_calendar(definition.calendar, tzname)
+        cal = business_calendar(definition.calendar_named(timer.calendar), tzname)
         left = 0
         d = paused_local.date()
         while d < due_local.date():

@@ -140,11 +140,29 @@ EXPECTED: dict[str, tuple[str, int, int, str, Path | None]] = {
         "$.states.plan.transitions[0].writes[0]",
         None,
     ),
+    # case clocks and named calendars
+    "clock_anchor_type": ("clock-anchor-type", 24, 13, "$.clocks[0].anchor", None),
+    "clock_duration": ("clock-duration", 21, 5, "$.clocks[0]", None),
+    "clock_event_unhandled": ("clock-event-unhandled", 26, 12, "$.clocks[0].event", None),
+    "clock_never_starts": ("clock-never-starts", 23, 12, "$.clocks[0].start", None),
+    "clock_reset_on": ("clock-reset-on", 21, 5, "$.clocks[0]", None),
+    "clock_unknown_event": ("unknown-event", 23, 32, "$.clocks[0].start.events[1]", None),
+    "clock_unknown_property": ("unknown-property", 26, 5, "$.clocks[0].stat", None),
+    "clock_unknown_state": ("unknown-state", 23, 42, "$.clocks[0].start.states[0]", None),
+    "named_calendar_invalid": ("invalid-calendar", 11, 17, "$.calendars.federal.categories", None),
+    "unknown_calendar": ("unknown-calendar", 26, 15, "$.clocks[0].calendar", None),
 }
 
 # fixtures whose only finding is a warning: they still load
 WARNINGS: dict[str, tuple[str, int, int, str]] = {
     "no_way_out": ("no-way-out", 47, 3, "$.states.deliver"),
+    "payload_field_unused": (
+        "payload-field-unused",
+        47,
+        13,
+        "$.states.assess.transitions[0].payload.properties.notes",
+    ),
+    "payload_missing": ("payload-missing", 43, 17, "$.states.assess.transitions[0].writes"),
     "shadowed_transition": ("shadowed-transition", 47, 9, "$.states.plan.transitions[1]"),
 }
 
