@@ -44,6 +44,16 @@ class _StatsCollector(Collector):
         timers.add_metric(["paused"], s.paused_timers)
         timers.add_metric(["overdue"], s.overdue_timers)
         yield timers
+        yield GaugeMetricFamily(
+            "casework_clocks_overdue",
+            "Case clocks that fired (deadline passed, watchdog lapsed) and are not yet stopped",
+            value=s.overdue_clocks,
+        )
+        yield GaugeMetricFamily(
+            "casework_clock_lapses",
+            "Case clock firings recorded (deadlines passed and watchdog lapses, all time)",
+            value=s.clock_lapses,
+        )
         lag = 0.0
         if s.oldest_pending_due is not None:
             lag = max(0.0, (self._now() - s.oldest_pending_due).total_seconds())

@@ -37,6 +37,16 @@ class TimerOut(BaseModel):
     remaining_seconds: float | None = None
     attempts: int = Field(0, description="failed firings so far; each is retried with backoff")
     last_error: str | None = Field(None, description="exception type of the last failed firing")
+    scope: str = Field(
+        "state",
+        description="'state': a timer of a state; 'clock': a case clock (deadline or watchdog) "
+        "running across states, its `state` the one it started in",
+    )
+    fired_at: str | None = Field(
+        None,
+        description="for a clock with status 'overdue': when its deadline passed or it lapsed "
+        "(the case is overdue until the clock is stopped or restarted)",
+    )
 
 
 class EventOptionOut(BaseModel):

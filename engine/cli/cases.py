@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.cli import _common as out
-from engine.runtime.views import thaw
+from engine.runtime.views import TimerView, thaw
 
 if TYPE_CHECKING:
     from engine.runtime.engine import Engine
@@ -30,12 +30,19 @@ HISTORY_HEADERS = ["SEQ", "AT", "EVENT", "FROM", "TO", "ACTOR", "OUTCOME", "PAYL
 
 
 def _next_due(view: CaseView) -> datetime | None:
-    dues = [t.due_at for t in view.pending_timers if t.due_at is not None]
+    dues = [t.due_at for t in view.pending_timers if t.due_at is not None and t.status == "pending"]
     return min(dues) if dues else None
 
 
 def _late(view: CaseView, now: datetime) -> bool:
-    return any(t.due_at is not None and t.due_at <= now for t in view.pending_timers)
+    return any(
+        t.status == "overdue" or (t.due_at is not None and t.due_at <= now)
+        for t in view.pending_timers
+    )
+
+
+def _timer_name(t: TimerView) -> str:
+    return f"{t.name} (clock)" if t.scope == "clock" else t.name
 
 
 def cmd_cases_list(args: argparse.Namespace) -> int:
@@ -110,6 +117,11 @@ def diagnosis(why: CaseExplanation) -> list[str]:
             f"deadline passed: timer {d.timer!r} fired {out.relative(d.fired_at, now)}"
             f" (event {d.event!r}) and the case is still in {why.state!r}"
         )
+    for c in why.overdue_clocks:
+        lines.append(
+            f"OVERDUE: clock {c.name!r} fired {out.relative(c.fired_at, now)} (event "
+            f"{c.event!r}); the case stays overdue until the clock is stopped or restarted"
+        )
     for t in why.overdue_timers:
         lines.append(
             f"OVERDUE: timer {t.timer!r} was due {out.relative(t.due_at, now)} and has not "
@@ -155,11 +167,13 @@ def _print_show(view: CaseView, why: CaseExplanation) -> None:
     out.table(
         [
             (
-                t.name,
+                _timer_name(t),
                 t.event,
                 t.due_at,
                 out.relative(t.due_at, now),
-                "OVERDUE" if t.due_at is not None and t.due_at <= now else t.status,
+                "OVERDUE"
+                if t.status == "overdue" or (t.due_at is not None and t.due_at <= now)
+                else t.status,
             )
             for t in why.pending_timers
         ],

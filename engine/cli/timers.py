@@ -1,4 +1,10 @@
-"""``casework timers list``: timers soonest first, the late ones marked OVERDUE."""
+"""``casework timers list``: timers soonest first, the late ones marked OVERDUE.
+
+Case clocks are timer rows too: their name says ``(clock)`` and their state
+is the one the clock started in; a clock that fired (a deadline passed, a
+watchdog lapsed) and was not yet stopped or restarted is listed as OVERDUE
+with ``--status overdue`` (or ``any``).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ if TYPE_CHECKING:
     from engine.runtime.views import TimerView
 
 HEADERS = ["ID", "CASE", "STATE", "TIMER", "EVENT", "DUE", "", "STATUS"]
-STATUSES = ["pending", "paused", "fired", "cancelled", "any"]
+STATUSES = ["pending", "paused", "fired", "cancelled", "overdue", "any"]
 
 
 def cmd_timers_list(args: argparse.Namespace) -> int:
@@ -37,12 +43,14 @@ def cmd_timers_list(args: argparse.Namespace) -> int:
         )
 
         def row(t: TimerView) -> Sequence[Any]:
-            late = t.status == TimerStatus.PENDING and t.due_at is not None and t.due_at <= now
+            late = t.status == TimerStatus.OVERDUE or (
+                t.status == TimerStatus.PENDING and t.due_at is not None and t.due_at <= now
+            )
             return (
                 t.id,
                 t.case_id,
                 t.state,
-                t.name,
+                f"{t.name} (clock)" if t.scope == "clock" else t.name,
                 t.event,
                 t.due_at,
                 out.relative(t.due_at, now),

@@ -26,6 +26,8 @@ def timer_view(timer: TimerRecord, *, timer_id: int | None = None) -> TimerView:
         remaining_seconds=timer.remaining_seconds,
         attempts=timer.attempts,
         last_error=timer.last_error,
+        scope=timer.scope,
+        fired_at=timer.fired_at,
     )
 
 
@@ -62,6 +64,8 @@ def case_view_from_dict(d: Mapping[str, Any]) -> CaseView:
             status=t["status"],
             recurring=bool(t["recurring"]),
             remaining_seconds=t["remaining_seconds"],
+            scope=t.get("scope", "state"),
+            fired_at=_dt(t.get("fired_at")),
         )
         for t in d["pending_timers"]
     )

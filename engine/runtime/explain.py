@@ -125,6 +125,9 @@ class CaseExplanation:
     pending_timers: tuple[TimerView, ...]  # pending and paused; empty: only an event moves it
     last_event: LastEvent | None
     events: tuple[EventOption, ...]  # every event of the workflow, for every role
+    # case clocks that fired (a deadline passed, a watchdog lapsed) and were not yet
+    # stopped or restarted: the case is overdue because of them
+    overdue_clocks: tuple[TimerView, ...] = ()
 
     @property
     def closed(self) -> bool:
@@ -152,6 +155,7 @@ class CaseExplanation:
             "pending_timers": [t.to_dict() for t in self.pending_timers],
             "last_event": self.last_event.to_dict() if self.last_event else None,
             "events": [o.to_dict() for o in self.events],
+            "overdue_clocks": [t.to_dict() for t in self.overdue_clocks],
         }
 
 
@@ -190,7 +194,7 @@ def build_explanation(
     overdue = tuple(
         OverdueTimer(t.id, t.name, t.event, t.due_at, (now - t.due_at).total_seconds())
         for t in view.pending_timers
-        if t.due_at is not None and t.due_at <= now
+        if t.status == "pending" and t.due_at is not None and t.due_at <= now
     )
     last = history[-1] if history else None
     return CaseExplanation(
@@ -213,4 +217,5 @@ def build_explanation(
             else None
         ),
         events=tuple(events),
+        overdue_clocks=tuple(t for t in view.pending_timers if t.status == "overdue"),
     )

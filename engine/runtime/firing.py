@@ -26,12 +26,13 @@ from typing import Any
 
 from engine.definitions.model import Timer
 from engine.errors import EventRejected, PayloadInvalid
+from engine.runtime.clock_firing import fire_clock
 from engine.runtime.context import EngineContext
 from engine.runtime.machine import CompiledWorkflow
 from engine.runtime.timers import rearm_recurring
 from engine.runtime.transact import HistoryFacts, commit_applied, record_ignored
 from engine.store.interface import StoreTransaction
-from engine.store.records import CaseRecord, HistoryOutcome, TimerRecord, TimerStatus
+from engine.store.records import CaseRecord, HistoryOutcome, TimerRecord, TimerScope, TimerStatus
 from engine.timing.due import next_recurrence
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,13 @@ def fire_one(ctx: EngineContext) -> str | None:
             if claimed is None:
                 return None
             timer, case, now = claimed.timer, claimed.case, claimed.now
+            if timer.scope == TimerScope.CLOCK:  # a case clock: never stale by state
+                claimed_timer = timer
+                compiled = ctx.registry.compiled(case.workflow_name, case.workflow_version)
+                fired = fire_clock(
+                    tx, compiled, case, timer, now, actor=TIMER_ACTOR, roles=TIMER_ROLES
+                )
+                return TimerStatus.FIRED if fired else "stale"
             if case.state != timer.state or case.state_entry_seq != timer.state_entry_seq:
                 assert timer.id is not None
                 tx.cancel_timer(timer.id)

@@ -16,6 +16,7 @@ from typing import Any
 from engine.definitions.model import State, WorkflowDefinition
 from engine.errors import ConcurrencyConflict
 from engine.runtime.audit import GENESIS, record_hash, row_hash
+from engine.runtime.clocks import ClockChange, ClockOverdue, apply_clock_changes
 from engine.runtime.convert import case_view, timer_view
 from engine.runtime.machine import Applied, CompiledWorkflow
 from engine.runtime.timers import arm, move_timers, timer_records
@@ -152,6 +153,10 @@ def open_case(
         tx,
         timer_records(case_id, initial.timers, definition=d, record=record, entry_seq=1, now=now),
     )
+    if d.clocks:
+        change = ClockChange(case_id, "@open", None, initial, True, False, {}, record, 1, now)
+        apply_clock_changes(tx, d, change)
+        timers = [timer_view(r) for r in tx.live_timers_of(case_id)]
     tx.insert_outbox(
         outbox_records(case_id, 1, initial.on_enter, event="@open", definition=d, now=now)
     )
@@ -190,6 +195,22 @@ def commit_applied(
         timers_known = move_timers(tx, d, case_id, src, dst, applied, applied.record, seq, now)
         if dst.hold and not src.hold:
             previous_state = src.name
+    if d.clocks:
+        returned = applied.entered and src.hold and applied.transition.returns_to_previous
+        change = ClockChange(
+            case_id,
+            event,
+            src,
+            dst,
+            applied.entered,
+            returned,
+            case.record,
+            applied.record,
+            seq,
+            now,
+        )
+        overdue_since = _with_clocks(overdue_since, apply_clock_changes(tx, d, change))
+        timers_known = None
     if outcome is None:
         outcome = HistoryOutcome.TRANSITIONED if applied.entered else HistoryOutcome.INTERNAL
     hist = history_record(
@@ -237,6 +258,16 @@ def commit_applied(
     if timers_known is None:
         timers_known = [timer_view(r) for r in tx.live_timers_of(case_id)]
     return case_view(after, timers_known)
+
+
+def _with_clocks(overdue_since: datetime | None, clocks: ClockOverdue) -> datetime | None:
+    """The case's overdue instant once its clocks changed: a clock-made one ends with the
+    clock (stopped or restarted); an overdue clock keeps the case overdue."""
+    if clocks.before is not None and overdue_since == clocks.before:
+        overdue_since = None
+    if clocks.after is None:
+        return overdue_since
+    return clocks.after if overdue_since is None else min(overdue_since, clocks.after)
 
 
 def record_ignored(

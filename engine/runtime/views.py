@@ -44,11 +44,13 @@ class TimerView:
     event: str
     state: str
     due_at: datetime | None  # None while paused
-    status: str  # "pending" | "paused" | "fired" | "cancelled"
+    status: str  # "pending" | "paused" | "fired" | "cancelled" | "overdue" (clocks)
     recurring: bool
     remaining_seconds: float | None = None  # while paused: the time that was left
     attempts: int = 0  # failed firings so far (each postponed with backoff)
     last_error: str | None = None  # exception type of the last failed firing
+    scope: str = "state"  # "state": a state's timer; "clock": a case clock (state: where it began)
+    fired_at: datetime | None = None  # for an overdue clock: when the deadline passed or it lapsed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +65,8 @@ class TimerView:
             "remaining_seconds": self.remaining_seconds,
             "attempts": self.attempts,
             "last_error": self.last_error,
+            "scope": self.scope,
+            "fired_at": self.fired_at.isoformat() if self.fired_at else None,
         }
 
 
@@ -262,6 +266,8 @@ class EngineStats:
     oldest_pending_due: datetime | None
     outbox_pending: int
     outbox_dead: int
+    overdue_clocks: int = 0  # case clocks that fired and were not yet stopped or restarted
+    clock_lapses: int = 0  # clock firings ever recorded: deadlines passed, watchdog lapses
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -278,4 +284,6 @@ class EngineStats:
             ),
             "outbox_pending": self.outbox_pending,
             "outbox_dead": self.outbox_dead,
+            "overdue_clocks": self.overdue_clocks,
+            "clock_lapses": self.clock_lapses,
         }

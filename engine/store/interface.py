@@ -142,7 +142,10 @@ class StoreTransaction(ABC):
 
     @abstractmethod
     def cancel_timers(self, case_id: str, statuses: tuple[TimerStatus, ...]) -> int:
-        """Cancel the case's timers in ``statuses``; returns how many. Raises nothing."""
+        """Cancel the case's state timers in ``statuses`` (not its clocks); returns how many.
+
+        Raises nothing.
+        """
 
     @abstractmethod
     def cancel_timer(self, timer_id: int) -> None:
@@ -159,7 +162,8 @@ class StoreTransaction(ABC):
 
     @abstractmethod
     def pause_timers(self, case_id: str, now: datetime, pausable_names: Sequence[str]) -> None:
-        """Pause the case's pending timers named (keeping the pause facts); cancel the rest.
+        """Pause the case's pending state timers named (keeping the pause facts); cancel the
+        other pending state timers (clocks are untouched).
 
         Raises nothing.
         """
@@ -170,15 +174,42 @@ class StoreTransaction(ABC):
 
     @abstractmethod
     def live_timers_of(self, case_id: str) -> list[TimerRecord]:
-        """The case's pending and paused timers by id. Raises nothing."""
+        """The case's pending and paused timers and overdue clocks, by id. Raises nothing."""
 
     @abstractmethod
     def live_timers_for(self, case_ids: Sequence[str]) -> dict[str, list[TimerRecord]]:
-        """Pending and paused timers of several cases, by case id. Raises nothing."""
+        """Pending and paused timers and overdue clocks of several cases, by case id.
+
+        Raises nothing.
+        """
 
     @abstractmethod
     def paused_timers_of(self, case_id: str) -> list[TimerRecord]:
-        """The case's paused timers. Raises nothing."""
+        """The case's paused state timers. Raises nothing."""
+
+    # -- case clocks (timer rows of scope 'clock') ----------------------------------------
+
+    @abstractmethod
+    def clock_timers_of(self, case_id: str) -> list[TimerRecord]:
+        """The case's clock rows that are pending, paused or overdue, by id. Raises nothing."""
+
+    @abstractmethod
+    def end_clock_timers(self, timer_ids: Sequence[int]) -> None:
+        """Stop clock rows: overdue ones become fired, pending and paused ones cancelled.
+
+        Raises nothing.
+        """
+
+    @abstractmethod
+    def pause_timer(self, timer_id: int, now: datetime, due_at: datetime) -> None:
+        """Pause one pending timer that was due at ``due_at`` (keeping the pause facts).
+
+        Raises nothing.
+        """
+
+    @abstractmethod
+    def mark_timer_overdue(self, timer_id: int) -> None:
+        """A clock row that just fired stays live as overdue. Raises nothing."""
 
     @abstractmethod
     def claim_next_due_timer(self, now: datetime | None) -> ClaimedTimer | None:

@@ -25,6 +25,7 @@ from engine.store.records import (
     OutboxRecord,
     OutboxStatus,
     TimerRecord,
+    TimerScope,
     TimerStatus,
 )
 
@@ -53,6 +54,7 @@ ACCESS_FIELDS = _names(AccessRecord)
 _TIMER_STATUS: dict[str, Any] = dict(TimerStatus._value2member_map_)
 _OUTBOX_STATUS: dict[str, Any] = dict(OutboxStatus._value2member_map_)
 _OUTCOME: dict[str, Any] = dict(HistoryOutcome._value2member_map_)
+_TIMER_SCOPE: dict[str, Any] = dict(TimerScope._value2member_map_)
 
 
 def _values(names: tuple[str, ...]) -> Any:
@@ -120,7 +122,9 @@ def case_record(row: Sequence[Any]) -> CaseRecord:
 
 
 def timer_record(row: Sequence[Any]) -> TimerRecord:
-    return TimerRecord(*row[:7], _TIMER_STATUS[row[7]], *row[8:17])  # type: ignore[call-arg]
+    return TimerRecord(  # type: ignore[call-arg]
+        *row[:7], _TIMER_STATUS[row[7]], *row[8:17], _TIMER_SCOPE[row[17]]
+    )
 
 
 def outbox_record(row: Sequence[Any]) -> OutboxRecord:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from engine.store import tables as t
 from engine.store.mapping import OUTBOX_COLUMNS, outbox_record, outbox_values
-from engine.store.records import OutboxRecord, OutboxStatus, TimerStatus
+from engine.store.records import OutboxRecord, OutboxStatus, TimerScope, TimerStatus
 from engine.store.timer_queries import next_timer_due
 
 _INSERT_OUTBOX = sa.insert(t.outbox)
@@ -91,6 +91,13 @@ def stats(conn: sa.Connection, now: datetime) -> dict[str, Any]:
     overdue = conn.execute(
         sa.select(sa.func.count()).where(tm.status == pending, tm.due_at <= now)
     ).scalar_one()
+    clock = tm.scope == TimerScope.CLOCK.value
+    overdue_clocks = conn.execute(
+        sa.select(sa.func.count()).where(tm.status == TimerStatus.OVERDUE.value, clock)
+    ).scalar_one()
+    lapses = conn.execute(  # every fired deadline and watchdog lapse (not `every` cadences)
+        sa.select(sa.func.count()).where(clock, tm.fired_at.is_not(None), sa.not_(tm.recurring))
+    ).scalar_one()
     ob = t.outbox.c
     outbox_counts: dict[str, int] = dict(
         conn.execute(
@@ -108,4 +115,6 @@ def stats(conn: sa.Connection, now: datetime) -> dict[str, Any]:
         "oldest_pending_due": next_timer_due(conn),
         "outbox_pending": int(outbox_counts.get(_PENDING, 0)),
         "outbox_dead": int(outbox_counts.get(_DEAD, 0)),
+        "overdue_clocks": int(overdue_clocks),
+        "clock_lapses": int(lapses),
     }

@@ -22,6 +22,16 @@ class TimerStatus(StrEnum):
     PAUSED = "paused"  #: its case is in a hold state; resumes when the case returns
     FIRED = "fired"  #: claimed by a firing (the transaction that applied its event)
     CANCELLED = "cancelled"  #: its state entry ended before it was due, or it was stale
+    #: a case clock that fired (a deadline passed, a watchdog lapsed): the case is overdue
+    #: until the clock is stopped or restarted, when the row becomes ``fired``
+    OVERDUE = "overdue"
+
+
+class TimerScope(StrEnum):
+    """``timers.scope``: what a timer row belongs to (revision 0006)."""
+
+    STATE = "state"  #: a state's timer: armed on entry, cancelled when the state entry ends
+    CLOCK = "clock"  #: a case clock: runs across states until stopped (engine/runtime/clocks.py)
 
 
 LIVE_TIMER_STATUSES = (TimerStatus.PENDING, TimerStatus.PAUSED)
@@ -154,6 +164,7 @@ class TimerRecord:
     paused_due_at: datetime | None = None  # while paused: when it was due then
     attempts: int = 0  # failed firings so far, each postponed with backoff (revision 0005)
     last_error: str | None = None  # exception type of the last failed firing
+    scope: TimerScope = TimerScope.STATE  # a state's timer or a case clock (revision 0006)
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,6 +131,18 @@ class SqlAlchemyTransaction(StoreTransaction):
     def paused_timers_of(self, case_id: str) -> list[r.TimerRecord]:
         return tq.paused_timers_of(self.conn, case_id)
 
+    def clock_timers_of(self, case_id: str) -> list[r.TimerRecord]:
+        return tq.clock_timers_of(self.conn, case_id)
+
+    def end_clock_timers(self, timer_ids: Sequence[int]) -> None:
+        tq.end_clock_timers(self.conn, timer_ids)
+
+    def pause_timer(self, timer_id: int, now: datetime, due_at: datetime) -> None:
+        tq.pause_timer(self.conn, timer_id, now, due_at)
+
+    def mark_timer_overdue(self, timer_id: int) -> None:
+        tq.update_timer(self.conn, timer_id, {"status": tq.OVERDUE})
+
     def claim_next_due_timer(self, now: datetime | None) -> r.ClaimedTimer | None:
         return tq.claim_next_due_timer(self.conn, self.postgres, now)
 

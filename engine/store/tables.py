@@ -143,6 +143,8 @@ timers = sa.Table(
     # failed firings: how many, and the last exception type (revision 0005)
     sa.Column("attempts", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("last_error", sa.String(200), nullable=True),
+    # 'state' (a state's timer) or 'clock' (a case clock, across states) (revision 0006)
+    sa.Column("scope", sa.String(16), nullable=False, default="state", server_default="state"),
     # the claim's order (due_at, id) as an index scan with LIMIT (revision 0003)
     sa.Index(None, "status", "due_at", "id"),
     sa.Index(None, "case_id", "status"),

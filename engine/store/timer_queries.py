@@ -19,12 +19,15 @@ from engine.store.mapping import (
     timer_record,
     timer_values,
 )
-from engine.store.records import ClaimedTimer, TimerRecord, TimerStatus
+from engine.store.records import ClaimedTimer, TimerRecord, TimerScope, TimerStatus
 
 PENDING = TimerStatus.PENDING.value
 PAUSED = TimerStatus.PAUSED.value
 FIRED = TimerStatus.FIRED.value
 CANCELLED = TimerStatus.CANCELLED.value
+OVERDUE = TimerStatus.OVERDUE.value
+STATE = TimerScope.STATE.value
+CLOCK = TimerScope.CLOCK.value
 
 _INSERT_TIMER = sa.insert(t.timers)
 _INSERT_TIMERS = sa.insert(t.timers).returning(t.timers.c.id, sort_by_parameter_order=True)
@@ -37,14 +40,37 @@ def _status_in(statuses: Sequence[str]) -> sa.ColumnElement[bool]:
 
 _CANCEL_TIMERS: dict[tuple[str, ...], sa.Update] = {
     statuses: sa.update(t.timers)
-    .where(t.timers.c.case_id == sa.bindparam("_case"), _status_in(statuses))
+    .where(
+        t.timers.c.case_id == sa.bindparam("_case"),
+        _status_in(statuses),
+        t.timers.c.scope == STATE,  # case clocks outlive state entries
+    )
     .values(status=CANCELLED)
     for statuses in ((PENDING,), (PENDING, PAUSED))
 }
+#: live: pending or paused timers, and case clocks that fired and wait to be stopped
+_LIVE = (PENDING, PAUSED, OVERDUE)
 _SELECT_LIVE_TIMERS = (
     sa.select(*TIMER_COLUMNS)
-    .where(t.timers.c.case_id == sa.bindparam("_case"), _status_in((PENDING, PAUSED)))
+    .where(t.timers.c.case_id == sa.bindparam("_case"), _status_in(_LIVE))
     .order_by(t.timers.c.id)
+)
+_SELECT_CLOCK_TIMERS = (
+    sa.select(*TIMER_COLUMNS)
+    .where(
+        t.timers.c.case_id == sa.bindparam("_case"),
+        _status_in(_LIVE),
+        t.timers.c.scope == CLOCK,
+    )
+    .order_by(t.timers.c.id)
+)
+_END_CLOCK_TIMERS = (
+    sa.update(t.timers)
+    .where(t.timers.c.id.in_(sa.bindparam("_ids", expanding=True)))
+    .values(
+        status=sa.case((t.timers.c.status == OVERDUE, FIRED), else_=CANCELLED),
+        due_at=sa.case((t.timers.c.status == OVERDUE, t.timers.c.due_at), else_=None),
+    )
 )
 _UPDATE_TIMER = sa.update(t.timers).where(t.timers.c.id == sa.bindparam("_tid"))
 
@@ -139,7 +165,9 @@ def pause_timers(
     """Pause the case's pending timers named; cancel its other pending timers."""
     rows = conn.execute(
         sa.select(t.timers.c.id, t.timers.c.name, t.timers.c.due_at).where(
-            t.timers.c.case_id == case_id, t.timers.c.status == PENDING
+            t.timers.c.case_id == case_id,
+            t.timers.c.status == PENDING,
+            t.timers.c.scope == STATE,
         )
     ).all()
     for r in rows:
@@ -167,7 +195,7 @@ def live_timers_for(conn: sa.Connection, case_ids: Sequence[str]) -> dict[str, l
         return out
     q = (
         sa.select(*TIMER_COLUMNS)
-        .where(t.timers.c.case_id.in_(list(case_ids)), t.timers.c.status.in_((PENDING, PAUSED)))
+        .where(t.timers.c.case_id.in_(list(case_ids)), t.timers.c.status.in_(_LIVE))
         .order_by(t.timers.c.id)
     )
     for r in conn.execute(q):
@@ -177,8 +205,35 @@ def live_timers_for(conn: sa.Connection, case_ids: Sequence[str]) -> dict[str, l
 
 
 def paused_timers_of(conn: sa.Connection, case_id: str) -> list[TimerRecord]:
-    q = sa.select(*TIMER_COLUMNS).where(t.timers.c.case_id == case_id, t.timers.c.status == PAUSED)
+    q = sa.select(*TIMER_COLUMNS).where(
+        t.timers.c.case_id == case_id, t.timers.c.status == PAUSED, t.timers.c.scope == STATE
+    )
     return [timer_record(r) for r in conn.execute(q)]
+
+
+def clock_timers_of(conn: sa.Connection, case_id: str) -> list[TimerRecord]:
+    """The case's clock rows that are pending, paused or overdue, oldest first."""
+    return [timer_record(r) for r in conn.execute(_SELECT_CLOCK_TIMERS, {"_case": case_id})]
+
+
+def end_clock_timers(conn: sa.Connection, timer_ids: Sequence[int]) -> None:
+    """Stop clock rows: overdue ones become fired, pending and paused ones cancelled."""
+    if timer_ids:
+        conn.execute(_END_CLOCK_TIMERS, {"_ids": list(timer_ids)})
+
+
+def pause_timer(conn: sa.Connection, timer_id: int, now: datetime, due_at: datetime) -> None:
+    update_timer(
+        conn,
+        timer_id,
+        {
+            "status": PAUSED,
+            "remaining_seconds": max(0.0, (due_at - now).total_seconds()),
+            "paused_at": now,
+            "paused_due_at": due_at,
+            "due_at": None,
+        },
+    )
 
 
 def claim_next_due_timer(

@@ -31,23 +31,29 @@ def test_clock_is_built_with_its_triggers_anchor_and_duration():
     assert clock.name == "review"
     assert clock.kind is ClockKind.DEADLINE
     assert clock.timing is TimerKind.AFTER
-    assert clock.after is not None and clock.after.days == 30
+    assert clock.after is not None
+    assert clock.after.days == 30
     assert clock.start.events == ("assessed",)
     assert clock.stop.phases == (Phase.CLOSURE,)
     assert clock.anchor == "case.assessed_on"
     assert d.clock("review") is clock
-    assert clock.location is not None and clock.location.line == 21
+    assert clock.location is not None
+    assert clock.location.line == 21
 
 
 def test_watchdog_within_becomes_an_after_duration_with_reset_events(tmp_path: Path):
     path = _variant(
         tmp_path,
         "    after: P30D\n",
-        "    kind: watchdog\n    within: P1M\n    reset_on: [planned, delivered]\n    pausable: true\n",
+        "    kind: watchdog\n    within: P1M\n    reset_on: [planned, delivered]\n"
+        "    pausable: true\n",
     )
     (clock,) = load_workflow(path).clocks
-    assert clock.watchdog and clock.pausable
-    assert clock.timing is TimerKind.AFTER and clock.after is not None and clock.after.months == 1
+    assert clock.watchdog
+    assert clock.pausable
+    assert clock.timing is TimerKind.AFTER
+    assert clock.after is not None
+    assert clock.after.months == 1
     assert clock.reset_on == ("planned", "delivered")
 
 
@@ -82,7 +88,8 @@ def test_definitions_stored_before_clocks_read_back_without_them():
     for key in ("categories", "weekend", "removed_holidays"):
         del data["calendar"][key]
     back = definition_from_json(data, d.source_text)
-    assert back.clocks == () and back.calendars == {}
+    assert back.clocks == ()
+    assert back.calendars == {}
     assert back.calendar.weekend == (5, 6)
 
 

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 
-from engine.store.records import HistoryOutcome, OutboxStatus, RejectionReason, TimerStatus
+from engine.store.records import (
+    HistoryOutcome,
+    OutboxStatus,
+    RejectionReason,
+    TimerScope,
+    TimerStatus,
+)
 
 
 def test_timer_status_values_are_the_stored_strings() -> None:
-    assert [s.value for s in TimerStatus] == ["pending", "paused", "fired", "cancelled"]
+    assert [s.value for s in TimerStatus] == ["pending", "paused", "fired", "cancelled", "overdue"]
+
+
+def test_timer_scope_values_are_the_stored_strings() -> None:
+    assert [s.value for s in TimerScope] == ["state", "clock"]
 
 
 def test_outbox_status_values_are_the_stored_strings() -> None:
