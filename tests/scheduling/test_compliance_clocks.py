@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -464,3 +465,29 @@ def test_stale_discharge_copy_is_detected_and_does_not_count() -> None:
     stale = _fired(tl, "discharge_notice_stale")
     assert [_local_date(e) for e in stale] == [date(2026, 1, 9)]
     assert "request_fresh_discharge_notice" in stale[0].actions
+
+
+# -- the example in docs/workflows.md --------------------------------------------------------
+
+WORKFLOWS_DOC = Path(__file__).resolve().parents[2] / "docs" / "workflows.md"
+
+
+def test_workflows_doc_example_falls_due_on_the_dates_it_names() -> None:
+    text = WORKFLOWS_DOC.read_text(encoding="utf-8")
+    start = text.index("<!-- example: targeted_reassessment_on_hold -->")
+    block = text[start : text.index("<!-- /example -->", start)]
+    script = block[block.index("```text\n") + len("```text\n") : block.rindex("```")]
+    tl = simulate("targeted", parse_script(script))
+    assert tl.final_state == "reassessment"
+    (due,) = _fired(tl, "reassessment_due")
+    assert due.local.date == "2027-01-08"
+    assert due.from_state == "on_hold"
+    (reeval,) = _fired(tl, "plan_reevaluation_due")
+    assert (reeval.local.weekday, reeval.local.date, reeval.local.time) == (
+        "Wed",
+        "2026-07-01",
+        "09:00",
+    )
+    lapses = _fired(tl, "contact_lapsed")
+    assert lapses[0].local.date == "2026-02-06"  # a month after the first contact
+    assert _fired(tl, "home_visit_lapsed")[0].local.date == "2026-04-13"
