@@ -44,6 +44,7 @@ def fire_clock(
     assert timer.id is not None
     assert timer.due_at is not None
     if clock is None or case.closed_at is not None:
+        tx.end_clock_timers([timer.id])
         return False
     payload: dict[str, Any] = {"clock": clock.kind.value}
     overdue: datetime | None = None
@@ -52,8 +53,7 @@ def fire_clock(
             clock.as_timer(), previous_due=timer.due_at, now=now, definition=d, case=case.record
         )
         tx.insert_timers([rearm_row(timer, next_due, now)])
-    else:
-        tx.mark_timer_overdue(timer.id)
+    else:  # the claim left the row overdue
         overdue = case.overdue_since or now
         skipped = 0
         if clock.watchdog:
@@ -93,6 +93,7 @@ def fire_clock(
         facts=facts,
         now=now,
         outcome=HistoryOutcome.TIMER,
+        keep_overdue=overdue,
         want_view=False,
     )
     return True

@@ -82,10 +82,34 @@ def overdue_since(rows: Sequence[TimerRecord]) -> datetime | None:
     return min(instants) if instants else None
 
 
+def _may_touch(d: WorkflowDefinition, ch: ClockChange) -> bool:
+    """Could this change start, stop or reset a clock? (Entering a state always could.)"""
+    if ch.src is None or ch.entered:
+        return True
+    for clock in d.clocks:
+        if ch.event in clock.start.events or ch.event in clock.stop.events:
+            return True
+        if ch.event in clock.reset_on:
+            return True
+        field = clock.start.field
+        if field is not None and ch.after.get(field) != ch.before.get(field):
+            return True
+        if clock.stop.when is not None and _when(clock.stop.when, d, ch):
+            return True
+    return False
+
+
 def apply_clock_changes(
     tx: StoreTransaction, definition: WorkflowDefinition, change: ClockChange
-) -> ClockOverdue:
-    """Start, restart, stop, pause and resume the case's clocks for one change."""
+) -> ClockOverdue | None:
+    """Start, restart, stop, pause and resume the case's clocks for one change.
+
+    None when the change cannot affect any clock (an internal transition whose
+    event no clock names, that sets no start field and satisfies no stop
+    condition): then nothing is read or written, which keeps firings cheap.
+    """
+    if not _may_touch(definition, change):
+        return None
     rows = tx.clock_timers_of(change.case_id) if change.src is not None else []
     before = overdue_since(rows)
     by_clock: dict[str, list[TimerRecord]] = {}

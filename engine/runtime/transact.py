@@ -209,8 +209,10 @@ def commit_applied(
             seq,
             now,
         )
-        overdue_since = _with_clocks(overdue_since, apply_clock_changes(tx, d, change))
-        timers_known = None
+        clocks = apply_clock_changes(tx, d, change)
+        if clocks is not None:
+            overdue_since = _with_clocks(overdue_since, clocks)
+            timers_known = None
     if outcome is None:
         outcome = HistoryOutcome.TRANSITIONED if applied.entered else HistoryOutcome.INTERNAL
     hist = history_record(

@@ -345,6 +345,7 @@ class Simulation:
             timer=row.timer,
             lateness_seconds=row.lateness_seconds,
             skipped_periods=int(row.payload.get("skipped_periods", 0)) if row.timer else 0,
+            clock=str(row.payload["clock"]) if row.timer and "clock" in row.payload else None,
             armed=tuple(changes["armed"]),
             cancelled=tuple(changes["cancelled"]),
             paused=tuple(changes["paused"]),

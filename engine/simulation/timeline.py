@@ -87,9 +87,11 @@ class TimelineEntry:
     paused: tuple[TimerChange, ...] = ()
     resumed: tuple[TimerChange, ...] = ()
     actions: tuple[str, ...] = ()  # host actions the step ran (delivered from the outbox)
+    clock: str | None = None  # a case clock fired: "deadline" or "watchdog" (a lapse)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "clock": self.clock,
             "kind": self.kind,
             "line": self.line,
             "day": self.day,
@@ -209,6 +211,10 @@ def render_timeline(t: Timeline, *, day_of: Any = None) -> str:
 
 
 def _who(e: TimelineEntry) -> str:
+    if e.kind == "timer" and e.clock == "watchdog":
+        return f"watchdog {e.timer} lapsed"
+    if e.kind == "timer" and e.clock is not None:
+        return f"clock {e.timer}"
     if e.kind == "timer":
         return f"timer {e.timer}"
     if e.kind == "nothing":

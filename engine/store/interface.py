@@ -208,12 +208,9 @@ class StoreTransaction(ABC):
         """
 
     @abstractmethod
-    def mark_timer_overdue(self, timer_id: int) -> None:
-        """A clock row that just fired stays live as overdue. Raises nothing."""
-
-    @abstractmethod
     def claim_next_due_timer(self, now: datetime | None) -> ClaimedTimer | None:
-        """Claim the oldest due pending timer whose case is not locked: mark it fired.
+        """Claim the oldest due pending timer whose case is not locked: mark it fired
+        (a one-shot case clock: overdue, until its clock is stopped or restarted).
 
         ``now`` None judges due-ness by the database clock. Returns the timer
         (as fired), its locked case and the instant, or None when nothing is

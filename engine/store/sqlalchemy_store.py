@@ -140,9 +140,6 @@ class SqlAlchemyTransaction(StoreTransaction):
     def pause_timer(self, timer_id: int, now: datetime, due_at: datetime) -> None:
         tq.pause_timer(self.conn, timer_id, now, due_at)
 
-    def mark_timer_overdue(self, timer_id: int) -> None:
-        tq.update_timer(self.conn, timer_id, {"status": tq.OVERDUE})
-
     def claim_next_due_timer(self, now: datetime | None) -> r.ClaimedTimer | None:
         return tq.claim_next_due_timer(self.conn, self.postgres, now)
 

@@ -92,6 +92,17 @@ def _build_select_due(postgres: bool, db_clock: bool) -> sa.Select[Any]:
     return q
 
 
+#: what a claim sets the status to: a one-shot case clock stays live as overdue
+_CLAIMED_STATUS = sa.case(
+    (sa.and_(t.timers.c.scope == CLOCK, sa.not_(t.timers.c.recurring)), OVERDUE), else_=FIRED
+)
+
+
+def claimed_status(scope: str, recurring: bool) -> str:
+    """The status a claim gives a timer row (the Python side of :data:`_CLAIMED_STATUS`)."""
+    return OVERDUE if scope == CLOCK and not recurring else FIRED
+
+
 def _build_claim(db_clock: bool) -> sa.Update:
     """PostgreSQL: ``WITH claimed AS (SELECT ... FOR UPDATE OF timers, cases SKIP LOCKED
     LIMIT 1) UPDATE timers SET status='fired' ... RETURNING`` the timer and its case."""
@@ -106,7 +117,7 @@ def _build_claim(db_clock: bool) -> sa.Update:
     return (
         sa.update(t.timers)
         .where(t.timers.c.id == claimed.c.id)
-        .values(status=FIRED, fired_at=fired_at)
+        .values(status=_CLAIMED_STATUS, fired_at=fired_at)
         .returning(*returning)
     )
 
@@ -257,8 +268,9 @@ def claim_next_due_timer(
     if row is None:
         return None
     at = row[_NT + _NC] if now is None else now
-    update_timer(conn, int(row[0]), {"status": FIRED, "fired_at": at})
-    timer = timer_record((*row[:7], FIRED, *row[8:12], at, *row[13:_NT]))
+    status = claimed_status(row[_NT - 1], bool(row[8]))
+    update_timer(conn, int(row[0]), {"status": status, "fired_at": at})
+    timer = timer_record((*row[:7], status, *row[8:12], at, *row[13:_NT]))
     return ClaimedTimer(timer, case_record(row[_NT:]), at)
 
 
