@@ -1,7 +1,11 @@
 """Timer firing throughput and lag: the engine's workers against plain SQL transactions.
 
     python bench/timers.py [--database-url URL] [--timers N] [--workers K[,K...]]
-                           [--lag-rate R] [--lag-seconds S]
+                           [--lag-rate R] [--lag-seconds S] [--clocks-per-case C]
+
+The backlog is a mix: each case has 10 due timer rows, ``10 - C`` timers of
+its state and ``C`` case clocks (default 5; ``--clocks-per-case 0`` is the
+backlog of state timers only that the figures before case clocks used).
 
 For each worker count K it prints one JSON line:
 
@@ -93,11 +97,24 @@ _PHASES = """
 """
 
 
-def _workflow(name: str, timers: list[tuple[str, str, str]]) -> str:
+def _workflow(
+    name: str,
+    timers: list[tuple[str, str, str]],
+    clocks: list[tuple[str, str, str]] | None = None,
+) -> str:
+    clocks = clocks or []
     timer_yaml = "".join(
         f"      - {{name: {n}, after: {after}, event: {ev}}}\n" for n, after, ev in timers
     )
-    trans_yaml = "".join(f"      - {{event: {ev}, internal: true}}\n" for _, _, ev in timers)
+    trans_yaml = "".join(
+        f"      - {{event: {ev}, internal: true}}\n" for _, _, ev in [*timers, *clocks]
+    )
+    clock_yaml = "".join(
+        f"  - {{name: {n}, start: {{states: [waiting]}}, stop: {{events: [finish]}}, "
+        f"after: {after}, event: {ev}}}\n"
+        for n, after, ev in clocks
+    )
+    clock_section = f"clocks:\n{clock_yaml}" if clocks else ""
     return f"""name: {name}
 version: 1
 title: Benchmark {name}
@@ -114,7 +131,7 @@ case_schema:
   properties:
     patient_id: {{type: string}}
 initial: waiting
-states:
+{clock_section}states:
   waiting:
     phase: intake
     description: Timers run.
@@ -124,10 +141,17 @@ states:
 {_PHASES}"""
 
 
-def write_workflows(folder: Path) -> Path:
+def write_workflows(folder: Path, clocks_per_case: int = 5) -> Path:
+    """The benchmark's workflows; each benchburst case arms TIMERS_PER_CASE timer rows:
+    state timers and ``clocks_per_case`` case clocks, interleaved in due order."""
     folder.mkdir(parents=True, exist_ok=True)
-    burst = [(f"t{i}", f"PT{i + 1}M", f"tick{i}") for i in range(TIMERS_PER_CASE)]
-    (folder / "benchburst.yaml").write_text(_workflow("benchburst", burst), encoding="utf-8")
+    rows = [(f"t{i}", f"PT{i + 1}M", f"tick{i}") for i in range(TIMERS_PER_CASE)]
+    step = TIMERS_PER_CASE / clocks_per_case if clocks_per_case else 0
+    picked = {int(k * step) for k in range(clocks_per_case)}
+    timers = [r for i, r in enumerate(rows) if i not in picked]
+    clocks = [r for i, r in enumerate(rows) if i in picked]
+    text = _workflow("benchburst", timers, clocks)
+    (folder / "benchburst.yaml").write_text(text, encoding="utf-8")
     (folder / "benchlag.yaml").write_text(
         _workflow("benchlag", [("soon", "PT10S", "soon_due")]), encoding="utf-8"
     )
@@ -541,9 +565,16 @@ def percentile(values: list[float], q: float) -> float:
 # -- one run -----------------------------------------------------------------------------
 
 
-def run(url: str | None, timers: int, workers: int, rate: float, seconds: float) -> dict[str, Any]:
+def run(
+    url: str | None,
+    timers: int,
+    workers: int,
+    rate: float,
+    seconds: float,
+    clocks_per_case: int = 5,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="casework-bench-wf-") as tmp:
-        folder = write_workflows(Path(tmp))
+        folder = write_workflows(Path(tmp), clocks_per_case)
         with fresh_database(url) as db_url:
             backend = sa.engine.make_url(db_url).get_backend_name()
             log(f"{backend}, {workers} worker(s): seeding {timers} due timers through the engine")
@@ -573,6 +604,7 @@ def run(url: str | None, timers: int, workers: int, rate: float, seconds: float)
     claim_per_s = claim_fired / claim_s if claim_s > 0 else float("nan")
     return {
         "database": backend,
+        "clocks_per_case": clocks_per_case,
         "timers": armed,
         "workers": workers,
         "engine_per_s": round(engine_per_s, 1),
@@ -600,9 +632,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1", help="worker processes, e.g. 1 or 1,3")
     parser.add_argument("--lag-rate", type=float, default=20.0, help="timers armed per second")
     parser.add_argument("--lag-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--clocks-per-case",
+        type=int,
+        default=5,
+        choices=range(TIMERS_PER_CASE + 1),
+        metavar=f"0..{TIMERS_PER_CASE}",
+        help="of the 10 timer rows per case, how many are case clocks (default 5)",
+    )
     args = parser.parse_args(argv)
     for k in (int(x) for x in str(args.workers).split(",")):
-        result = run(args.database_url, args.timers, k, args.lag_rate, args.lag_seconds)
+        result = run(
+            args.database_url,
+            args.timers,
+            k,
+            args.lag_rate,
+            args.lag_seconds,
+            args.clocks_per_case,
+        )
         sys.stdout.write(json.dumps(result) + "\n")
         sys.stdout.flush()
     return 0
