@@ -18,9 +18,13 @@ paths. Semantics it follows (those of the workflow language):
 - ``advance`` moves the clock, then fires due timers of the current state in
   due order (``every`` timers re-arm with ``next_recurrence``).
 
-Each path is walked from several start instants (an ordinary week, the
+Each path is run from several start instants (an ordinary week, the
 Christmas/New Year holidays, the spring daylight-saving change) so that its
 ``advance`` steps do not depend on when the engine's clock happens to start.
+Since the workflows declare case clocks (deadlines and watchdogs that run
+across states), the paths themselves are replayed on the real engine in
+virtual time (:mod:`engine.simulation`); the walker still checks the
+state-timer semantics above on its own tests.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import pytest
 import yaml
 
 from engine.definitions import load_workflow, load_workflows
+from engine.definitions.clocks import ClockKind
 from engine.definitions.durations import parse_duration
 from engine.definitions.expressions import compile_expression
 from engine.definitions.model import (
@@ -47,6 +52,8 @@ from engine.definitions.model import (
     Transition,
     WorkflowDefinition,
 )
+from engine.simulation.script import steps_from_path
+from engine.simulation.simulator import open_simulation
 from engine.timing.calendar import add_duration, zone
 from engine.timing.due import first_due, next_recurrence
 
@@ -441,14 +448,19 @@ def test_brokerage_contact_is_about_quarterly() -> None:
 def test_targeted_monitors_monthly_and_reassesses_within_twelve_months() -> None:
     d = definition_of("targeted")
     assert min(cadence_days(d, "monitoring_follow_up")) <= 31  # monthly contact
-    reassessment = [
-        t
-        for t in d.timers_of("monitoring_follow_up")
-        if t.kind is TimerKind.AFTER and t.event == "reassessment_due"
-    ]
-    assert reassessment
-    assert reassessment[0].after is not None
-    assert reassessment[0].after.approx_seconds <= 366 * DAY
+    clocks = {c.name: c for c in d.clocks}
+    # 12 months from the last assessment date, whatever state or hold (42 CFR 440.169(d)(1))
+    reassessment = clocks["annual_reassessment"]
+    assert reassessment.event == "reassessment_due"
+    assert reassessment.anchor == "case.last_assessment_date"
+    assert not reassessment.pausable
+    assert reassessment.after is not None
+    assert reassessment.after.approx_seconds <= 366 * DAY
+    contact = clocks["monthly_contact_check"]
+    assert contact.kind is ClockKind.WATCHDOG
+    assert contact.after is not None
+    assert contact.after.approx_seconds <= 31 * DAY
+    assert clocks["plan_reevaluation"].anchor == "case.plan_reevaluation_date"
 
 
 def test_strengths_based_captures_strengths_goals_supports_and_reviews_twice_a_year() -> None:
@@ -457,10 +469,11 @@ def test_strengths_based_captures_strengths_goals_supports_and_reviews_twice_a_y
     assert {"strengths", "personal_goals", "natural_supports"} <= set(props)
     written = {case_field for t in d.transitions for case_field, _ in t.writes}
     assert {"strengths", "personal_goals", "natural_supports"} <= written
-    review = [t for t in d.timers_of("working_on_goals") if t.event == "plan_review_due"]
+    review = [c for c in d.clocks if c.event == "plan_review_due"]
     assert review
     assert review[0].after is not None
     assert review[0].after.months == 6
+    assert not review[0].pausable  # a hold does not move the review
 
 
 def test_clinical_combines_several_services_and_meets_regularly() -> None:
@@ -533,16 +546,22 @@ def test_hospital_deadlines_follow_the_regulations() -> None:
     assert p["standard_authorization_deadline"] == "P7D"
     assert p["tcm_contact_business_days"] == 2
     assert p["readmission_window"] == "P30D"
-    window = [t for t in d.timers_of("post_discharge_monitoring") if t.kind is TimerKind.AT]
-    assert window
-    assert window[0].at == "case.discharge_date"
-    assert window[0].offset is not None
-    assert window[0].offset.days == 30
+    assert p["admission_review_business_days"] == 2  # 42 CFR 456.126
+    clocks = {c.name: c for c in d.clocks}
+    window = clocks["readmission_window"]
+    assert window.anchor == "case.discharge_date"
+    assert window.after is not None
+    assert window.after.days == 30
+    # every admission, readmissions included, starts the notice and the admission review
+    assert clocks["admission_im_notice"].start.states == ("admitted",)
+    assert clocks["admission_review"].start.states == ("admitted",)
+    assert clocks["admission_review"].calendar == "ur_working_days"
+    assert d.calendars["ur_working_days"].subdivision is None  # federal working days
     readmitted = [
         t for t in d.transitions_from("post_discharge_monitoring") if t.event == "readmitted"
     ]
     assert readmitted
-    assert readmitted[0].target == "concurrent_review"
+    assert readmitted[0].target == "admitted"
 
 
 # -- scripted paths ------------------------------------------------------------
@@ -571,9 +590,12 @@ def test_paths_exercise_outreach_hold_and_timers(name: str) -> None:
 def test_scripted_path_reaches_its_final_state(name: str, path_name: str, start_name: str) -> None:
     definition = definition_of(name)
     path = next(p for p in load_paths(name)["paths"] if p["name"] == path_name)
-    walker = walk(definition, path, START_INSTANTS[start_name])
-    assert walker.state == path["final"]
-    assert definition.states[walker.state].final
+    # on the real engine in virtual time: case clocks run across states
+    with open_simulation(WORKFLOWS_DIR / f"{name}.yaml", start=START_INSTANTS[start_name]) as sim:
+        sim.run(steps_from_path(path))  # raises ScriptError naming the step that fails
+        state = sim.state
+    assert state == path["final"]
+    assert definition.states[state].final
 
 
 def test_walker_rejects_an_event_the_state_does_not_handle() -> None:

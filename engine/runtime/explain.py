@@ -189,7 +189,10 @@ def build_explanation(
         fired = tuple(
             FiredDeadline(e.seq, e.timer or e.event, e.event, e.recorded_at, e.lateness_seconds)
             for e in history
-            if e.seq > entered.seq and e.outcome == "timer" and e.to_state == view.state
+            if e.seq > entered.seq
+            and e.outcome == "timer"
+            and e.to_state == view.state
+            and "clock" not in e.payload  # case clocks: overdue_clocks says so until stopped
         )
     overdue = tuple(
         OverdueTimer(t.id, t.name, t.event, t.due_at, (now - t.due_at).total_seconds())

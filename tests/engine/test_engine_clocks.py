@@ -225,3 +225,99 @@ def test_time_left_is_kept_across_any_hold_pattern(
     (dog,) = _clocks(engine.get(case_id), "monthly_contact")
     assert dog.due_at == clock.now() + timedelta(days=30) - ran
     engine.send(case_id, "close", **CM)
+
+
+FIELD_CLOCK = """\
+  - name: plan_review
+    description: A plan review every 90 days from the last assessment date (program rule).
+    start: {field: last_assessment_date}
+    anchor: case.last_assessment_date
+    every: P90D
+    event: plan_review_due
+    stop: {phases: [closure]}
+"""
+FIELD_HANDLER = """\
+  - event: plan_review_due
+    from: open
+    internal: true
+"""
+
+
+@pytest.fixture
+def field_engine(database_url: str, clock: ManualClock, tmp_path: Path) -> Iterator[Engine]:
+    text = PROGRAM.read_text(encoding="utf-8")
+    text = text.replace("clocks:\n", "clocks:\n" + FIELD_CLOCK, 1)
+    text = text.replace("shared_transitions:\n", "shared_transitions:\n" + FIELD_HANDLER, 1)
+    path = tmp_path / "program.yaml"
+    path.write_text(text, encoding="utf-8")
+    eng = Engine.open(database_url, workflows=[path], clock=clock)
+    try:
+        yield eng
+    finally:
+        eng.close()
+
+
+def test_field_start_and_recurring_clock_follow_the_record_date(
+    field_engine: Engine, clock: ManualClock
+) -> None:
+    engine = field_engine
+    case = engine.open_case("clockdemo", {"patient_id": "P-1"}, **CM)
+    engine.send(case.id, "accepted", **CM)
+    assert _clocks(engine.get(case.id), "plan_review") == []  # the field is not set yet
+    engine.send(case.id, "assessment_completed", {"last_assessment_date": "2026-11-01"}, **CM)
+    (review,) = _clocks(engine.get(case.id), "plan_review")
+    assert review.due_at == datetime(2027, 1, 30, tzinfo=UTC)
+    assert review.recurring
+    clock.set(datetime(2027, 1, 30, 1, tzinfo=UTC))
+    assert engine.fire_due_timers() == 1
+    (review,) = _clocks(engine.get(case.id), "plan_review")
+    assert review.due_at == datetime(2027, 4, 30, tzinfo=UTC)  # the next period
+    assert engine.find(overdue=True).items == ()  # a cadence is not a missed deadline
+
+
+_OPS = st.lists(
+    st.tuples(st.sampled_from(["run", "contact", "hold", "discharge"]), st.integers(1, 20 * 24)),
+    max_size=10,
+)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(ops=_OPS)
+def test_watchdog_matches_a_model_of_resets_holds_and_running_time(
+    engine: Engine, clock: ManualClock, ops: list[tuple[str, int]]
+) -> None:
+    """Any mix of running time, contacts (restart) and holds (pause): the watchdog is due
+    when 30 days of running time have passed since the last contact."""
+    case_id = _to_monitoring(engine)
+    left = timedelta(days=30)  # the model: running time left before the lapse
+    held = False
+    for op, hours in ops:
+        step = timedelta(hours=hours)
+        if op == "run":
+            if not held and step >= left:
+                continue  # keep the model free of lapses
+            clock.advance(step)
+            if not held:
+                left -= step
+        elif op == "contact" and not held:
+            engine.send(case_id, "contact_recorded", **CM)
+            left = timedelta(days=30)
+        elif op == "hold" and not held:
+            engine.send(case_id, "hospitalised", **CM)
+            held = True
+        elif op == "discharge" and held:
+            engine.send(case_id, "discharged", **CM)
+            held = False
+    (dog,) = _clocks(engine.get(case_id), "monthly_contact")
+    if held:
+        assert dog.status == "paused"
+        assert dog.remaining_seconds == left.total_seconds()
+    else:
+        assert dog.status == "pending"
+        assert dog.due_at == clock.now() + left
+    engine.send(case_id, "close", **CM)
