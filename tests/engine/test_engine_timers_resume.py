@@ -40,6 +40,7 @@ case_schema:
   required: [patient_id]
   properties:
     patient_id: {type: string}
+    note: {type: string}
 initial: intake
 states:
   intake:
