@@ -22,10 +22,10 @@ def test_cases_list_finds_cases_by_key(tmp_path: Path, capsys: pytest.CaptureFix
         eng.open_case("keyedtest", {"patient_id": "P-0001", "encounter_id": "E-2"}, **CLERK)
     base = ["cases", "list", "--database-url", url, "--workflows", str(KEYED), "--json"]
     assert main([*base, "--key", "encounter_id=E-1"]) == 0
-    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [a.id]
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)["items"]] == [a.id]
     assert main([*base, "--key", "patient_id=P-0001"]) == 0
-    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert len(json.loads(capsys.readouterr().out)["items"]) == 2
     assert main([*base, "--key", "patient_id=P-0001", "--key", "encounter_id=E-9"]) == 0
-    assert json.loads(capsys.readouterr().out) == []
+    assert json.loads(capsys.readouterr().out)["items"] == []
     assert main([*base, "--key", "patient_id"]) == 2  # not NAME=VALUE
     assert "NAME=VALUE" in capsys.readouterr().err

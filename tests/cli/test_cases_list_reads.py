@@ -41,7 +41,7 @@ def test_cases_list_asks_for_overdue_cases_only_with_the_flag(
 
     monkeypatch.setattr(Engine, "find", spy)
     assert main(["cases", "list", "--database-url", url, "--json", *flags]) == 0
-    rows = {r["id"]: r["overdue"] for r in json.loads(capsys.readouterr().out)}
+    rows = {r["id"]: r["overdue"] for r in json.loads(capsys.readouterr().out)["items"]}
     assert calls == ([True] if flags else [None])
     assert rows[stale] is True
     if not flags:

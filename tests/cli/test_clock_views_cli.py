@@ -55,7 +55,7 @@ def test_timers_list_shows_overdue_clocks(overdue_case, capsys) -> None:
         "--json",
     )
     assert code == 0
-    (row,) = json.loads(out)
+    (row,) = json.loads(out)["items"]
     assert (row["name"], row["scope"], row["status"]) == ("annual_reassessment", "clock", "overdue")
     assert row["fired_at"] is not None
 
@@ -65,7 +65,7 @@ def test_cases_list_overdue_includes_a_case_with_an_overdue_clock(overdue_case, 
         capsys, "cases", "list", "--database-url", overdue_case["url"], "--overdue", "--json"
     )
     assert code == 0
-    assert [r["id"] for r in json.loads(out)] == [overdue_case["case"]]
+    assert [r["id"] for r in json.loads(out)["items"]] == [overdue_case["case"]]
 
 
 SCRIPT = """\
