@@ -158,4 +158,5 @@ secrets = ["{secret}"]
         out.mkdir(parents=True, exist_ok=True)
         (out / "bundled-by-key.json").write_text(json.dumps(log, indent=2))
         (out / "bundled-webhooks.jsonl").write_text((rx.state / "exchanges").read_text())
+        (out / "bundled-casework.toml").write_text(config.read_text().replace(secret, "whsec_…"))
         (out / "bundled-outbox.json").write_text(json.dumps({"queued": queued, "pulled": pulled}))
