@@ -40,10 +40,10 @@ RECORD = {"patient_id": "P-0001", "program": "housing", "priority": "routine", "
 def keyed_workflows(folder: Path) -> Path:
     """The bundled brokerage workflow with business keys (patient_id; referral_id unique)."""
     text = (WORKFLOWS / "brokerage.yaml").read_text()
+    assert "\nbusiness_keys: [patient_id]\n" in text
     text = text.replace(
-        "case_schema:\n  type: object\n",
-        "business_keys:\n  - patient_id\n  - {name: referral_id, unique: true}\n"
-        "case_schema:\n  type: object\n",
+        "\nbusiness_keys: [patient_id]\n",
+        "\nbusiness_keys:\n  - patient_id\n  - {name: referral_id, unique: true}\n",
         1,
     )
     text = text.replace(

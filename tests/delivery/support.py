@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 HERE = Path(__file__).resolve().parent
 WORKFLOW = HERE / "fixtures" / "dispatch.yaml"
@@ -80,3 +84,49 @@ class Receiver:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def write_clients(path: Path, token: str, *, roles: list[str]) -> Path:
+    """A clients file with one client ``host-app`` (read, write, actions) holding ``token``."""
+    from engine.api.clients import hash_token
+
+    client = {
+        "name": "host-app",
+        "actor": "svc:host-app",
+        "roles": roles,
+        "permissions": ["read", "write", "actions"],
+        "token_sha256": hash_token(token),
+    }
+    path.write_text(json.dumps({"clients": [client]}), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+@contextmanager
+def casework_serve(*args: str, token: str) -> Iterator[httpx.Client]:
+    """``casework serve ARGS`` as a process on a free loopback port; yields a client holding
+    ``token``, once ``/health`` answers. The server is terminated on the way out."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "engine", "serve", *args, "--port", str(port)],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stderr=subprocess.PIPE,
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as http:
+
+            def up() -> bool:
+                if server.poll() is not None:
+                    err = server.stderr.read().decode(errors="replace") if server.stderr else ""
+                    raise AssertionError(f"casework serve exited: {err[-2000:]}")
+                try:
+                    return http.get("/health").status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            wait_until(up, timeout=240, what="the server")  # slow start on a loaded box
+            yield http
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
