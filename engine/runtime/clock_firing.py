@@ -17,12 +17,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from engine.errors import EventRejected, PayloadInvalid
 from engine.runtime.clocks import next_lapse, rearm_row
 from engine.runtime.machine import CompiledWorkflow
-from engine.runtime.transact import HistoryFacts, commit_applied, record_ignored
+from engine.runtime.transact import fire_timer_event
 from engine.store.interface import StoreTransaction
-from engine.store.records import CaseRecord, HistoryOutcome, TimerRecord
+from engine.store.records import CaseRecord, TimerRecord
 from engine.timing.due import next_recurrence
 
 __all__ = ["fire_clock"]
@@ -61,39 +60,7 @@ def fire_clock(
             tx.insert_timers([rearm_row(timer, next_due, now)])
     if skipped:
         payload["skipped_periods"] = skipped
-    facts = HistoryFacts(
-        actor=actor,
-        roles=roles,
-        payload=payload,
-        idempotency_key=None,
-        timer=timer.name,
-        lateness_seconds=max(0.0, (now - timer.due_at).total_seconds()),
-    )
-    try:
-        applied = compiled.apply(
-            case_id=case.id,
-            state=case.state,
-            previous_state=case.previous_state,
-            event=timer.event,
-            payload={},
-            record=case.record,
-            roles=roles,
-            now=now,
-            system=True,
-        )
-    except (EventRejected, PayloadInvalid):
-        record_ignored(tx, compiled, case, timer.event, facts, now, overdue)
-        return True
-    commit_applied(
-        tx,
-        compiled,
-        case,
-        applied,
-        event=timer.event,
-        facts=facts,
-        now=now,
-        outcome=HistoryOutcome.TIMER,
-        keep_overdue=overdue,
-        want_view=False,
+    fire_timer_event(
+        tx, compiled, case, timer, now, actor=actor, roles=roles, payload=payload, overdue=overdue
     )
     return True

@@ -25,14 +25,13 @@ from datetime import datetime
 from typing import Any
 
 from engine.definitions.model import Timer
-from engine.errors import EventRejected, PayloadInvalid
 from engine.runtime.clock_firing import fire_clock
 from engine.runtime.context import EngineContext
 from engine.runtime.machine import CompiledWorkflow
 from engine.runtime.timers import rearm_recurring
-from engine.runtime.transact import HistoryFacts, commit_applied, record_ignored
+from engine.runtime.transact import fire_timer_event
 from engine.store.interface import StoreTransaction
-from engine.store.records import CaseRecord, HistoryOutcome, TimerRecord, TimerScope, TimerStatus
+from engine.store.records import CaseRecord, TimerRecord, TimerScope, TimerStatus
 from engine.timing.due import next_recurrence
 
 log = logging.getLogger(__name__)
@@ -137,43 +136,18 @@ def _fire(
         )
         if skipped:
             payload["skipped_periods"] = skipped
-    facts = HistoryFacts(
+    overdue = None if recurring else (case.overdue_since or now)
+    applied = fire_timer_event(
+        tx,
+        compiled,
+        case,
+        timer,
+        now,
         actor=TIMER_ACTOR,
         roles=TIMER_ROLES,
         payload=payload,
-        idempotency_key=None,
-        timer=timer.name,
-        lateness_seconds=max(0.0, (now - timer.due_at).total_seconds()),
+        overdue=overdue,
     )
-    overdue = None if recurring else (case.overdue_since or now)
-    entered = False
-    try:
-        applied = compiled.apply(
-            case_id=case.id,
-            state=case.state,
-            previous_state=case.previous_state,
-            event=timer.event,
-            payload={},
-            record=case.record,
-            roles=TIMER_ROLES,
-            now=now,
-            system=True,
-        )
-    except (EventRejected, PayloadInvalid):
-        record_ignored(tx, compiled, case, timer.event, facts, now, overdue)
-    else:
-        entered = applied.entered
-        commit_applied(
-            tx,
-            compiled,
-            case,
-            applied,
-            event=timer.event,
-            facts=facts,
-            now=now,
-            outcome=HistoryOutcome.TIMER,
-            keep_overdue=overdue,
-            want_view=False,
-        )
+    entered = applied is not None and applied.entered
     if recurring and not entered and next_due is not None:
         rearm_recurring(tx, timer, next_due, now)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.definitions.model import State, WorkflowDefinition
-from engine.errors import ConcurrencyConflict
+from engine.errors import ConcurrencyConflict, EventRejected, PayloadInvalid
 from engine.runtime.action_arguments import action_arguments
 from engine.runtime.audit import GENESIS, head_hash, record_hash, row_hash
 from engine.runtime.business_keys import sync_keys
@@ -30,6 +30,7 @@ from engine.store.records import (
     HistoryRecord,
     OutboxRecord,
     OutboxStatus,
+    TimerRecord,
 )
 
 
@@ -386,3 +387,57 @@ def case_head_hash(case: CaseRecord) -> str:
         opened_at=case.opened_at,
         closed_at=case.closed_at,
     )
+
+
+def fire_timer_event(
+    tx: StoreTransaction,
+    compiled: CompiledWorkflow,
+    case: CaseRecord,
+    timer: TimerRecord,
+    now: datetime,
+    *,
+    actor: str,
+    roles: tuple[str, ...],
+    payload: Mapping[str, Any],
+    overdue: datetime | None,
+) -> Applied | None:
+    """Send a claimed timer's (or clock's) event through the transition path and persist
+    it (history outcome ``timer``, lateness recorded); None when no transition accepts
+    it now (history outcome ``timer_ignored``)."""
+    assert timer.due_at is not None
+    facts = HistoryFacts(
+        actor=actor,
+        roles=roles,
+        payload=payload,
+        idempotency_key=None,
+        timer=timer.name,
+        lateness_seconds=max(0.0, (now - timer.due_at).total_seconds()),
+    )
+    try:
+        applied = compiled.apply(
+            case_id=case.id,
+            state=case.state,
+            previous_state=case.previous_state,
+            event=timer.event,
+            payload={},
+            record=case.record,
+            roles=roles,
+            now=now,
+            system=True,
+        )
+    except (EventRejected, PayloadInvalid):
+        record_ignored(tx, compiled, case, timer.event, facts, now, overdue)
+        return None
+    commit_applied(
+        tx,
+        compiled,
+        case,
+        applied,
+        event=timer.event,
+        facts=facts,
+        now=now,
+        outcome=HistoryOutcome.TIMER,
+        keep_overdue=overdue,
+        want_view=False,
+    )
+    return applied
