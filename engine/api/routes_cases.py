@@ -175,15 +175,8 @@ def send_event(
     roles = list(client.roles_for(defn.roles))
     label = body.event if body.event in defn.events else "unknown"
     try:
-        view = engine.send(
-            case_id,
-            body.event,
-            body.payload,
-            actor=client.actor,
-            roles=roles,
-            idempotency_key=idempotency_key,
-            expected_version=expected,
-            client=client.via,
+        view = send_as_client(
+            engine, client, case_id, body.event, body.payload, roles, idempotency_key, expected
         )
     except EngineError as exc:
         metrics.rejected(current.workflow, label, _reason(exc))
@@ -191,6 +184,29 @@ def send_event(
     metrics.applied(current.workflow, label)
     response.headers["ETag"] = _etag(view.version)
     return _written_body(engine, client, view, engine.allowed_events(case_id, roles))
+
+
+def send_as_client(
+    engine: Engine,
+    client: Client,
+    case_id: str,
+    event: str,
+    payload: dict[str, Any] | None,
+    roles: list[str],
+    idempotency_key: str | None,
+    expected_version: int | None,
+) -> CaseView:
+    """``Engine.send`` on behalf of an API client (and the end user it acts for)."""
+    return engine.send(
+        case_id,
+        event,
+        payload,
+        actor=client.actor,
+        roles=roles,
+        idempotency_key=idempotency_key,
+        expected_version=expected_version,
+        client=client.via,
+    )
 
 
 def _reason(exc: EngineError) -> str:

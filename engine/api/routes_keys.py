@@ -28,6 +28,7 @@ from engine.api.routes_cases import (
     _metrics,
     _reason,
     _written_body,
+    send_as_client,
 )
 from engine.errors import EngineError
 
@@ -78,15 +79,8 @@ def send_by_key(
         roles = list(
             client.roles_for(engine.definition(case.workflow, case.workflow_version).roles)
         )
-        view = engine.send(
-            case_id,
-            body.event,
-            body.payload,
-            actor=client.actor,
-            roles=roles,
-            idempotency_key=idempotency_key,
-            expected_version=expected,
-            client=client.via,
+        view = send_as_client(
+            engine, client, case_id, body.event, body.payload, roles, idempotency_key, expected
         )
     except EngineError as exc:
         metrics.rejected(body.workflow, label, _reason(exc))
