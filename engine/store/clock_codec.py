@@ -34,7 +34,8 @@ def calendar_from_json(d: dict[str, Any]) -> Calendar:
     )
 
 
-def _dur(d: Duration | None) -> dict[str, Any] | None:
+def duration_to_json(d: Duration | None) -> dict[str, Any] | None:
+    """A duration as stored (every part, and the text it was written as)."""
     if d is None:
         return None
     return {
@@ -49,7 +50,7 @@ def _dur(d: Duration | None) -> dict[str, Any] | None:
     }
 
 
-def _undur(data: dict[str, Any] | None) -> Duration | None:
+def duration_from_json(data: dict[str, Any] | None) -> Duration | None:
     return None if data is None else Duration(**data)
 
 
@@ -83,9 +84,9 @@ def clock_to_json(c: Clock) -> dict[str, Any]:
         "start": _triggers(c.start),
         "stop": _triggers(c.stop),
         "reset_on": list(c.reset_on),
-        "after": _dur(c.after),
+        "after": duration_to_json(c.after),
         "business_days": c.business_days,
-        "every": _dur(c.every),
+        "every": duration_to_json(c.every),
         "anchor": c.anchor,
         "calendar": c.calendar,
         "pausable": c.pausable,
@@ -104,9 +105,9 @@ def clock_from_json(d: dict[str, Any]) -> Clock:
         start=_untriggers(d["start"]),
         stop=_untriggers(d["stop"]),
         reset_on=tuple(d["reset_on"]),
-        after=_undur(d["after"]),
+        after=duration_from_json(d["after"]),
         business_days=d["business_days"],
-        every=_undur(d["every"]),
+        every=duration_from_json(d["every"]),
         anchor=d["anchor"],
         calendar=d["calendar"],
         pausable=bool(d["pausable"]),

@@ -14,7 +14,6 @@ from engine.definitions.build import action_specs
 from engine.definitions.business_keys import BusinessKey
 from engine.definitions.model import (
     CatchUp,
-    Duration,
     Model,
     Phase,
     Role,
@@ -30,6 +29,8 @@ from engine.store.clock_codec import (
     calendar_to_json,
     clock_from_json,
     clock_to_json,
+    duration_from_json,
+    duration_to_json,
 )
 
 CODEC_VERSION = 1
@@ -43,36 +44,17 @@ def _unloc(data: list[Any] | None) -> SourceLocation | None:
     return None if data is None else SourceLocation(str(data[0]), int(data[1]), int(data[2]))
 
 
-def _dur(d: Duration | None) -> dict[str, Any] | None:
-    if d is None:
-        return None
-    return {
-        "text": d.text,
-        "years": d.years,
-        "months": d.months,
-        "weeks": d.weeks,
-        "days": d.days,
-        "hours": d.hours,
-        "minutes": d.minutes,
-        "seconds": d.seconds,
-    }
-
-
-def _undur(data: dict[str, Any] | None) -> Duration | None:
-    return None if data is None else Duration(**data)
-
-
 def _timer(t: Timer) -> dict[str, Any]:
     return {
         "name": t.name,
         "state": t.state,
         "event": t.event,
         "kind": t.kind.value,
-        "after": _dur(t.after),
+        "after": duration_to_json(t.after),
         "business_days": t.business_days,
         "at": t.at,
-        "offset": _dur(t.offset),
-        "every": _dur(t.every),
+        "offset": duration_to_json(t.offset),
+        "every": duration_to_json(t.every),
         "catch_up": t.catch_up.value,
         "pausable": t.pausable,
         "description": t.description,
@@ -87,11 +69,11 @@ def _untimer(d: dict[str, Any]) -> Timer:
         state=d["state"],
         event=d["event"],
         kind=TimerKind(d["kind"]),
-        after=_undur(d["after"]),
+        after=duration_from_json(d["after"]),
         business_days=d["business_days"],
         at=d["at"],
-        offset=_undur(d["offset"]),
-        every=_undur(d["every"]),
+        offset=duration_from_json(d["offset"]),
+        every=duration_from_json(d["every"]),
         catch_up=CatchUp(d["catch_up"]),
         pausable=bool(d["pausable"]),
         description=d["description"],
