@@ -20,7 +20,10 @@ from typing import Any
 
 from engine.errors import EngineError
 
-VARIABLES = ("case", "event", "params", "now")
+VARIABLES = ("case", "event", "params", "now", "items")
+ITEM_VARIABLES = (*VARIABLES, "item")
+"""Case expressions see ``items`` (type -> list of the case's items); an item's own
+expressions see ``item`` too (engine/definitions/items.py)."""
 MAX_SOURCE = 2000
 MAX_COMPREHENSION_NESTING = 1
 
@@ -62,14 +65,23 @@ class Expression:
         event: Mapping[str, Any],
         params: Mapping[str, Any],
         now: datetime,
+        items: Mapping[str, Any] | None = None,
+        item: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Evaluate over plain data; raises :class:`ExpressionError`."""
-        context = {
+        """Evaluate over plain data; raises :class:`ExpressionError`.
+
+        ``items`` (item type -> list of item maps) and ``item`` (one item map) are
+        bound only when given: an expression naming them without them fails."""
+        context: dict[str, Any] = {
             "case": dict(case),
             "event": dict(event),
             "params": dict(params),
             "now": now,
         }
+        if items is not None:
+            context["items"] = dict(items)
+        if item is not None:
+            context["item"] = dict(item)
         try:
             return self._program.execute(context)
         except KeyError as exc:

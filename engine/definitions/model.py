@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.definitions.clocks import Clock
+    from engine.definitions.items import ItemType
 
 from engine.definitions.business_keys import BusinessKey
 from engine.errors import OpenDenied
@@ -167,6 +168,7 @@ class Transition:
     actions: tuple[str, ...] = ()
     description: str = ""
     location: SourceLocation | None = None
+    case_event: str | None = None  # item transitions only: the event then sent to the case
 
     @property
     def internal(self) -> bool:
@@ -227,6 +229,7 @@ class WorkflowDefinition:
     content_hash: str = ""  # sha256 of the source text(s), hex
     business_keys: tuple[BusinessKey, ...] = ()  # see engine/definitions/business_keys.py
     open_roles: tuple[str, ...] = ()  # who may open a case; () = any role declared above
+    item_types: dict[str, ItemType] = field(default_factory=dict)  # the `items:` map, in order
 
     def check_may_open(self, roles: Iterable[str]) -> None:
         """Raise OpenDenied unless one of ``roles`` may open a case: one of ``open_roles``,
@@ -276,4 +279,9 @@ class WorkflowDefinition:
             names.update(s.on_exit)
         for t in self.transitions:
             names.update(t.actions)
+        for item_type in self.item_types.values():
+            names.update(item_type.action_names())
         return frozenset(names)
+
+    def item_type(self, name: str) -> ItemType | None:
+        return self.item_types.get(name)
