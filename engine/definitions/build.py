@@ -12,6 +12,7 @@ from typing import Any
 from engine.definitions.assemble import Assembled, Origin, RawTransition, as_dict, str_list
 from engine.definitions.business_keys import build_business_keys
 from engine.definitions.clocks import build_calendar, build_calendars, build_clocks
+from engine.definitions.continuity import build_reopenings, build_transfers
 from engine.definitions.model import (
     ActionSpec,
     CatchUp,
@@ -78,6 +79,8 @@ def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         business_keys=build_business_keys(data),
         open_roles=tuple(str_list(data.get("open_roles"))),
+        transfers=build_transfers(asm),
+        reopenings=build_reopenings(asm),
     )
 
 

@@ -35,6 +35,7 @@ from engine.definitions.assemble import (
 )
 from engine.definitions.business_keys import business_key_diagnostics
 from engine.definitions.clock_checks import ClockChecks
+from engine.definitions.continuity import ContinuityChecks
 from engine.definitions.diagnostics import Diagnostic
 from engine.definitions.durations import is_duration_syntax
 from engine.definitions.field_checks import FieldChecks
@@ -58,7 +59,7 @@ def schema_properties(schema: Any) -> set[str] | None:
     return set(props) if isinstance(props, dict) else None
 
 
-class _Checker(FieldChecks, ClockChecks):
+class _Checker(FieldChecks, ClockChecks, ContinuityChecks):
     def __init__(self, asm: Assembled) -> None:
         self.asm = asm
         self.out: list[Diagnostic] = []
@@ -91,6 +92,7 @@ class _Checker(FieldChecks, ClockChecks):
         self.check_transitions()
         self.check_action_arguments()
         self.check_clocks()
+        self.check_continuity()
         self.check_payload_usage()
         self.out.extend(graph_diagnostics(self.asm))
         self.out.extend(business_key_diagnostics(self.asm))
@@ -376,7 +378,7 @@ class _Checker(FieldChecks, ClockChecks):
         for t in self.asm.transitions:
             data, origin = t.data, t.origin
             source = self.states[t.source]
-            if source.final:
+            if source.final and not t.reopen:
                 self.per_origin(t, "final", "final-has-transitions", ())
             has_target = "target" in data and data["target"] is not None
             if data.get("internal") is True and has_target:

@@ -23,6 +23,7 @@ from engine.errors import DuplicateKey, SchemaOutOfDate
 from engine.store import case_queries as cq
 from engine.store import change_queries as chq
 from engine.store import key_queries as kq
+from engine.store import link_queries as lq
 from engine.store import outbox_queries as oq
 from engine.store import records as r
 from engine.store import revisions
@@ -283,6 +284,16 @@ class SqlAlchemyTransaction(StoreTransaction):
         self, workflow: str | None, keys: Sequence[tuple[str, str]], *, open_only: bool, limit: int
     ) -> list[str]:
         return kq.cases_with_keys(self.conn, workflow, keys, open_only=open_only, limit=limit)
+
+    def insert_case_link(self, link: r.CaseLinkRecord) -> None:
+        with _translate_errors():
+            lq.insert_case_link(self.conn, link)
+
+    def case_links(self, case_id: str) -> list[r.CaseLinkRecord]:
+        return lq.case_links(self.conn, case_id)
+
+    def link_batches(self, batch: int = 1000) -> Iterator[r.CaseLinkRecord]:
+        return lq.link_batches(self.conn, batch)
 
 
 class SqlAlchemyStore(CaseStore):
