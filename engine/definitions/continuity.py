@@ -48,8 +48,20 @@ __all__ = [
     "continuity_transitions",
 ]
 
-#: The keys of a declaration that make up its transition (the rest is continuity's).
-_TRANSITION_KEYS = ("event", "guard", "roles", "payload", "writes", "set", "actions", "description")
+#: The keys of a declaration its transition keeps (``record`` and ``within`` only for the
+#: payload-usage check: they may read ``event.`` fields; the rest is continuity's).
+_TRANSITION_KEYS = (
+    "event",
+    "guard",
+    "roles",
+    "payload",
+    "writes",
+    "set",
+    "actions",
+    "description",
+    "record",
+    "within",
+)
 
 
 @dataclass(frozen=True, slots=True)
