@@ -33,7 +33,9 @@ from engine.errors import (
     IdempotencyKeyReused,
     OpenDenied,
     PayloadInvalid,
+    ReopenDenied,
     SchemaOutOfDate,
+    TransferInvalid,
     UnknownWorkflow,
 )
 
@@ -50,6 +52,8 @@ if TYPE_CHECKING:
     )
     from engine.definitions.describe import describe, describe_dict
     from engine.definitions.diagram import render_dot, render_mermaid
+    from engine.runtime.case_continuity import CaseLink
+    from engine.runtime.continuity import TransferResult
     from engine.runtime.engine import Engine
     from engine.runtime.explain import CaseExplanation
     from engine.runtime.views import (
@@ -84,6 +88,8 @@ _LAZY: dict[str, str] = {
     # runtime: the engine facade and what it returns
     "Engine": "engine.runtime.engine",
     "CaseExplanation": "engine.runtime.explain",
+    "CaseLink": "engine.runtime.case_continuity",  # transfers and reopening
+    "TransferResult": "engine.runtime.continuity",
     "ActionContext": "engine.runtime.views",
     "AuditReport": "engine.runtime.views",
     "BrokenLink": "engine.runtime.views",
@@ -118,6 +124,7 @@ __all__ = [
     "AuditReport",
     "BrokenLink",
     "CaseExplanation",
+    "CaseLink",
     "CaseNotFound",
     "CaseView",
     "CheckReport",
@@ -138,11 +145,14 @@ __all__ = [
     "OutboxItem",
     "Page",
     "PayloadInvalid",
+    "ReopenDenied",
     "SchemaOutOfDate",
     "Simulation",
     "SystemClock",
     "TimerView",
     "TimerWorker",
+    "TransferInvalid",
+    "TransferResult",
     "UnknownWorkflow",
     "WorkflowDefinition",
     "check_paths",
