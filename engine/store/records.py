@@ -65,6 +65,11 @@ class RejectionReason(StrEnum):
     GUARD_FALSE = "guard_false"  #: every candidate transition's guard was false
     ROLE_MISSING = "role_missing"  #: the sender has none of the roles the transition needs
     GUARD_ERROR = "guard_error"  #: a guard could not be evaluated over the case data
+    #: work items (revision 0011): the workflow declares no such item type
+    UNKNOWN_ITEM_TYPE = "unknown_item_type"
+    CASE_STATE = "case_state"  #: the item type may not be added in the case's state
+    ITEM_LIMIT = "item_limit"  #: the case holds the type's maximum number of items
+    ITEM_CLOSED = "item_closed"  #: the item is in a final state: nothing changes it
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,10 @@ def test_rejection_reason_values_are_the_strings_in_problems() -> None:
         "guard_false",
         "role_missing",
         "guard_error",
+        "unknown_item_type",
+        "case_state",
+        "item_limit",
+        "item_closed",
     ]
 
 
