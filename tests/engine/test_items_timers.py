@@ -69,9 +69,7 @@ def test_item_clock_runs_across_its_states_and_closes_the_item(
     assert eng.get(cid).state == "linking"
 
 
-def test_item_timer_of_a_state_the_item_left_is_cancelled(
-    eng: Engine, clock: ManualClock
-) -> None:
+def test_item_timer_of_a_state_the_item_left_is_cancelled(eng: Engine, clock: ManualClock) -> None:
     cid = eng.open_case("itemcase", PATIENT, **CM).id
     eng.add_item(cid, "referral", HOUSING, **CM)
     eng.send_item(cid, "referral-1", "waitlist", **PROVIDER)
