@@ -43,7 +43,10 @@ def _t(source: str, event: str, target: str | None, **kw: Any) -> Transition:
 
 def referral_type(max_items: int = 3) -> ItemType:
     no_answer = Timer(
-        name="no_answer", state="sent", event="no_answer", kind=TimerKind.AFTER,
+        name="no_answer",
+        state="sent",
+        event="no_answer",
+        kind=TimerKind.AFTER,
         after=parse_duration("P14D"),
     )
     states = {
@@ -114,9 +117,7 @@ def itemcase_definition(max_items: int = 3) -> WorkflowDefinition:
     transitions = tuple(
         replace(t, guard=ALL_SETTLED) if t.event == "all_settled" else t for t in base.transitions
     )
-    return replace(
-        base, transitions=transitions, item_types={"referral": referral_type(max_items)}
-    )
+    return replace(base, transitions=transitions, item_types={"referral": referral_type(max_items)})
 
 
 def open_engine(database_url: str, clock: Clock, max_items: int = 3) -> Engine:
