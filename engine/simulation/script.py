@@ -28,8 +28,9 @@ A step is ``WHEN WHAT``:
   adds an item of ``TYPE`` (without ``id`` the engine names it ``TYPE-N``;
   without ``as`` it is added with the roles the type's ``create`` rule lists);
   ``item ID EVENT [as ROLES] [by ACTOR] [{json payload}]`` sends an item event
-  (without ``as``: every role that may send it from the item's state). Both
-  take ``expect STATE`` (the case's state) as other steps do.
+  (without ``as``: every role that may send it from the item's state; an item
+  named ``add`` cannot be addressed here). Both take ``expect STATE`` (the
+  case's state) as other steps do.
 
 Parsing never evaluates anything: JSON is read with :mod:`json`, the rest with
 regular expressions. Errors carry the script line, never payload values.
@@ -121,7 +122,9 @@ class ScriptStep:
     payload: Mapping[str, Any] = field(default_factory=dict)
     expect: str | None = None
     item_type: str | None = None  # item_add: the type to add
-    item_id: str | None = None  # item_add: the id to give (None: "<type>-<n>"); item_event: the item
+    item_id: str | None = (
+        None  # item_add: the id to give (None: "<type>-<n>"); item_event: the item
+    )
     expect_items: Mapping[str, str] = field(default_factory=dict)  # item id -> expected item state
 
 
@@ -204,7 +207,8 @@ def _parse_step(lineno: int, text: str) -> ScriptStep:
         action, event = "open", None
     elif what == "item":
         m_add = _ITEM_ADD.match(rest)
-        m_ev = None if m_add else _ITEM_EVENT.match(rest)
+        adding = re.match(r"^add(?=\s|$|\{)", rest) is not None  # `add` is not an item id here
+        m_ev = None if adding else _ITEM_EVENT.match(rest)
         if m_add:
             action, event = "item_add", None
             item_type, item_id = m_add.group("type"), m_add.group("id")

@@ -291,7 +291,8 @@ class Simulation:
             declared = ", ".join(self.definition.item_types) or "none"
             raise ScriptError(
                 step.line,
-                f"unknown item type {name!r}: workflow {self.definition.name!r} declares {declared}",
+                f"unknown item type {name!r}: workflow {self.definition.name!r} "
+                f"declares {declared}",
             )
         roles = step.roles or item_type.create.roles
         try:
@@ -311,7 +312,8 @@ class Simulation:
             ) from None
         except PayloadInvalid as exc:
             raise ScriptError(
-                step.line, f"payload of the new {name!r} item invalid at {exc.json_path}: {exc.problem}"
+                step.line,
+                f"payload of the new {name!r} item invalid at {exc.json_path}: {exc.problem}",
             ) from None
         except EngineError as exc:  # an item id already taken, ...
             raise ScriptError(step.line, f"adding a {name!r} item failed: {exc}") from None
@@ -461,6 +463,9 @@ class Simulation:
             cancelled=tuple(changes["cancelled"]),
             paused=tuple(changes["paused"]),
             resumed=tuple(changes["resumed"]),
+            item_id=row.item_id,
+            item_from=row.item_from,
+            item_to=row.item_to,
         )
 
     def _note_nothing(self, step: ScriptStep, at: datetime) -> None:
