@@ -102,3 +102,83 @@ def test_expect_items_in_a_path_step_is_checked() -> None:
     with open_simulation("brokerage") as sim, pytest.raises(ScriptError) as info:
         sim.run(steps_from_path(path))
     assert "expected item 'r' in state 'accepted', it is in 'sent'" in str(info.value)
+
+
+CLINICAL = {"patient_id": "P-0101", "program": "rehab", "priority": "routine", "risk_level": "high"}
+CLINICAL_PLAN = [
+    f"day 0 open {json.dumps(CLINICAL)}",
+    'day 1 first_contact_made as intake_coordinator {"contact_date": "2026-01-06"}',
+    "day 2 assessment_completed as nurse_case_manager "
+    '{"clinical_needs": ["mobility"], "risk_level": "high"}',
+    'day 2 item add service id pt {"service": "physical_therapy", "goals": ["Walk a mile"]}',
+    'day 3 care_plan_agreed as nurse_case_manager {"plan_start_date": "2026-01-08"} '
+    "expect coordinating_services",
+]
+
+
+def test_appointment_reminder_fires_the_day_before_its_date() -> None:
+    script = [
+        *CLINICAL_PLAN,
+        "day 4 item add appointment id appt as case_manager "
+        '{"date": "2026-01-20", "provider": "clinic-1", "service": "orthopaedics"}',
+        "day 20 nothing",
+    ]
+    tl = simulate("clinical", parse_script("\n".join(script)))
+    (reminder,) = [e for e in tl.entries if e.item_id == "appt" and e.event == "reminder_due"]
+    assert reminder.local.date == "2026-01-19"  # one day before the appointment date
+    assert "send_appointment_reminder" in reminder.actions
+
+
+def test_a_session_of_a_service_that_ended_is_refused() -> None:
+    script = [
+        *CLINICAL_PLAN,
+        "day 5 item pt stopped as nurse_case_manager "
+        '{"ended_on": "2026-01-10", "stop_reason": "plateau"}',
+        'day 6 item pt session_recorded as therapist {"session_date": "2026-01-11"}',
+    ]
+    with pytest.raises(ScriptError) as info:
+        simulate("clinical", parse_script("\n".join(script)))
+    assert info.value.line == len(script)
+    assert "'pt'" in str(info.value)
+    assert "item state 'stopped'" in str(info.value)
+
+
+def test_hospital_discharge_waits_for_every_authorization_decision() -> None:
+    record = {
+        "patient_id": "P-0508",
+        "program": "acute",
+        "priority": "expedited",
+        "risk_level": "high",
+        "medicare_beneficiary": False,
+    }
+    lead_in = [
+        f"day 0 open {json.dumps(record)}",
+        'day 0 10:00 admission_review_completed as utilization_reviewer {"continued_stay_days": 5}',
+        "day 1 discharge_planning_started as case_manager",
+        'day 1 item add education id edu as case_manager {"topic": "medication"}',
+        "day 1 item edu teach_back_passed as case_manager",
+        "day 1 10:00 item add authorization id dme as case_manager "
+        '{"service": "durable_medical_equipment", "urgency": "urgent", '
+        '"payer_type": "medicaid_managed_care"}',
+    ]
+    order = 'day 2 discharge_ordered as attending_physician {"disposition": "home"}'
+    with pytest.raises(ScriptError, match="rejected in state 'discharge_planning'"):
+        simulate("hospital", parse_script("\n".join([*lead_in, order])))
+    tl = simulate(
+        "hospital",
+        parse_script(
+            "\n".join(
+                [
+                    *lead_in,
+                    "day 5 item dme approved as payer",
+                    order.replace("day 2", "day 5") + " expect discharge_pending",
+                ]
+            )
+        ),
+    )
+    # the urgent request was escalated 72 hours after it was made (CMS-0057-F)
+    (late,) = [e for e in tl.entries if e.event == "urgent_decision_deadline"]
+    assert late.local.date == "2026-01-09"
+    assert late.local.time == "10:00"
+    assert "escalate_to_payer" in late.actions
+    assert tl.final_state == "discharge_pending"
