@@ -759,3 +759,54 @@ def test_hold_pauses_a_deadline_and_resume_keeps_the_time_left() -> None:
     assert resumed.due == walker.now + time_left
     assert resumed.due > deadline.due  # the 40 days on hold did not count
     assert walker.now - entered > time_left
+
+
+def _path_named(workflow: str, name: str) -> dict[str, Any]:
+    (path,) = [p for p in load_paths(workflow)["paths"] if p["name"] == name]
+    return path
+
+
+def test_rivers_story_is_told_without_bending_the_workflow() -> None:
+    steps = _path_named("clinical", "river_rehabilitation_to_closure")["steps"]
+    added = [s for s in steps if "add_item" in s]
+    services = {s["payload"]["service"] for s in added if s["add_item"] == "service"}
+    assert {"physical_therapy", "neuropsychology", "occupational_therapy"} <= services
+    assert all(s["payload"]["goals"] for s in added if s["add_item"] == "service")
+    appointments = [s for s in added if s["add_item"] == "appointment"]
+    assert appointments
+    assert all({"date", "provider", "service"} <= set(s["payload"]) for s in appointments)
+    contacts = [s["payload"] for s in added if s["add_item"] == "contact"]
+    assert {c["mode"] for c in contacts} >= {"phone", "face_to_face"}
+    assert {c["kind"] for c in contacts} >= {"check_in", "team_meeting", "financial_planning"}
+    events = [s.get("event") for s in steps]
+    # sessions are recorded on the plan's own service items, not as free-standing case events
+    sessions = [s for s in steps if s.get("event") == "session_recorded"]
+    assert sessions
+    assert all("item" in s for s in sessions)
+    assert {"put_on_hold", "resume", "plan_revised", "recovery_confirmed"} <= set(events)
+    hold = next(s for s in steps if s.get("event") == "put_on_hold")
+    assert hold["payload"]["hold_reason"] == "hospitalised"  # the rehospitalisation
+    assert _path_named("clinical", "river_rehabilitation_to_closure")["final"] == "closed"
+
+
+def test_hospital_path_with_two_authorizations_one_denied_and_appealed_during_review() -> None:
+    path = _path_named("hospital", "two_authorizations_one_denied_and_appealed_during_review")
+    steps = path["steps"]
+    auths = [s["item_id"] for s in steps if s.get("add_item") == "authorization"]
+    assert len(auths) == 2
+    first_decision = next(i for i, s in enumerate(steps) if s.get("item") in auths)
+    assert all(  # both requested before either is decided: concurrent
+        i < first_decision for i, s in enumerate(steps) if s.get("add_item") == "authorization"
+    )
+    by_item: dict[str, list[str]] = {}
+    for s in steps:
+        if "item" in s:
+            by_item.setdefault(s["item"], []).append(s["event"])
+    denied = [a for a in auths if "denied" in by_item.get(a, [])]
+    assert len(denied) == 1
+    assert "appeal_filed" in by_item[denied[0]]
+    appeal = next(i for i, s in enumerate(steps) if s.get("event") == "appeal_filed")
+    assert any(  # utilization review continues while the appeal is pending
+        s.get("event") == "continued_stay_approved" for s in steps[appeal:]
+    )
+    assert path["final"] == "closed"
