@@ -44,6 +44,8 @@ ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         "case-not-found": 404,
         "event-rejected": 409,
         "open-denied": 403,
+        "assign-denied": 403,
+        "assignment-rejected": 422,
         "payload-invalid": 422,
         "concurrency-conflict": 409,
         "idempotency-key-reused": 422,

@@ -25,6 +25,7 @@ from engine.definitions.model import (
     Transition,
     WorkflowDefinition,
 )
+from engine.definitions.ownership import build_ownership
 from engine.definitions.resolve import resolve_business_days, resolve_duration
 
 FRAGMENT_SEPARATOR = "\n---\n# fragment: {path}\n"
@@ -78,6 +79,7 @@ def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         business_keys=build_business_keys(data),
         open_roles=tuple(str_list(data.get("open_roles"))),
+        ownership=build_ownership(asm),
     )
 
 
@@ -112,6 +114,7 @@ def _state(asm: Assembled, name: str) -> State:
         on_exit=tuple(data.get("on_exit", ())),
         timers=timers,
         location=_location(raw.origin),
+        requires_assignee=data.get("requires_assignee", False),
     )
 
 

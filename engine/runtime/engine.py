@@ -44,6 +44,8 @@ from engine.runtime.json_policy import (
     require_case_id,
     valid_identifier,
 )
+from engine.runtime.ownership import require_assignee
+from engine.runtime.ownership_services import OwnershipServices
 from engine.runtime.pull import Actions
 from engine.runtime.registry import Registry
 from engine.runtime.transact import HistoryFacts, commit_applied
@@ -78,7 +80,7 @@ def _paths(workflows: str | Path | Sequence[str | Path] | None) -> list[str | Pa
     return list(workflows)
 
 
-class Engine(HostServices):
+class Engine(HostServices, OwnershipServices):
     """Durable cases driven by workflow definitions (see the module docstring)."""
 
     def __init__(self, context: EngineContext) -> None:
@@ -328,6 +330,8 @@ class Engine(HostServices):
                 roles=roles,
                 now=now,
             )
+            if applied.entered and compiled.definition.states[applied.to_state].requires_assignee:
+                require_assignee(tx, case, event, applied.to_state)
             view = commit_applied(tx, compiled, case, applied, event=event, facts=facts, now=now)
             assert view is not None
             remember(tx, idempotency_key, fp, view, now)
