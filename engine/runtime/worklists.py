@@ -114,6 +114,7 @@ class WorklistEntry:
 class WorklistPage:
     items: tuple[WorklistEntry, ...]
     next_cursor: str | None
+    total: int | None = None  # not counted (the listing is paged by its cursor)
 
 
 def role_states(ctx: EngineContext, role: str) -> tuple[tuple[str, str], ...]:

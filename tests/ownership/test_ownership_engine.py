@@ -14,6 +14,7 @@ from engine.clock import ManualClock
 from engine.errors import (
     AssignDenied,
     AssignmentRejected,
+    EngineError,
     ConcurrencyConflict,
     EventRejected,
     IdempotencyKeyReused,
@@ -40,11 +41,14 @@ def test_assignment_is_a_chained_history_row_with_actor_and_reason(eng: Engine) 
         None,
         True,
     )
-    assert done.operation == "assign" and done.version == 2
+    assert done.operation == "assign"
+    assert done.version == 2
     again = eng.assign(cid, "cm-cy", team="south", reason="moved south", **SUPERVISOR)
-    assert again.operation == "reassign" and again.previous_team == "north"
+    assert again.operation == "reassign"
+    assert again.previous_team == "north"
     gone = eng.assign(cid, None, reason="leave", **SUPERVISOR)
-    assert gone.operation == "unassign" and gone.team == "south"
+    assert gone.operation == "unassign"
+    assert gone.team == "south"
     rows = [h for h in eng.history(cid) if h.event == "@assign"]
     assert [h.actor for h in rows] == ["sup-1"] * 3
     assert [h.payload["assignee"] for h in rows] == ["cm-ana", "cm-cy", None]
@@ -235,8 +239,11 @@ def test_staff_import_makes_the_file_the_truth_for_its_entries(eng: Engine) -> N
     counts = eng.import_staff([{"id": "cm-eve", "teams": ["south"]}], actor="hr")
     assert counts == {"written": 1, "deactivated": 1}
     fay = eng.staff("cm-fay")
-    assert fay is not None and not fay.active and fay.source == "file"
+    assert fay is not None
+    assert not fay.active
+    assert fay.source == "file"
     ana = eng.staff("cm-ana")
-    assert ana is not None and ana.active  # written through the API: left alone
-    with pytest.raises(Exception, match=r"staff\[1\]\.teams"):
+    assert ana is not None
+    assert ana.active
+    with pytest.raises(EngineError, match=r"staff\[1\]\.teams"):
         eng.import_staff([{"id": "x1"}, {"id": "x2", "teams": "north"}], actor="hr")

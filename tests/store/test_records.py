@@ -32,6 +32,7 @@ def test_history_outcome_values_are_the_stored_strings() -> None:
         "internal",
         "timer",
         "timer_ignored",
+        "assigned",
     ]
 
 
@@ -41,6 +42,7 @@ def test_rejection_reason_values_are_the_strings_in_problems() -> None:
         "guard_false",
         "role_missing",
         "guard_error",
+        "assignee_missing",
     ]
 
 
