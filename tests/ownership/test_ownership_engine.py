@@ -14,8 +14,8 @@ from engine.clock import ManualClock
 from engine.errors import (
     AssignDenied,
     AssignmentRejected,
-    EngineError,
     ConcurrencyConflict,
+    EngineError,
     EventRejected,
     IdempotencyKeyReused,
 )

@@ -9,8 +9,10 @@
   The assignments themselves are rows of the case's hash-chained history
   (event ``@assign``); this table is what caseloads and worklists query.
   Partial indexes over the open rows answer caseload counts per assignee and
-  per team from the index alone (weight included), and find one assignee's
-  open cases for the worklist.
+  per team from the index alone (weight included; closed_at, always NULL there,
+  is a column too, since SQLite only counts an index as covering when it holds
+  every column the query names), and find one assignee's open cases for the
+  worklist.
 
 Revision ID: 0012
 Revises: 0011
@@ -67,13 +69,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_case_owners_open_assignee",
         "case_owners",
-        ["assignee", "workflow_name", "weight", "case_id"],
+        ["assignee", "workflow_name", "weight", "case_id", "closed_at"],
         **_open(),
     )
     op.create_index(
         "ix_case_owners_open_team",
         "case_owners",
-        ["team", "workflow_name", "weight", "case_id"],
+        ["team", "workflow_name", "weight", "case_id", "closed_at"],
         **_open(),
     )
 
