@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock, ManualClock, SystemClock
 from engine.errors import (
+    AssignDenied,
+    AssignmentRejected,
     CaseNotFound,
     ConcurrencyConflict,
     DefinitionConflict,
@@ -32,6 +34,7 @@ from engine.errors import (
     EventRejected,
     IdempotencyKeyReused,
     OpenDenied,
+    OwnershipInputInvalid,
     PayloadInvalid,
     SchemaOutOfDate,
     UnknownWorkflow,
@@ -52,6 +55,7 @@ if TYPE_CHECKING:
     from engine.definitions.diagram import render_dot, render_mermaid
     from engine.runtime.engine import Engine
     from engine.runtime.explain import CaseExplanation
+    from engine.runtime.ownership import Assignment, BulkOutcome, BulkReport, Caseload
     from engine.runtime.views import (
         ActionContext,
         AuditReport,
@@ -64,6 +68,7 @@ if TYPE_CHECKING:
         Page,
         TimerView,
     )
+    from engine.runtime.worklists import WorklistEntry, WorklistPage
     from engine.scheduling.worker import TimerWorker
     from engine.simulation.simulator import Simulation
 
@@ -94,6 +99,13 @@ _LAZY: dict[str, str] = {
     "OutboxItem": "engine.runtime.views",
     "Page": "engine.runtime.views",
     "TimerView": "engine.runtime.views",
+    # runtime: ownership (docs/ownership.md)
+    "Assignment": "engine.runtime.ownership",
+    "BulkOutcome": "engine.runtime.ownership",
+    "BulkReport": "engine.runtime.ownership",
+    "Caseload": "engine.runtime.ownership",
+    "WorklistEntry": "engine.runtime.worklists",
+    "WorklistPage": "engine.runtime.worklists",
     # scheduling: the timer worker and the simulator
     "Simulation": "engine.simulation.simulator",
     "TimerWorker": "engine.scheduling.worker",
@@ -115,11 +127,17 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ActionContext",
+    "AssignDenied",
+    "Assignment",
+    "AssignmentRejected",
     "AuditReport",
     "BrokenLink",
+    "BulkOutcome",
+    "BulkReport",
     "CaseExplanation",
     "CaseNotFound",
     "CaseView",
+    "Caseload",
     "CheckReport",
     "Clock",
     "ConcurrencyConflict",
@@ -136,6 +154,7 @@ __all__ = [
     "ManualClock",
     "OpenDenied",
     "OutboxItem",
+    "OwnershipInputInvalid",
     "Page",
     "PayloadInvalid",
     "SchemaOutOfDate",
@@ -145,6 +164,8 @@ __all__ = [
     "TimerWorker",
     "UnknownWorkflow",
     "WorkflowDefinition",
+    "WorklistEntry",
+    "WorklistPage",
     "check_paths",
     "default_workflows_dir",
     "describe",

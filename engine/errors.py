@@ -173,6 +173,13 @@ class AssignDenied(EngineError):
         return d
 
 
+class OwnershipInputInvalid(EngineError):
+    """A malformed person or team id, a missing reason, or a bulk reassignment without
+    targets or over its size limit; the message says which."""
+
+    code = "ownership-input-invalid"
+
+
 class AssignmentRejected(EngineError):
     """An assignment names an unknown or inactive person, or a team that is not allowed.
 

@@ -46,6 +46,7 @@ ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         "open-denied": 403,
         "assign-denied": 403,
         "assignment-rejected": 422,
+        "ownership-input-invalid": 422,
         "payload-invalid": 422,
         "concurrency-conflict": 409,
         "idempotency-key-reused": 422,

@@ -17,7 +17,7 @@ from engine.cli import _common as out
 if TYPE_CHECKING:
     from engine.runtime.engine import Engine
     from engine.runtime.ownership import BulkOutcome, Caseload
-    from engine.runtime.worklists import WorklistEntry, WorklistPage
+    from engine.runtime.worklists import WorklistEntry
     from engine.store.records import StaffRecord
 
 STAFF_HEADERS = ["ID", "ACTIVE", "TEAMS", "ROLES", "SOURCE", "UPDATED"]
@@ -102,20 +102,22 @@ def cmd_staff_list(args: argparse.Namespace) -> int:
             if len(page) < 500:
                 break
             after = page[-1].id
-        return out.listing(
-            args,
-            rows,
-            STAFF_HEADERS,
-            lambda s: (
-                s.id,
-                "yes" if s.active else "no",
-                ",".join(s.teams),
-                ",".join(s.roles),
-                s.source,
-                s.updated_at,
-            ),
-            _staff_dict,
-        )
+        if args.json:
+            out.print_json([_staff_dict(s) for s in rows])
+        else:
+            table = [
+                (
+                    s.id,
+                    "yes" if s.active else "no",
+                    ",".join(s.teams),
+                    ",".join(s.roles),
+                    str(s.source),
+                    s.updated_at,
+                )
+                for s in rows
+            ]
+            out.table(table, STAFF_HEADERS, wide=args.wide)
+        return out.EXIT_OK
 
     return out.run(args, body, stored_definitions=True)
 
@@ -172,6 +174,8 @@ def cmd_caseloads(args: argparse.Namespace) -> int:
 
 
 def cmd_worklist(args: argparse.Namespace) -> int:
+    from engine.runtime.views import Page
+
     within = out.parse_span(args.due_within) if args.due_within else None
     if args.assignee is None and args.team is None and args.role is None:
         raise out.UsageError("give --assignee, --team or --role")
@@ -179,9 +183,9 @@ def cmd_worklist(args: argparse.Namespace) -> int:
     def body(engine: Engine) -> int:
         now = engine.clock.now()
 
-        def fetch(cursor: str | None, n: int, _first: bool) -> WorklistPage:
+        def fetch(cursor: str | None, n: int, _first: bool) -> Page[WorklistEntry]:
             try:
-                return engine.worklist(
+                page = engine.worklist(
                     assignee=args.assignee,
                     team=args.team,
                     role=args.role,
@@ -192,6 +196,7 @@ def cmd_worklist(args: argparse.Namespace) -> int:
                 )
             except ValueError as exc:
                 raise out.UsageError(str(exc)) from None
+            return Page(items=page.items, next_cursor=page.next_cursor)
 
         items, nxt, _ = out.collect_page(fetch, out.page_limit(args), "deadlines", args.cursor)
 

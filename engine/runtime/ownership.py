@@ -37,6 +37,7 @@ from engine.errors import (
     EngineError,
     EventRejected,
     IdempotencyKeyReused,
+    OwnershipInputInvalid,
 )
 from engine.runtime.audit import fingerprint
 from engine.runtime.audit_trail import append_access
@@ -158,7 +159,7 @@ class BulkReport:
 
 def _check_person(person: str) -> None:
     if not PERSON_ID.match(person):
-        raise EngineError(
+        raise OwnershipInputInvalid(
             "a person id is 1 to 200 letters, digits and _ . @ - (starting with a letter or digit)"
         )
 
@@ -167,7 +168,7 @@ def _check_teams(teams: Iterable[str]) -> tuple[str, ...]:
     out = tuple(teams)
     for team in out:
         if not TEAM_ID.match(team):
-            raise EngineError(
+            raise OwnershipInputInvalid(
                 "a team id is 1 to 64 letters, digits and _ . - (starting with a letter or digit)"
             )
     return out
@@ -184,7 +185,7 @@ def put_staff(
     source: StaffSource = StaffSource.API,
     client: str | None = None,
 ) -> StaffRecord:
-    """Insert or replace a directory entry; audited in the access log. Raises EngineError
+    """Insert or replace a directory entry; audited in the access log. Raises OwnershipInputInvalid
     for a malformed id or team."""
     _check_person(person)
     rec_teams = _check_teams(teams)
@@ -203,7 +204,7 @@ def import_staff(
 ) -> dict[str, int]:
     """Make the directory follow an imported file: each entry (``id``, ``teams``,
     ``roles``, ``active``) written with source 'file'; a person imported before and
-    absent now becomes inactive. One transaction; returns counts. Raises EngineError
+    absent now becomes inactive. One transaction; returns counts. Raises OwnershipInputInvalid
     naming the entry index of a malformed one (nothing is written then)."""
     wanted: dict[str, StaffRecord] = {}
     for i, entry in enumerate(entries):
@@ -212,19 +213,19 @@ def import_staff(
         roles = entry.get("roles", [])
         active = entry.get("active", True)
         if not isinstance(person, str) or not PERSON_ID.match(person):
-            raise EngineError(f"staff[{i}].id: a person id is required")
+            raise OwnershipInputInvalid(f"staff[{i}].id: a person id is required")
         if not (isinstance(teams, list) and all(isinstance(t, str) for t in teams)):
-            raise EngineError(f"staff[{i}].teams: a list of team ids is required")
+            raise OwnershipInputInvalid(f"staff[{i}].teams: a list of team ids is required")
         if not (isinstance(roles, list) and all(isinstance(r, str) for r in roles)):
-            raise EngineError(f"staff[{i}].roles: a list of role names is required")
+            raise OwnershipInputInvalid(f"staff[{i}].roles: a list of role names is required")
         if not isinstance(active, bool):
-            raise EngineError(f"staff[{i}].active: true or false is required")
+            raise OwnershipInputInvalid(f"staff[{i}].active: true or false is required")
         if person in wanted:
-            raise EngineError(f"staff[{i}].id: {person!r} is listed twice")
+            raise OwnershipInputInvalid(f"staff[{i}].id: {person!r} is listed twice")
         try:
             checked = _check_teams(teams)
-        except EngineError as exc:
-            raise EngineError(f"staff[{i}].teams: {exc.message}") from None
+        except OwnershipInputInvalid as exc:
+            raise OwnershipInputInvalid(f"staff[{i}].teams: {exc.message}") from None
         wanted[person] = StaffRecord(
             person, active, checked, tuple(roles), StaffSource.FILE, ctx.clock.now(), actor
         )
@@ -408,7 +409,7 @@ def assign_in(
 
 def _check_reason(reason: str) -> None:
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
-        raise EngineError(f"an assignment needs a reason of 1 to {MAX_REASON} characters")
+        raise OwnershipInputInvalid(f"an assignment needs a reason of 1 to {MAX_REASON} characters")
 
 
 def assign(
@@ -430,7 +431,7 @@ def assign(
 
     Raises CaseNotFound, AssignDenied (no role of ``ownership.assign_roles``, or no
     ownership), AssignmentRejected (unknown or inactive person, team not allowed, closed
-    case), ConcurrencyConflict, IdempotencyKeyReused, EngineError (no reason)."""
+    case), ConcurrencyConflict, IdempotencyKeyReused, OwnershipInputInvalid (no reason, bad id)."""
     require_case_id(case_id)
     _check_reason(reason)
     if assignee is not None:
@@ -559,10 +560,12 @@ def _select(
     if case_ids is not None:
         ids = list(dict.fromkeys(case_ids))
         if len(ids) > MAX_BULK:
-            raise EngineError(f"a bulk reassignment takes at most {MAX_BULK} cases")
+            raise OwnershipInputInvalid(f"a bulk reassignment takes at most {MAX_BULK} cases")
         return ids
     if from_assignee is None and from_team is None:
-        raise EngineError("a bulk reassignment needs case ids or a holder to move cases from")
+        raise OwnershipInputInvalid(
+            "a bulk reassignment needs case ids or a holder to move cases from"
+        )
     out: list[str] = []
     after: str | None = None
     with ctx.store.read() as tx:
@@ -575,7 +578,9 @@ def _select(
                 break
             after = page[-1]
     if len(out) > MAX_BULK:
-        raise EngineError(f"a bulk reassignment takes at most {MAX_BULK} cases; narrow it")
+        raise OwnershipInputInvalid(
+            f"a bulk reassignment takes at most {MAX_BULK} cases; narrow it"
+        )
     return out
 
 
@@ -600,9 +605,11 @@ def bulk_reassign(
     to the people ``to``, each case to the one with the least weighted load at that
     moment. One transaction per case; a rejected case is reported and the others go on.
     ``key``: each case's change is stored under ``key:case id`` so a retry replays it.
-    Raises EngineError for an empty ``to``, no reason or too many cases."""
+    Raises OwnershipInputInvalid for an empty ``to``, no reason or too many cases."""
     if not to:
-        raise EngineError("a bulk reassignment needs at least one person to move cases to")
+        raise OwnershipInputInvalid(
+            "a bulk reassignment needs at least one person to move cases to"
+        )
     _check_reason(reason)
     for person in to:
         _check_person(person)
