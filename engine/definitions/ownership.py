@@ -179,6 +179,7 @@ def ownership_diagnostics(asm: Assembled) -> list[Diagnostic]:
                     f"state '{state_name}' requires an assignee but the workflow declares "
                     "no ownership (who may assign)",
                     code,
+                    key=True,
                 )
             )
         elif state_name == asm.data.get("initial"):
@@ -188,6 +189,7 @@ def ownership_diagnostics(asm: Assembled) -> list[Diagnostic]:
                     f"state '{state_name}' is the initial state: a case opens unassigned, "
                     "so it can never require an assignee",
                     "assignee-required-at-open",
+                    key=True,
                 )
             )
     return out
