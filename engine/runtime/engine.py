@@ -44,7 +44,7 @@ from engine.runtime.json_policy import (
     require_case_id,
     valid_identifier,
 )
-from engine.runtime.ownership import require_assignee
+from engine.runtime.ownership import gate_unassigned, require_assignee
 from engine.runtime.ownership_services import OwnershipServices
 from engine.runtime.pull import Actions
 from engine.runtime.registry import Registry
@@ -367,10 +367,13 @@ class Engine(HostServices, OwnershipServices):
         store = self._context.store
         with store.read() as tx:
             case = tx.get_case(case_id)
+            owner = tx.get_owner(case_id) if case is not None else None
         if case is None:
             raise CaseNotFound(case_id)
         compiled = self._context.registry.compiled(case.workflow_name, case.workflow_version)
-        return _allowed_events(compiled, case, frozenset(roles), self._context.clock.now())
+        options = _allowed_events(compiled, case, frozenset(roles), self._context.clock.now())
+        assigned = owner is not None and owner.assignee is not None
+        return gate_unassigned(compiled, case, options, assigned)
 
     def find(
         self,

@@ -44,7 +44,9 @@ from engine.runtime.audit_trail import append_access
 from engine.runtime.context import EngineContext
 from engine.runtime.idempotency import run_idempotent_any
 from engine.runtime.json_policy import require_case_id
+from engine.runtime.machine import CompiledWorkflow
 from engine.runtime.transact import HistoryFacts, case_head_hash, history_record
+from engine.runtime.views import EventOption
 from engine.store.interface import StoreTransaction
 from engine.store.records import (
     CaseRecord,
@@ -698,3 +700,26 @@ def require_assignee(tx: StoreTransaction, case: CaseRecord, event: str, target:
             reason=RejectionReason.ASSIGNEE_MISSING,
             detail=f"state {target!r} requires an assignee and the case has none",
         )
+
+
+def gate_unassigned(
+    compiled: CompiledWorkflow, case: CaseRecord, options: list[EventOption], assigned: bool
+) -> list[EventOption]:
+    """``options`` with the events that would enter a ``requires_assignee`` state (every
+    candidate transition does) marked not allowed, reason ``assignee_missing``, when the
+    case has no assignee. Unchanged otherwise."""
+    d = compiled.definition
+    if assigned or not any(s.requires_assignee for s in d.states.values()):
+        return options
+    out = []
+    for o in options:
+        cands = compiled.candidates(case.state, o.event)
+        needs = bool(cands) and all(
+            t.target is not None and t.target in d.states and d.states[t.target].requires_assignee
+            for t in cands
+        )
+        if o.allowed and needs:
+            detail = "the target state requires an assignee and the case has none"
+            o = replace(o, allowed=False, reason=RejectionReason.ASSIGNEE_MISSING, detail=detail)
+        out.append(o)
+    return out

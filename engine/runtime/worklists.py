@@ -27,6 +27,7 @@ from engine.runtime.convert import case_view, timer_view
 from engine.runtime.cursors import decode_cursor, encode_cursor
 from engine.runtime.inspection import allowed_events
 from engine.runtime.json_policy import valid_identifier
+from engine.runtime.ownership import gate_unassigned
 from engine.runtime.views import CaseView
 from engine.store.records import SORT_NEVER, CaseQuery, CaseSort, WorklistQuery, WorklistRow
 
@@ -170,12 +171,14 @@ def worklist(
             judge = person.roles if person is not None else ()
         cases = {cid: tx.get_case(cid) for cid in dict.fromkeys(r.case_id for r in rows)}
     may: dict[str, tuple[str, ...]] = {}
+    assigned = {r.case_id for r in rows if r.assignee is not None}
     for cid, case in cases.items():
         if case is None or not judge:
             may[cid] = ()
             continue
         compiled = ctx.registry.compiled(case.workflow_name, case.workflow_version)
         options = allowed_events(compiled, case, frozenset(judge), now)
+        options = gate_unassigned(compiled, case, options, cid in assigned)
         may[cid] = tuple(o.event for o in options if o.allowed)
     items = tuple(_entry(r, now, may.get(r.case_id, ())) for r in rows)
     nxt = None

@@ -115,7 +115,15 @@ def test_a_state_that_requires_an_assignee_rejects_events_until_assigned(eng: En
         eng.send(cid, "contacted", **CM)
     assert exc.value.reason == "assignee_missing"
     assert "assessing" in exc.value.detail
+    options = {o.event: o for o in eng.allowed_events(cid, ["case_manager"])}
+    assert not options["contacted"].allowed
+    assert options["contacted"].reason == "assignee_missing"
+    assert options["escalate_risk"].allowed  # stays in the state: no assignee needed
     eng.assign(cid, "cm-ana", reason="r", **SUPERVISOR)
+    assert {o.event for o in eng.allowed_events(cid, ["case_manager"]) if o.allowed} == {
+        "contacted",
+        "escalate_risk",
+    }
     assert eng.send(cid, "contacted", **CM).state == "assessing"
 
 
