@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock, ManualClock, SystemClock
 from engine.errors import (
+    AssignDenied,
+    AssignmentRejected,
     CaseNotFound,
     ConcurrencyConflict,
     DefinitionConflict,
@@ -34,6 +36,7 @@ from engine.errors import (
     ItemIdTaken,
     ItemNotFound,
     OpenDenied,
+    OwnershipInputInvalid,
     PayloadInvalid,
     SchemaOutOfDate,
     UnknownWorkflow,
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from engine.definitions.diagram import render_dot, render_mermaid
     from engine.runtime.engine import Engine
     from engine.runtime.explain import CaseExplanation
+    from engine.runtime.ownership import Assignment, BulkOutcome, BulkReport, Caseload
     from engine.runtime.views import (
         ActionContext,
         AuditReport,
@@ -67,6 +71,7 @@ if TYPE_CHECKING:
         Page,
         TimerView,
     )
+    from engine.runtime.worklists import WorklistEntry, WorklistPage
     from engine.scheduling.worker import TimerWorker
     from engine.simulation.simulator import Simulation
 
@@ -98,6 +103,13 @@ _LAZY: dict[str, str] = {
     "OutboxItem": "engine.runtime.views",
     "Page": "engine.runtime.views",
     "TimerView": "engine.runtime.views",
+    # runtime: ownership (docs/ownership.md)
+    "Assignment": "engine.runtime.ownership",
+    "BulkOutcome": "engine.runtime.ownership",
+    "BulkReport": "engine.runtime.ownership",
+    "Caseload": "engine.runtime.ownership",
+    "WorklistEntry": "engine.runtime.worklists",
+    "WorklistPage": "engine.runtime.worklists",
     # scheduling: the timer worker and the simulator
     "Simulation": "engine.simulation.simulator",
     "TimerWorker": "engine.scheduling.worker",
@@ -119,11 +131,17 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ActionContext",
+    "AssignDenied",
+    "Assignment",
+    "AssignmentRejected",
     "AuditReport",
     "BrokenLink",
+    "BulkOutcome",
+    "BulkReport",
     "CaseExplanation",
     "CaseNotFound",
     "CaseView",
+    "Caseload",
     "CheckReport",
     "Clock",
     "ConcurrencyConflict",
@@ -143,6 +161,7 @@ __all__ = [
     "ManualClock",
     "OpenDenied",
     "OutboxItem",
+    "OwnershipInputInvalid",
     "Page",
     "PayloadInvalid",
     "SchemaOutOfDate",
@@ -152,6 +171,8 @@ __all__ = [
     "TimerWorker",
     "UnknownWorkflow",
     "WorkflowDefinition",
+    "WorklistEntry",
+    "WorklistPage",
     "check_paths",
     "default_workflows_dir",
     "describe",

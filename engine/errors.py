@@ -209,6 +209,61 @@ class OpenDenied(EngineError):
         return d
 
 
+class AssignDenied(EngineError):
+    """The caller's roles may not assign cases of this workflow (its ``ownership.assign_roles``)."""
+
+    code = "assign-denied"
+
+    def __init__(self, *, workflow: str, allowed_roles: Sequence[str]) -> None:
+        self.workflow = workflow
+        self.allowed_roles = tuple(allowed_roles)
+        super().__init__(
+            f"assigning cases of workflow {workflow!r} needs one of the roles: "
+            f"{', '.join(self.allowed_roles) or 'none (the workflow declares no ownership)'}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(workflow=self.workflow, allowed_roles=list(self.allowed_roles))
+        return d
+
+
+class OwnershipInputInvalid(EngineError):
+    """A malformed person or team id, a missing reason, or a bulk reassignment without
+    targets or over its size limit; the message says which."""
+
+    code = "ownership-input-invalid"
+
+
+class AssignmentRejected(EngineError):
+    """An assignment names an unknown or inactive person, or a team that is not allowed.
+
+    ``reason`` is one of ``unknown-person``, ``inactive-person``, ``team-not-allowed``,
+    ``no-team``, ``no-ownership``, ``case-closed``; ``allowed`` lists what would be accepted
+    (the allowed teams; empty for a person: the directory is not listed in an error).
+    """
+
+    code = "assignment-rejected"
+
+    def __init__(
+        self, *, case_id: str | None, reason: str, detail: str, allowed: Sequence[str] = ()
+    ) -> None:
+        self.case_id = case_id
+        self.reason = reason
+        self.detail = detail
+        self.allowed = tuple(allowed)
+        where = f"case {case_id}: " if case_id else ""
+        tail = f"; allowed: {', '.join(self.allowed)}" if self.allowed else ""
+        super().__init__(f"{where}assignment rejected ({reason}): {detail}{tail}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(
+            case_id=self.case_id, reason=self.reason, detail=self.detail, allowed=list(self.allowed)
+        )
+        return d
+
+
 class PayloadInvalid(EngineError):
     """The event payload or case record does not match its schema."""
 

@@ -33,6 +33,7 @@ from engine.api.routes_items import router as items_router
 from engine.api.routes_keys import router as keys_router
 from engine.api.routes_ops import metrics_router
 from engine.api.routes_ops import router as ops_router
+from engine.api.routes_ownership import router as ownership_router
 
 if TYPE_CHECKING:
     from engine.runtime.engine import Engine
@@ -78,7 +79,9 @@ def create_app(
     app.state.engine = engine
     app.state.clients = clients
     app.state.cursor_secret = cursor_secret or cursors.new_secret()
-    app.state.metrics = metrics or ApiMetrics(engine.stats, engine.clock.now)
+    app.state.metrics = metrics or ApiMetrics(
+        engine.stats, engine.clock.now, ownership=engine.ownership_stats
+    )
     app.state.readiness = readiness or engine_readiness(engine)
     install_problem_handlers(app)
     app.include_router(ops_router)
@@ -88,6 +91,7 @@ def create_app(
     app.include_router(items_router)
     app.include_router(changes_router)
     app.include_router(definitions_router)
+    app.include_router(ownership_router)
     install_console(app)  # the operator web console at /console (engine/api/console)
     app.include_router(actions_router)
     app.add_middleware(

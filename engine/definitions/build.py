@@ -22,6 +22,7 @@ from engine.definitions.model import (
     State,
     WorkflowDefinition,
 )
+from engine.definitions.ownership import build_ownership
 
 FRAGMENT_SEPARATOR = "\n---\n# fragment: {path}\n"
 
@@ -70,6 +71,7 @@ def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
         business_keys=build_business_keys(data),
         open_roles=tuple(str_list(data.get("open_roles"))),
         item_types=build_item_types(asm),
+        ownership=build_ownership(asm),
     )
 
 
@@ -104,4 +106,5 @@ def _state(asm: Assembled, name: str) -> State:
         on_exit=tuple(data.get("on_exit", ())),
         timers=timers,
         location=location_of(raw.origin),
+        requires_assignee=data.get("requires_assignee", False),
     )

@@ -40,6 +40,7 @@ from engine.definitions.durations import is_duration_syntax, is_offset_syntax
 from engine.definitions.field_checks import FieldChecks
 from engine.definitions.graph_checks import graph_diagnostics
 from engine.definitions.model import PHASE_ORDER, Phase
+from engine.definitions.ownership import ownership_diagnostics
 from engine.definitions.resolve import Problem, resolve_business_days, resolve_duration
 from engine.definitions.schema_patterns import pattern_problems
 
@@ -94,6 +95,7 @@ class _Checker(FieldChecks, ClockChecks):
         self.check_payload_usage()
         self.out.extend(graph_diagnostics(self.asm))
         self.out.extend(business_key_diagnostics(self.asm))
+        self.out.extend(ownership_diagnostics(self.asm))
 
     # -- workflow level ------------------------------------------------------------
 

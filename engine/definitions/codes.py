@@ -68,7 +68,11 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "unknown-variable": "a CEL expression uses a variable other than case, event, params, now",
     "unknown-case-field": "a CEL expression reads a case field case_schema does not declare",
     "unknown-event-field": "a CEL expression reads a payload field the payload does not declare",
-    "unknown-role": "a transition or open_roles names a role not declared under roles",
+    "unknown-role": "a transition, open_roles or ownership.assign_roles names a role not "
+    "declared under roles",
+    "invalid-ownership": "ownership: a caseload_target that is not a parameter, a weight field "
+    "case_schema does not declare, or requires_assignee without ownership",
+    "assignee-required-at-open": "the initial state requires an assignee (a case opens unassigned)",
     "unknown-write-field": "writes names a case or payload field the schemas do not declare",
     "write-type-mismatch": "writes copies a payload field into a case field of another type",
     "unknown-set-field": "set names a case field case_schema does not declare",

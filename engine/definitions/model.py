@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from engine.definitions.clocks import Clock
     from engine.definitions.items import ItemType
+    from engine.definitions.ownership import Ownership
 
 from engine.definitions.business_keys import BusinessKey
 from engine.errors import OpenDenied
@@ -190,6 +191,7 @@ class State:
     on_exit: tuple[str, ...] = ()
     timers: tuple[Timer, ...] = ()
     location: SourceLocation | None = None
+    requires_assignee: bool = False  # no sent event enters it while the case is unassigned
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +232,7 @@ class WorkflowDefinition:
     business_keys: tuple[BusinessKey, ...] = ()  # see engine/definitions/business_keys.py
     open_roles: tuple[str, ...] = ()  # who may open a case; () = any role declared above
     item_types: dict[str, ItemType] = field(default_factory=dict)  # the `items:` map, in order
+    ownership: Ownership | None = None  # engine/definitions/ownership.py; None: not declared
 
     def check_may_open(self, roles: Iterable[str]) -> None:
         """Raise OpenDenied unless one of ``roles`` may open a case: one of ``open_roles``,

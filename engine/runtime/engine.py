@@ -44,6 +44,8 @@ from engine.runtime.json_policy import (
     require_case_id,
     valid_identifier,
 )
+from engine.runtime.ownership import gate_unassigned, require_assignee
+from engine.runtime.ownership_services import OwnershipServices
 from engine.runtime.pull import Actions
 from engine.runtime.registry import Registry
 from engine.runtime.transact import HistoryFacts, case_items, commit_applied
@@ -79,7 +81,7 @@ def _paths(workflows: str | Path | Sequence[str | Path] | None) -> list[str | Pa
     return list(workflows)
 
 
-class Engine(HostServices):
+class Engine(HostServices, OwnershipServices):
     """Durable cases driven by workflow definitions (see the module docstring)."""
 
     def __init__(self, context: EngineContext) -> None:
@@ -330,6 +332,8 @@ class Engine(HostServices):
                 now=now,
                 items=case_items(tx, compiled, case_id),
             )
+            if applied.entered and compiled.definition.states[applied.to_state].requires_assignee:
+                require_assignee(tx, case, event, applied.to_state)
             view = commit_applied(tx, compiled, case, applied, event=event, facts=facts, now=now)
             assert view is not None
             remember(tx, idempotency_key, fp, view, now)
@@ -451,6 +455,7 @@ class Engine(HostServices):
         store = self._context.store
         with store.read() as tx:
             case = tx.get_case(case_id)
+            owner = tx.get_owner(case_id) if case is not None else None
         if case is None:
             raise CaseNotFound(case_id)
         compiled = self._context.registry.compiled(case.workflow_name, case.workflow_version)
@@ -458,9 +463,11 @@ class Engine(HostServices):
         if compiled.definition.item_types:
             with store.read() as tx:
                 items = case_items(tx, compiled, case_id)
-        return _allowed_events(
+        options = _allowed_events(
             compiled, case, frozenset(roles), self._context.clock.now(), items=items
         )
+        assigned = owner is not None and owner.assignee is not None
+        return gate_unassigned(compiled, case, options, assigned)
 
     def find(
         self,

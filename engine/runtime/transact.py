@@ -21,6 +21,7 @@ from engine.runtime.business_keys import sync_keys
 from engine.runtime.clocks import ClockChange, ClockOverdue, apply_clock_changes
 from engine.runtime.convert import case_view, items_map, timer_view
 from engine.runtime.machine import Applied, CompiledWorkflow
+from engine.runtime.owner_sync import sync_owner
 from engine.runtime.timers import arm, move_timers, timer_records
 from engine.runtime.views import CaseView, TimerView
 from engine.store.interface import StoreTransaction
@@ -307,6 +308,7 @@ def commit_applied(
             state=current.state if current else "?",
         )
     sync_keys(tx, d, case, after)
+    sync_owner(tx, d, case, after)
     tx.insert_outbox(
         outbox_records(
             case_id,

@@ -24,6 +24,7 @@ from engine.definitions.model import (
     Transition,
     WorkflowDefinition,
 )
+from engine.definitions.ownership import Ownership, Weights
 from engine.store.clock_codec import (
     calendar_from_json,
     calendar_to_json,
@@ -128,6 +129,7 @@ def _state(s: State) -> dict[str, Any]:
         "on_exit": list(s.on_exit),
         "timers": [_timer(t) for t in s.timers],
         "location": _loc(s.location),
+        **({"requires_assignee": True} if s.requires_assignee else {}),
     }
 
 
@@ -142,6 +144,42 @@ def _unstate(d: dict[str, Any]) -> State:
         on_exit=tuple(d["on_exit"]),
         timers=tuple(_untimer(t) for t in d["timers"]),
         location=_unloc(d["location"]),
+        requires_assignee=bool(d.get("requires_assignee", False)),
+    )
+
+
+def _ownership(o: Ownership | None) -> dict[str, Any] | None:
+    if o is None:
+        return None
+    w = o.weights
+    return {
+        "assign_roles": list(o.assign_roles),
+        "teams": list(o.teams),
+        "caseload_target": o.caseload_target,
+        "target_parameter": o.target_parameter,
+        "weights": None
+        if w is None
+        else {"field": w.field, "values": dict(w.values), "default": w.default, "source": w.source},
+    }
+
+
+def _unownership(d: dict[str, Any] | None) -> Ownership | None:
+    if d is None:
+        return None
+    w = d.get("weights")
+    return Ownership(
+        assign_roles=tuple(d["assign_roles"]),
+        teams=tuple(d["teams"]),
+        caseload_target=d.get("caseload_target"),
+        target_parameter=d.get("target_parameter"),
+        weights=None
+        if w is None
+        else Weights(
+            w["field"],
+            tuple((k, float(v)) for k, v in w["values"].items()),
+            w["default"],
+            w["source"],
+        ),
     )
 
 
@@ -177,6 +215,7 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
         "business_keys": [[k.name, k.unique] for k in d.business_keys],
         "open_roles": list(d.open_roles),
         "item_types": item_types_to_json(d.item_types, timer=_timer, transition=_transition),
+        **({"ownership": _ownership(d.ownership)} if d.ownership is not None else {}),
     }
 
 
@@ -208,4 +247,5 @@ def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefi
         item_types=item_types_from_json(
             data.get("item_types", []), timer=_untimer, transition=_untransition
         ),
+        ownership=_unownership(data.get("ownership")),
     )
