@@ -38,7 +38,9 @@ from engine.errors import (
     OpenDenied,
     OwnershipInputInvalid,
     PayloadInvalid,
+    ReopenDenied,
     SchemaOutOfDate,
+    TransferInvalid,
     UnknownWorkflow,
 )
 
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
     )
     from engine.definitions.describe import describe, describe_dict
     from engine.definitions.diagram import render_dot, render_mermaid
+    from engine.runtime.case_continuity import CaseLink
+    from engine.runtime.continuity import TransferResult
     from engine.runtime.engine import Engine
     from engine.runtime.explain import CaseExplanation
     from engine.runtime.ownership import Assignment, BulkOutcome, BulkReport, Caseload
@@ -92,6 +96,8 @@ _LAZY: dict[str, str] = {
     # runtime: the engine facade and what it returns
     "Engine": "engine.runtime.engine",
     "CaseExplanation": "engine.runtime.explain",
+    "CaseLink": "engine.runtime.case_continuity",  # transfers and reopening
+    "TransferResult": "engine.runtime.continuity",
     "ActionContext": "engine.runtime.views",
     "AuditReport": "engine.runtime.views",
     "BrokenLink": "engine.runtime.views",
@@ -139,6 +145,7 @@ __all__ = [
     "BulkOutcome",
     "BulkReport",
     "CaseExplanation",
+    "CaseLink",
     "CaseNotFound",
     "CaseView",
     "Caseload",
@@ -164,11 +171,14 @@ __all__ = [
     "OwnershipInputInvalid",
     "Page",
     "PayloadInvalid",
+    "ReopenDenied",
     "SchemaOutOfDate",
     "Simulation",
     "SystemClock",
     "TimerView",
     "TimerWorker",
+    "TransferInvalid",
+    "TransferResult",
     "UnknownWorkflow",
     "WorkflowDefinition",
     "WorklistEntry",

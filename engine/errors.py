@@ -340,3 +340,82 @@ class DuplicateKey(EngineError):
     """
 
     code = "duplicate-key"
+
+
+class ReopenDenied(EngineError):
+    """The closed case may not be reopened now (engine/runtime/continuity.py).
+
+    ``reason`` is one of ``not_closed`` (the case is open), ``wrong_state`` (no
+    reopening is declared for the final state it closed in, or for this event),
+    ``role_missing``, ``window_passed`` (the declared period has run out) and
+    ``window_unknown`` (the instant the window counts from is not in the record).
+    """
+
+    code = "reopen-denied"
+
+    def __init__(
+        self,
+        *,
+        case_id: str,
+        state: str,
+        event: str | None,
+        reason: str,
+        detail: str,
+        allowed: Sequence[str] = (),
+    ) -> None:
+        self.case_id = case_id
+        self.state = state
+        self.event = event
+        self.reason = reason
+        self.detail = detail
+        self.allowed = tuple(allowed)  # states, events or roles, by reason
+        what = f"reopening by {event!r}" if event else "reopening"
+        super().__init__(f"case {case_id} in state {state!r}: {what} denied ({reason}): {detail}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(
+            case_id=self.case_id,
+            state=self.state,
+            event=self.event,
+            reason=self.reason,
+            detail=self.detail,
+            allowed=list(self.allowed),
+        )
+        return d
+
+
+class TransferInvalid(EngineError):
+    """The transfer cannot be made: none is declared to that workflow, or its
+    declaration does not fit the target (an unknown entry state or clock)."""
+
+    code = "transfer-invalid"
+
+    def __init__(
+        self,
+        *,
+        case_id: str,
+        workflow: str,
+        to_workflow: str,
+        problem: str,
+        declared: Sequence[str] = (),
+    ) -> None:
+        self.case_id = case_id
+        self.workflow = workflow
+        self.to_workflow = to_workflow
+        self.problem = problem
+        self.declared = tuple(declared)  # the workflows this one declares transfers to
+        super().__init__(
+            f"case {case_id}: transfer from workflow {workflow!r} to {to_workflow!r}: {problem}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(
+            case_id=self.case_id,
+            workflow=self.workflow,
+            to_workflow=self.to_workflow,
+            problem=self.problem,
+            declared=list(self.declared),
+        )
+        return d

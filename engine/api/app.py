@@ -28,6 +28,7 @@ from engine.api.problems import install_problem_handlers
 from engine.api.routes_actions import router as actions_router
 from engine.api.routes_cases import router as cases_router
 from engine.api.routes_changes import router as changes_router
+from engine.api.routes_continuity import router as continuity_router
 from engine.api.routes_definitions import router as definitions_router
 from engine.api.routes_items import router as items_router
 from engine.api.routes_keys import router as keys_router
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(keys_router)  # before cases_router: /cases/{case_id}/events matches too
     app.include_router(cases_router)
     app.include_router(items_router)
+    app.include_router(continuity_router)
     app.include_router(changes_router)
     app.include_router(definitions_router)
     app.include_router(ownership_router)

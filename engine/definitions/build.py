@@ -13,6 +13,7 @@ from engine.definitions.assemble import Assembled, as_dict, str_list
 from engine.definitions.build_parts import build_timer, build_transition, location_of
 from engine.definitions.business_keys import build_business_keys
 from engine.definitions.clocks import build_calendar, build_calendars, build_clocks
+from engine.definitions.continuity import build_reopenings, build_transfers
 from engine.definitions.item_build import build_item_types
 from engine.definitions.model import (
     ActionSpec,
@@ -72,6 +73,8 @@ def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
         open_roles=tuple(str_list(data.get("open_roles"))),
         item_types=build_item_types(asm),
         ownership=build_ownership(asm),
+        transfers=build_transfers(asm),
+        reopenings=build_reopenings(asm),
     )
 
 

@@ -35,6 +35,7 @@ from engine.definitions.assemble import (
 )
 from engine.definitions.business_keys import business_key_diagnostics
 from engine.definitions.clock_checks import ClockChecks
+from engine.definitions.continuity import ContinuityChecks
 from engine.definitions.diagnostics import Diagnostic
 from engine.definitions.durations import is_duration_syntax, is_offset_syntax
 from engine.definitions.field_checks import FieldChecks
@@ -59,7 +60,7 @@ def schema_properties(schema: Any) -> set[str] | None:
     return set(props) if isinstance(props, dict) else None
 
 
-class _Checker(FieldChecks, ClockChecks):
+class _Checker(FieldChecks, ClockChecks, ContinuityChecks):
     def __init__(self, asm: Assembled) -> None:
         self.asm = asm
         self.out: list[Diagnostic] = []
@@ -92,6 +93,7 @@ class _Checker(FieldChecks, ClockChecks):
         self.check_transitions()
         self.check_action_arguments()
         self.check_clocks()
+        self.check_continuity()
         self.check_payload_usage()
         self.out.extend(graph_diagnostics(self.asm))
         self.out.extend(business_key_diagnostics(self.asm))
@@ -380,7 +382,7 @@ class _Checker(FieldChecks, ClockChecks):
         for t in self.asm.transitions:
             data, origin = t.data, t.origin
             source = self.states[t.source]
-            if source.final:
+            if source.final and not t.reopen:
                 self.per_origin(t, "final", "final-has-transitions", ())
             has_target = "target" in data and data["target"] is not None
             if data.get("internal") is True and has_target:

@@ -95,6 +95,13 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "clock-never-stops": "no stop of a clock (or final state) can be reached while it runs",
     "clock-anchor-type": "a clock's anchor reads a case field that is not a date or date-time "
     "string",
+    "transfer-target-not-final": "a transfer's target (the state it closes the case in) is "
+    "not a final state",
+    "reopen-from-not-final": "a reopening lists a state under from that is not final",
+    "reopen-target-final": "a reopening's target is a final state: a reopened case is open",
+    "continuity-event-reused": "a transfer's or reopening's event is also another transition's "
+    "or declaration's event",
+    "unknown-clock": "a transfer carries a clock this workflow does not declare",
     # warnings
     "payload-missing": "an event carries data (writes, event. in set) without a payload schema",
     "payload-field-unused": "a payload field is never written to the case record nor read",

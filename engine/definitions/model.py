@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.definitions.clocks import Clock
+    from engine.definitions.continuity import Reopening, Transfer
     from engine.definitions.items import ItemType
     from engine.definitions.ownership import Ownership
 
@@ -233,6 +234,8 @@ class WorkflowDefinition:
     open_roles: tuple[str, ...] = ()  # who may open a case; () = any role declared above
     item_types: dict[str, ItemType] = field(default_factory=dict)  # the `items:` map, in order
     ownership: Ownership | None = None  # engine/definitions/ownership.py; None: not declared
+    transfers: tuple[Transfer, ...] = ()  # `transfers:` (engine/definitions/continuity.py)
+    reopenings: tuple[Reopening, ...] = ()  # `reopen:`
 
     def check_may_open(self, roles: Iterable[str]) -> None:
         """Raise OpenDenied unless one of ``roles`` may open a case: one of ``open_roles``,
@@ -288,3 +291,11 @@ class WorkflowDefinition:
 
     def item_type(self, name: str) -> ItemType | None:
         return self.item_types.get(name)
+
+    def transfer(self, event: str) -> Transfer | None:
+        """The transfer ``event`` starts, or None."""
+        return next((t for t in self.transfers if t.event == event), None)
+
+    def reopening(self, event: str) -> Reopening | None:
+        """The reopening ``event`` performs, or None."""
+        return next((r for r in self.reopenings if r.event == event), None)

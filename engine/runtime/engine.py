@@ -25,7 +25,9 @@ from engine.runtime import access, case_search, delivery, firing, items_api
 from engine.runtime.audit import fingerprint
 from engine.runtime.audit_trail import Checkpoint, append_access, take_checkpoint, verify_audit
 from engine.runtime.business_keys import search_keys
+from engine.runtime.case_continuity import CaseContinuity
 from engine.runtime.context import Action, EngineContext
+from engine.runtime.continuity import check_reopen, transfer_case
 from engine.runtime.convert import (
     case_view,
     history_entry,
@@ -64,7 +66,7 @@ from engine.runtime.views import (
 from engine.runtime.worklists import SearchPage, search_cases
 from engine.store import open_store
 from engine.store.interface import CaseStore, StoreTransaction
-from engine.store.records import CaseQuery, CaseSort, OutboxStatus
+from engine.store.records import CaseQuery, CaseSort, HistoryOutcome, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ def _paths(workflows: str | Path | Sequence[str | Path] | None) -> list[str | Pa
     return list(workflows)
 
 
-class Engine(HostServices, OwnershipServices):
+class Engine(HostServices, OwnershipServices, CaseContinuity):
     """Durable cases driven by workflow definitions (see the module docstring)."""
 
     def __init__(self, context: EngineContext) -> None:
@@ -280,7 +282,9 @@ class Engine(HostServices, OwnershipServices):
         """Send ``event`` to a case; ``client`` acts on behalf of ``actor``.
 
         Raises CaseNotFound, EventRejected (wrong state / guard false / role
-        missing), PayloadInvalid, ConcurrencyConflict, IdempotencyKeyReused.
+        missing), PayloadInvalid, ConcurrencyConflict, IdempotencyKeyReused; for a
+        transfer's event (see :meth:`transfer`) or a reopening's (:meth:`reopen`) also
+        what those raise.
         """
         ctx = self._context
         require_case_id(case_id)
@@ -321,6 +325,15 @@ class Engine(HostServices, OwnershipServices):
                 )
             now = db_now if db_now is not None else ctx.clock.now()
             compiled = ctx.registry.compiled(case.workflow_name, case.workflow_version)
+            d = compiled.definition
+            transfer = d.transfer(event)
+            if transfer is not None:  # closes here, opens the linked case: continuity.py
+                moved = transfer_case(ctx, tx, case, transfer, body, facts, now).source
+                remember(tx, idempotency_key, fp, moved, now)
+                return moved
+            reopening = d.reopening(event)
+            if reopening is not None:
+                check_reopen(d, case, reopening, roles, body, now)
             applied = compiled.apply(
                 case_id=case_id,
                 state=case.state,
@@ -334,7 +347,10 @@ class Engine(HostServices, OwnershipServices):
             )
             if applied.entered and compiled.definition.states[applied.to_state].requires_assignee:
                 require_assignee(tx, case, event, applied.to_state)
-            view = commit_applied(tx, compiled, case, applied, event=event, facts=facts, now=now)
+            outcome = HistoryOutcome.REOPENED if reopening is not None else None
+            view = commit_applied(
+                tx, compiled, case, applied, event=event, facts=facts, now=now, outcome=outcome
+            )
             assert view is not None
             remember(tx, idempotency_key, fp, view, now)
             return view

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.definitions.build import action_specs
 from engine.definitions.business_keys import BusinessKey
+from engine.definitions.continuity import Reopening, Transfer
 from engine.definitions.model import (
     CatchUp,
     Model,
@@ -118,6 +119,62 @@ def _untransition(d: dict[str, Any]) -> Transition:
     )
 
 
+def _transfer(t: Transfer) -> dict[str, Any]:
+    return {
+        "event": t.event,
+        "to": t.to_workflow,
+        "sources": list(t.sources),
+        "target": t.target,
+        "entry": t.entry,
+        "record": [list(p) for p in t.record],
+        "clocks": [list(p) for p in t.clocks],
+        "roles": list(t.roles),
+        "description": t.description,
+        "location": _loc(t.location),
+    }
+
+
+def _untransfer(d: dict[str, Any]) -> Transfer:
+    return Transfer(
+        event=d["event"],
+        to_workflow=d["to"],
+        sources=tuple(d["sources"]),
+        target=d["target"],
+        entry=d["entry"],
+        record=tuple((a, b) for a, b in d["record"]),
+        clocks=tuple((a, b) for a, b in d["clocks"]),
+        roles=tuple(d["roles"]),
+        description=d["description"],
+        location=_unloc(d["location"]),
+    )
+
+
+def _reopening(r: Reopening) -> dict[str, Any]:
+    return {
+        "event": r.event,
+        "sources": list(r.sources),
+        "target": r.target,
+        "within": duration_to_json(r.within),
+        "within_of": r.within_of,
+        "roles": list(r.roles),
+        "description": r.description,
+        "location": _loc(r.location),
+    }
+
+
+def _unreopening(d: dict[str, Any]) -> Reopening:
+    return Reopening(
+        event=d["event"],
+        sources=tuple(d["sources"]),
+        target=d["target"],
+        within=duration_from_json(d["within"]),
+        within_of=d["within_of"],
+        roles=tuple(d["roles"]),
+        description=d["description"],
+        location=_unloc(d["location"]),
+    )
+
+
 def _state(s: State) -> dict[str, Any]:
     return {
         "name": s.name,
@@ -216,6 +273,8 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
         "open_roles": list(d.open_roles),
         "item_types": item_types_to_json(d.item_types, timer=_timer, transition=_transition),
         **({"ownership": _ownership(d.ownership)} if d.ownership is not None else {}),
+        "transfers": [_transfer(t) for t in d.transfers],
+        "reopenings": [_reopening(r) for r in d.reopenings],
     }
 
 
@@ -248,4 +307,6 @@ def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefi
             data.get("item_types", []), timer=_untimer, transition=_untransition
         ),
         ownership=_unownership(data.get("ownership")),
+        transfers=tuple(_untransfer(t) for t in data.get("transfers", ())),
+        reopenings=tuple(_unreopening(r) for r in data.get("reopenings", ())),
     )

@@ -20,6 +20,7 @@ from typing import Any
 from engine.store.records import (
     AccessRecord,
     CaseKeyRecord,
+    CaseLinkRecord,
     CaseloadRow,
     CaseQuery,
     CaseRecord,
@@ -536,6 +537,21 @@ class StoreTransaction(ABC):
     @abstractmethod
     def ownership_stats(self, now: datetime) -> dict[str, Any]:
         """Counts for the ownership metrics (engine/runtime/ownership.py). Raises nothing."""
+    @abstractmethod
+    def insert_case_link(self, link: CaseLinkRecord) -> None:
+        """Record two linked cases (revision 0013).
+
+        Raises DuplicateKey (at the latest when the transaction ends) when either
+        history row already has a link.
+        """
+
+    @abstractmethod
+    def case_links(self, case_id: str) -> list[CaseLinkRecord]:
+        """The links the case is the source or the target of, oldest first. Raises nothing."""
+
+    @abstractmethod
+    def link_batches(self, batch: int = 1000) -> Iterator[CaseLinkRecord]:
+        """Every link, oldest first, read in batches (the audit walk). Raises nothing."""
 
 
 class CaseStore(ABC):

@@ -57,6 +57,11 @@ class HistoryOutcome(StrEnum):
     TIMER_IGNORED = "timer_ignored"  #: a timer fired and no transition accepted its event
     ITEM_CREATED = "item_created"  #: a work item was added to the case (event ``@create``)
     ASSIGNED = "assigned"  #: the case's assignee or team changed (event '@assign')
+    #: a transfer closed the case here; its payload's ``@link`` names the linked case
+    TRANSFERRED_OUT = "transferred_out"
+    #: the case was opened by a transfer from another workflow (``@link`` names the source)
+    TRANSFERRED_IN = "transferred_in"
+    REOPENED = "reopened"  #: a closed case was reopened (a ``reopen:`` declaration)
 
 
 class RejectionReason(StrEnum):
@@ -427,3 +432,29 @@ class WorklistRow:
     state: str
     assignee: str | None
     team: str | None
+class CaseLinkKind(StrEnum):
+    """``case_links.kind`` (revision 0013)."""
+
+    TRANSFER = "transfer"  #: the source closed in its workflow and continues as the target
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLinkRecord:
+    """Two cases linked by a transfer (``case_links``, revision 0013).
+
+    ``source_seq``/``source_hash`` are the source's closing history row and
+    ``target_seq``/``target_hash`` the target's opening row: each row's payload
+    names the other case under ``@link``, and the target's row carries the
+    source row's hash, so the audit walk checks the link from both sides.
+    """
+
+    kind: CaseLinkKind
+    source_case_id: str
+    source_seq: int
+    source_hash: str
+    target_case_id: str
+    target_seq: int
+    target_hash: str
+    actor: str
+    created_at: datetime
+    id: int | None = None

@@ -24,6 +24,7 @@ from engine.store import case_queries as cq
 from engine.store import change_queries as chq
 from engine.store import item_queries as iq
 from engine.store import key_queries as kq
+from engine.store import link_queries as lq
 from engine.store import outbox_queries as oq
 from engine.store import owner_queries as owq
 from engine.store import records as r
@@ -366,6 +367,15 @@ class SqlAlchemyTransaction(StoreTransaction):
         stats["overdue_by_assignee"] = wq.overdue_by_holder(self.conn, "assignee", now)
         stats["overdue_by_team"] = wq.overdue_by_holder(self.conn, "team", now)
         return stats
+    def insert_case_link(self, link: r.CaseLinkRecord) -> None:
+        with _translate_errors():
+            lq.insert_case_link(self.conn, link)
+
+    def case_links(self, case_id: str) -> list[r.CaseLinkRecord]:
+        return lq.case_links(self.conn, case_id)
+
+    def link_batches(self, batch: int = 1000) -> Iterator[r.CaseLinkRecord]:
+        return lq.link_batches(self.conn, batch)
 
 
 class SqlAlchemyStore(CaseStore):

@@ -173,6 +173,25 @@ case_keys = sa.Table(
     sa.UniqueConstraint("open_unique", "name", "value"),
 )
 
+# revision 0013: cases linked by a transfer between workflows; each side's history row
+# (source_seq: the closing row, target_seq: the opening row) names the other case
+case_links = sa.Table(
+    "case_links",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("source_case_id", sa.String(36), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("source_seq", sa.Integer, nullable=False),
+    sa.Column("source_hash", sa.String(64), nullable=False),
+    sa.Column("target_case_id", sa.String(36), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("target_seq", sa.Integer, nullable=False),
+    sa.Column("target_hash", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("source_case_id", "source_seq"),
+    sa.UniqueConstraint("target_case_id", "target_seq"),
+)
+
 timers = sa.Table(
     "timers",
     metadata,
