@@ -12,7 +12,6 @@ from typing import Any
 
 from engine.definitions.build import action_specs
 from engine.definitions.business_keys import BusinessKey
-from engine.definitions.items import ItemClock, ItemCreate, ItemState, ItemType
 from engine.definitions.model import (
     CatchUp,
     Model,
@@ -33,6 +32,7 @@ from engine.store.clock_codec import (
     duration_from_json,
     duration_to_json,
 )
+from engine.store.item_codec import item_types_from_json, item_types_to_json
 
 CODEC_VERSION = 1
 
@@ -113,7 +113,7 @@ def _untransition(d: dict[str, Any]) -> Transition:
         actions=tuple(d["actions"]),
         description=d["description"],
         location=_unloc(d["location"]),
-        case_event=d.get("case_event"),  # absent in rows stored before items
+        case_event=d.get("case_event"),  # absent in rows stored before work items
     )
 
 
@@ -141,115 +141,6 @@ def _unstate(d: dict[str, Any]) -> State:
         on_enter=tuple(d["on_enter"]),
         on_exit=tuple(d["on_exit"]),
         timers=tuple(_untimer(t) for t in d["timers"]),
-        location=_unloc(d["location"]),
-    )
-
-
-def _item_type(t: ItemType) -> dict[str, Any]:
-    c = t.create
-    return {
-        "name": t.name,
-        "data_schema": t.data_schema,
-        "initial": t.initial,
-        "states": [
-            {
-                "name": s.name,
-                "description": s.description,
-                "final": s.final,
-                "on_enter": list(s.on_enter),
-                "on_exit": list(s.on_exit),
-                "timers": [_timer(x) for x in s.timers],
-                "location": _loc(s.location),
-            }
-            for s in t.states.values()
-        ],
-        "transitions": [_transition(x) for x in t.transitions],
-        "create": {
-            "roles": list(c.roles),
-            "case_states": list(c.case_states),
-            "payload_schema": c.payload_schema,
-            "writes": [list(w) for w in c.writes],
-            "copy_payload": c.copy_payload,
-            "sets": [list(x) for x in c.sets],
-            "actions": list(c.actions),
-            "case_event": c.case_event,
-            "description": c.description,
-            "location": _loc(c.location),
-        },
-        "clocks": [
-            {
-                "name": k.name,
-                "states": list(k.states),
-                "event": k.event,
-                "kind": k.kind.value,
-                "after": duration_to_json(k.after),
-                "business_days": k.business_days,
-                "at": k.at,
-                "offset": duration_to_json(k.offset),
-                "calendar": k.calendar,
-                "description": k.description,
-                "location": _loc(k.location),
-            }
-            for k in t.clocks
-        ],
-        "max_items": t.max_items,
-        "title": t.title,
-        "description": t.description,
-        "location": _loc(t.location),
-    }
-
-
-def _unitem_type(d: dict[str, Any]) -> ItemType:
-    c = d["create"]
-    states = [
-        ItemState(
-            name=s["name"],
-            description=s["description"],
-            final=bool(s["final"]),
-            on_enter=tuple(s["on_enter"]),
-            on_exit=tuple(s["on_exit"]),
-            timers=tuple(_untimer(x) for x in s["timers"]),
-            location=_unloc(s["location"]),
-        )
-        for s in d["states"]
-    ]
-    return ItemType(
-        name=d["name"],
-        data_schema=d["data_schema"],
-        initial=d["initial"],
-        states={s.name: s for s in states},
-        transitions=tuple(_untransition(x) for x in d["transitions"]),
-        create=ItemCreate(
-            roles=tuple(c["roles"]),
-            case_states=tuple(c["case_states"]),
-            payload_schema=c["payload_schema"],
-            writes=tuple((a, b) for a, b in c["writes"]),
-            copy_payload=bool(c["copy_payload"]),
-            sets=tuple((a, b) for a, b in c["sets"]),
-            actions=tuple(c["actions"]),
-            case_event=c["case_event"],
-            description=c["description"],
-            location=_unloc(c["location"]),
-        ),
-        clocks=tuple(
-            ItemClock(
-                name=k["name"],
-                states=tuple(k["states"]),
-                event=k["event"],
-                kind=TimerKind(k["kind"]),
-                after=duration_from_json(k["after"]),
-                business_days=k["business_days"],
-                at=k["at"],
-                offset=duration_from_json(k["offset"]),
-                calendar=k["calendar"],
-                description=k["description"],
-                location=_unloc(k["location"]),
-            )
-            for k in d["clocks"]
-        ),
-        max_items=int(d["max_items"]),
-        title=d["title"],
-        description=d["description"],
         location=_unloc(d["location"]),
     )
 
@@ -285,7 +176,7 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
         "content_hash": d.content_hash,
         "business_keys": [[k.name, k.unique] for k in d.business_keys],
         "open_roles": list(d.open_roles),
-        "items": [_item_type(t) for t in d.item_types.values()],
+        "item_types": item_types_to_json(d.item_types, timer=_timer, transition=_transition),
     }
 
 
@@ -314,5 +205,7 @@ def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefi
         content_hash=data["content_hash"],
         business_keys=tuple(BusinessKey(n, bool(u)) for n, u in data.get("business_keys", [])),
         open_roles=tuple(data.get("open_roles", ())),  # absent in rows stored before it
-        item_types={t.name: t for t in map(_unitem_type, data.get("items", ()))},
+        item_types=item_types_from_json(
+            data.get("item_types", []), timer=_untimer, transition=_untransition
+        ),
     )

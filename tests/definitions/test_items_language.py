@@ -127,7 +127,7 @@ def test_definitions_with_items_round_trip_through_json(demo):
 
 def test_definitions_stored_before_items_read_back_without_them(demo):
     data = definition_to_json(demo)
-    del data["items"]
+    del data["item_types"]
     for t in data["transitions"]:
         del t["case_event"]
     back = definition_from_json(data, demo.source_text)
