@@ -132,3 +132,23 @@ def test_cli_diagram_text_format(tmp_path: Path):
     )
     assert out.returncode == 0, out.stderr
     assert "Item appointment: Appointment" in out.stdout
+
+
+WORKFLOWS = sorted((Path(__file__).resolve().parents[2] / "workflows").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_every_item_transition_of_the_bundled_workflows_is_drawn(path: Path):
+    defn = load_workflow(path)
+    mermaid_text = render_mermaid(defn)
+    dot_text = render_dot(defn)
+    for item in defn.item_types.values():
+        assert f"subgraph cluster_item_{item.name} {{" in dot_text
+        for t in item.transitions:
+            if t.target is None:
+                continue
+            arrow = f"item_{item.name}__{t.source} --> item_{item.name}__{t.target} : "
+            lines = [ln for ln in mermaid_text.splitlines() if arrow in ln]
+            assert any(t.event in ln for ln in lines), (item.name, t.source, t.event)
+            edge = f'"__item__{item.name}__{t.source}" -> "__item__{item.name}__{t.target}"'
+            assert edge in dot_text
