@@ -96,8 +96,8 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "invalid-item-schema": "an item type's schema is not a valid JSON Schema (2020-12) or not "
     "of type object",
     "item-initial-missing": "an item type's initial state is not one of its states",
-    "unknown-item-state": "an item transition's target or an item clock's states name a state "
-    "the item type does not have",
+    "unknown-item-state": "an item transition's target, an item clock's states or a state name "
+    "compared with item.state (r.state) in CEL name a state the item type does not have",
     "unreachable-item-state": "no item transition leads from the item's initial state to this one",
     "unknown-item-type": "a CEL expression reads items.T for a type not declared under items",
     "unknown-item-field": "a CEL expression reads item.data.X (or r.data.X of items.T) that the "
