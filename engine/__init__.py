@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock, ManualClock, SystemClock
 from engine.errors import (
+    AssignDenied,
+    AssignmentRejected,
     CaseNotFound,
     ConcurrencyConflict,
     DefinitionConflict,
@@ -34,8 +36,11 @@ from engine.errors import (
     ItemIdTaken,
     ItemNotFound,
     OpenDenied,
+    OwnershipInputInvalid,
     PayloadInvalid,
+    ReopenDenied,
     SchemaOutOfDate,
+    TransferInvalid,
     UnknownWorkflow,
 )
 
@@ -52,8 +57,11 @@ if TYPE_CHECKING:
     )
     from engine.definitions.describe import describe, describe_dict
     from engine.definitions.diagram import render_dot, render_mermaid
+    from engine.runtime.case_continuity import CaseLink
+    from engine.runtime.continuity import TransferResult
     from engine.runtime.engine import Engine
     from engine.runtime.explain import CaseExplanation
+    from engine.runtime.ownership import Assignment, BulkOutcome, BulkReport, Caseload
     from engine.runtime.views import (
         ActionContext,
         AuditReport,
@@ -67,6 +75,7 @@ if TYPE_CHECKING:
         Page,
         TimerView,
     )
+    from engine.runtime.worklists import WorklistEntry, WorklistPage
     from engine.scheduling.worker import TimerWorker
     from engine.simulation.simulator import Simulation
 
@@ -87,6 +96,8 @@ _LAZY: dict[str, str] = {
     # runtime: the engine facade and what it returns
     "Engine": "engine.runtime.engine",
     "CaseExplanation": "engine.runtime.explain",
+    "CaseLink": "engine.runtime.case_continuity",  # transfers and reopening
+    "TransferResult": "engine.runtime.continuity",
     "ActionContext": "engine.runtime.views",
     "AuditReport": "engine.runtime.views",
     "BrokenLink": "engine.runtime.views",
@@ -98,6 +109,13 @@ _LAZY: dict[str, str] = {
     "OutboxItem": "engine.runtime.views",
     "Page": "engine.runtime.views",
     "TimerView": "engine.runtime.views",
+    # runtime: ownership (docs/ownership.md)
+    "Assignment": "engine.runtime.ownership",
+    "BulkOutcome": "engine.runtime.ownership",
+    "BulkReport": "engine.runtime.ownership",
+    "Caseload": "engine.runtime.ownership",
+    "WorklistEntry": "engine.runtime.worklists",
+    "WorklistPage": "engine.runtime.worklists",
     # scheduling: the timer worker and the simulator
     "Simulation": "engine.simulation.simulator",
     "TimerWorker": "engine.scheduling.worker",
@@ -119,11 +137,18 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ActionContext",
+    "AssignDenied",
+    "Assignment",
+    "AssignmentRejected",
     "AuditReport",
     "BrokenLink",
+    "BulkOutcome",
+    "BulkReport",
     "CaseExplanation",
+    "CaseLink",
     "CaseNotFound",
     "CaseView",
+    "Caseload",
     "CheckReport",
     "Clock",
     "ConcurrencyConflict",
@@ -143,15 +168,21 @@ __all__ = [
     "ManualClock",
     "OpenDenied",
     "OutboxItem",
+    "OwnershipInputInvalid",
     "Page",
     "PayloadInvalid",
+    "ReopenDenied",
     "SchemaOutOfDate",
     "Simulation",
     "SystemClock",
     "TimerView",
     "TimerWorker",
+    "TransferInvalid",
+    "TransferResult",
     "UnknownWorkflow",
     "WorkflowDefinition",
+    "WorklistEntry",
+    "WorklistPage",
     "check_paths",
     "default_workflows_dir",
     "describe",

@@ -258,3 +258,49 @@ def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         }
         for code in codes
     }
+
+
+# -- case continuity (engine/api/routes_continuity.py) ------------------------------------
+
+
+class TransferRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to_workflow: str = Field(pattern=NAME_PATTERN, description="the workflow to continue in")
+    event: str | None = Field(
+        None, pattern=NAME_PATTERN, description="the transfer's event, when several lead there"
+    )
+    payload: dict[str, Any] = Field(default_factory=dict, description="the transfer's payload")
+
+
+class TransferOut(BaseModel):
+    source: CaseOut = Field(description="the case, closed in its workflow")
+    target: CaseOut = Field(description="the linked case, open in the target workflow")
+
+
+class ReopenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event: str | None = Field(
+        None, pattern=NAME_PATTERN, description="the reopening's event, when several are declared"
+    )
+    payload: dict[str, Any] = Field(default_factory=dict, description="the reopening's payload")
+
+
+class CaseLinkOut(BaseModel):
+    kind: str = Field(description="'transfer'")
+    direction: str = Field(
+        description="'to': this case continued as case_id; 'from': it came from it"
+    )
+    case_id: str = Field(description="the other case")
+    source_case_id: str
+    source_seq: int = Field(description="the source's closing history row")
+    target_case_id: str
+    target_seq: int = Field(description="the target's opening history row")
+    actor: str
+    created_at: str
+
+
+class CaseLinksOut(BaseModel):
+    case_id: str
+    links: list[CaseLinkOut]

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "engine.cli.worker",  # worker
     "engine.cli.serve",  # serve, openapi
     "engine.cli.clients",  # clients add / list / rotate / revoke
+    "engine.cli.ownership",  # staff, assign, caseloads, worklist, reassign
 )
 
 
@@ -59,6 +60,11 @@ COMMAND_MODULE = {
     "serve": "engine.cli.serve",
     "openapi": "engine.cli.serve",
     "clients": "engine.cli.clients",
+    "staff": "engine.cli.ownership",
+    "assign": "engine.cli.ownership",
+    "caseloads": "engine.cli.ownership",
+    "worklist": "engine.cli.ownership",
+    "reassign": "engine.cli.ownership",
 }
 
 

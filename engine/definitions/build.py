@@ -13,6 +13,7 @@ from engine.definitions.assemble import Assembled, as_dict, str_list
 from engine.definitions.build_parts import build_timer, build_transition, location_of
 from engine.definitions.business_keys import build_business_keys
 from engine.definitions.clocks import build_calendar, build_calendars, build_clocks
+from engine.definitions.continuity import build_reopenings, build_transfers
 from engine.definitions.item_build import build_item_types
 from engine.definitions.model import (
     ActionSpec,
@@ -22,6 +23,7 @@ from engine.definitions.model import (
     State,
     WorkflowDefinition,
 )
+from engine.definitions.ownership import build_ownership
 
 FRAGMENT_SEPARATOR = "\n---\n# fragment: {path}\n"
 
@@ -70,6 +72,9 @@ def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
         business_keys=build_business_keys(data),
         open_roles=tuple(str_list(data.get("open_roles"))),
         item_types=build_item_types(asm),
+        ownership=build_ownership(asm),
+        transfers=build_transfers(asm),
+        reopenings=build_reopenings(asm),
     )
 
 
@@ -104,4 +109,5 @@ def _state(asm: Assembled, name: str) -> State:
         on_exit=tuple(data.get("on_exit", ())),
         timers=timers,
         location=location_of(raw.origin),
+        requires_assignee=data.get("requires_assignee", False),
     )

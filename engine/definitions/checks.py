@@ -37,12 +37,14 @@ from engine.definitions.assemble import (
 )
 from engine.definitions.business_keys import business_key_diagnostics
 from engine.definitions.clock_checks import ClockChecks
+from engine.definitions.continuity import ContinuityChecks
 from engine.definitions.diagnostics import Diagnostic
 from engine.definitions.durations import is_duration_syntax, is_offset_syntax
 from engine.definitions.field_checks import FieldChecks
 from engine.definitions.graph_checks import graph_diagnostics
 from engine.definitions.item_checks import ItemChecks
 from engine.definitions.model import PHASE_ORDER, Phase
+from engine.definitions.ownership import ownership_diagnostics
 from engine.definitions.resolve import Problem, resolve_business_days, resolve_duration
 from engine.definitions.schema_patterns import pattern_problems
 
@@ -61,7 +63,7 @@ def schema_properties(schema: Any) -> set[str] | None:
     return set(props) if isinstance(props, dict) else None
 
 
-class _Checker(FieldChecks, ClockChecks, ItemChecks):
+class _Checker(FieldChecks, ClockChecks, ContinuityChecks, ItemChecks):
     def __init__(self, asm: Assembled) -> None:
         self.asm = asm
         self.out: list[Diagnostic] = []
@@ -99,9 +101,11 @@ class _Checker(FieldChecks, ClockChecks, ItemChecks):
         self.check_action_arguments()
         self.check_clocks()
         self.check_items()
+        self.check_continuity()
         self.check_payload_usage()
         self.out.extend(graph_diagnostics(self.asm))
         self.out.extend(business_key_diagnostics(self.asm))
+        self.out.extend(ownership_diagnostics(self.asm))
 
     # -- workflow level ------------------------------------------------------------
 
@@ -413,7 +417,7 @@ class _Checker(FieldChecks, ClockChecks, ItemChecks):
         for t in self.asm.transitions:
             data, origin = t.data, t.origin
             source = self.states[t.source]
-            if source.final:
+            if source.final and not t.reopen:
                 self.per_origin(t, "final", "final-has-transitions", ())
             has_target = "target" in data and data["target"] is not None
             if data.get("internal") is True and has_target:

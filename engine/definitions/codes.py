@@ -69,7 +69,11 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "unknown-variable": "a CEL expression uses a variable other than case, event, params, now",
     "unknown-case-field": "a CEL expression reads a case field case_schema does not declare",
     "unknown-event-field": "a CEL expression reads a payload field the payload does not declare",
-    "unknown-role": "a transition or open_roles names a role not declared under roles",
+    "unknown-role": "a transition, open_roles or ownership.assign_roles names a role not "
+    "declared under roles",
+    "invalid-ownership": "ownership: a caseload_target that is not a parameter, a weight field "
+    "case_schema does not declare, or requires_assignee without ownership",
+    "assignee-required-at-open": "the initial state requires an assignee (a case opens unassigned)",
     "unknown-write-field": "writes names a case or payload field the schemas do not declare",
     "write-type-mismatch": "writes copies a payload field into a case field of another type",
     "unknown-set-field": "set names a case field case_schema does not declare",
@@ -102,6 +106,13 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "unknown-item-type": "a CEL expression reads items.T for a type not declared under items",
     "unknown-item-field": "a CEL expression reads item.data.X (or r.data.X of items.T) that the "
     "item schema does not declare, or an item key that does not exist",
+    "transfer-target-not-final": "a transfer's target (the state it closes the case in) is "
+    "not a final state",
+    "reopen-from-not-final": "a reopening lists a state under from that is not final",
+    "reopen-target-final": "a reopening's target is a final state: a reopened case is open",
+    "continuity-event-reused": "a transfer's or reopening's event is also another transition's "
+    "or declaration's event",
+    "unknown-clock": "a transfer carries a clock this workflow does not declare",
     # warnings
     "item-event-never-sent": "an item event no role may send and no item timer or clock sends",
     "case-event-unhandled": "an item's case_event that no case transition handles (always a no-op)",

@@ -25,7 +25,9 @@ from engine.runtime import access, case_search, delivery, firing, items_api
 from engine.runtime.audit import fingerprint
 from engine.runtime.audit_trail import Checkpoint, append_access, take_checkpoint, verify_audit
 from engine.runtime.business_keys import search_keys
+from engine.runtime.case_continuity import CaseContinuity
 from engine.runtime.context import Action, EngineContext
+from engine.runtime.continuity import check_reopen, transfer_case
 from engine.runtime.convert import (
     case_view,
     history_entry,
@@ -44,6 +46,8 @@ from engine.runtime.json_policy import (
     require_case_id,
     valid_identifier,
 )
+from engine.runtime.ownership import gate_unassigned, require_assignee
+from engine.runtime.ownership_services import OwnershipServices
 from engine.runtime.pull import Actions
 from engine.runtime.registry import Registry
 from engine.runtime.transact import HistoryFacts, case_items, commit_applied
@@ -62,7 +66,7 @@ from engine.runtime.views import (
 from engine.runtime.worklists import SearchPage, search_cases
 from engine.store import open_store
 from engine.store.interface import CaseStore, StoreTransaction
-from engine.store.records import CaseQuery, CaseSort, OutboxStatus
+from engine.store.records import CaseQuery, CaseSort, HistoryOutcome, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ def _paths(workflows: str | Path | Sequence[str | Path] | None) -> list[str | Pa
     return list(workflows)
 
 
-class Engine(HostServices):
+class Engine(HostServices, OwnershipServices, CaseContinuity):
     """Durable cases driven by workflow definitions (see the module docstring)."""
 
     def __init__(self, context: EngineContext) -> None:
@@ -278,7 +282,9 @@ class Engine(HostServices):
         """Send ``event`` to a case; ``client`` acts on behalf of ``actor``.
 
         Raises CaseNotFound, EventRejected (wrong state / guard false / role
-        missing), PayloadInvalid, ConcurrencyConflict, IdempotencyKeyReused.
+        missing), PayloadInvalid, ConcurrencyConflict, IdempotencyKeyReused; for a
+        transfer's event (see :meth:`transfer`) or a reopening's (:meth:`reopen`) also
+        what those raise.
         """
         ctx = self._context
         require_case_id(case_id)
@@ -319,6 +325,15 @@ class Engine(HostServices):
                 )
             now = db_now if db_now is not None else ctx.clock.now()
             compiled = ctx.registry.compiled(case.workflow_name, case.workflow_version)
+            d = compiled.definition
+            transfer = d.transfer(event)
+            if transfer is not None:  # closes here, opens the linked case: continuity.py
+                moved = transfer_case(ctx, tx, case, transfer, body, facts, now).source
+                remember(tx, idempotency_key, fp, moved, now)
+                return moved
+            reopening = d.reopening(event)
+            if reopening is not None:
+                check_reopen(d, case, reopening, roles, body, now)
             applied = compiled.apply(
                 case_id=case_id,
                 state=case.state,
@@ -330,7 +345,12 @@ class Engine(HostServices):
                 now=now,
                 items=case_items(tx, compiled, case_id),
             )
-            view = commit_applied(tx, compiled, case, applied, event=event, facts=facts, now=now)
+            if applied.entered and compiled.definition.states[applied.to_state].requires_assignee:
+                require_assignee(tx, case, event, applied.to_state)
+            outcome = HistoryOutcome.REOPENED if reopening is not None else None
+            view = commit_applied(
+                tx, compiled, case, applied, event=event, facts=facts, now=now, outcome=outcome
+            )
             assert view is not None
             remember(tx, idempotency_key, fp, view, now)
             return view
@@ -451,6 +471,7 @@ class Engine(HostServices):
         store = self._context.store
         with store.read() as tx:
             case = tx.get_case(case_id)
+            owner = tx.get_owner(case_id) if case is not None else None
         if case is None:
             raise CaseNotFound(case_id)
         compiled = self._context.registry.compiled(case.workflow_name, case.workflow_version)
@@ -458,9 +479,11 @@ class Engine(HostServices):
         if compiled.definition.item_types:
             with store.read() as tx:
                 items = case_items(tx, compiled, case_id)
-        return _allowed_events(
+        options = _allowed_events(
             compiled, case, frozenset(roles), self._context.clock.now(), items=items
         )
+        assigned = owner is not None and owner.assignee is not None
+        return gate_unassigned(compiled, case, options, assigned)
 
     def find(
         self,

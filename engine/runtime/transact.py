@@ -21,6 +21,7 @@ from engine.runtime.business_keys import sync_keys
 from engine.runtime.clocks import ClockChange, ClockOverdue, apply_clock_changes
 from engine.runtime.convert import case_view, items_map, timer_view
 from engine.runtime.machine import Applied, CompiledWorkflow
+from engine.runtime.owner_sync import sync_owner
 from engine.runtime.timers import arm, move_timers, timer_records
 from engine.runtime.views import CaseView, TimerView
 from engine.store.interface import StoreTransaction
@@ -138,16 +139,21 @@ def open_case(
     record: dict[str, Any],
     facts: HistoryFacts,
     now: datetime,
+    entry: str | None = None,
+    event: str = "@open",
+    outcome: HistoryOutcome = HistoryOutcome.OPENED,
 ) -> CaseView:
+    """Insert a new case in the workflow's initial state (or ``entry``: a transfer's
+    state, engine/runtime/continuity.py), its first history row, timers, clocks, outbox."""
     d = compiled.definition
-    initial: State = d.states[d.initial]
+    initial: State = d.states[entry or d.initial]
     hist = history_record(
         case_id=case_id,
         seq=1,
-        event="@open",
+        event=event,
         from_state=None,
         to_state=initial.name,
-        outcome=HistoryOutcome.OPENED,
+        outcome=outcome,
         workflow_version=d.version,
         facts=facts,
         now=now,
@@ -187,7 +193,7 @@ def open_case(
         timer_records(case_id, initial.timers, definition=d, record=record, entry_seq=1, now=now),
     )
     if d.clocks:
-        change = ClockChange(case_id, "@open", None, initial, True, False, {}, record, 1, now)
+        change = ClockChange(case_id, event, None, initial, True, False, {}, record, 1, now)
         apply_clock_changes(tx, d, change)
         timers = [timer_view(r) for r in tx.live_timers_of(case_id)]
     tx.insert_outbox(
@@ -195,7 +201,7 @@ def open_case(
             case_id,
             1,
             initial.on_enter,
-            event="@open",
+            event=event,
             definition=d,
             now=now,
             record=record,
@@ -307,6 +313,7 @@ def commit_applied(
             state=current.state if current else "?",
         )
     sync_keys(tx, d, case, after)
+    sync_owner(tx, d, case, after)
     tx.insert_outbox(
         outbox_records(
             case_id,

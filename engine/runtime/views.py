@@ -211,7 +211,8 @@ class EventOption:
 
     event: str
     allowed: bool
-    reason: str | None = None  # "wrong_state" | "guard_false" | "role_missing" | "guard_error"
+    # "wrong_state" | "guard_false" | "role_missing" | "guard_error" | "assignee_missing"
+    reason: str | None = None
     detail: str | None = None
     roles: tuple[str, ...] = ()  # roles that may send it from the current state
 

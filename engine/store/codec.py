@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.definitions.build import action_specs
 from engine.definitions.business_keys import BusinessKey
+from engine.definitions.continuity import Reopening, Transfer
 from engine.definitions.model import (
     CatchUp,
     Model,
@@ -24,6 +25,7 @@ from engine.definitions.model import (
     Transition,
     WorkflowDefinition,
 )
+from engine.definitions.ownership import Ownership, Weights
 from engine.store.clock_codec import (
     calendar_from_json,
     calendar_to_json,
@@ -117,6 +119,62 @@ def _untransition(d: dict[str, Any]) -> Transition:
     )
 
 
+def _transfer(t: Transfer) -> dict[str, Any]:
+    return {
+        "event": t.event,
+        "to": t.to_workflow,
+        "sources": list(t.sources),
+        "target": t.target,
+        "entry": t.entry,
+        "record": [list(p) for p in t.record],
+        "clocks": [list(p) for p in t.clocks],
+        "roles": list(t.roles),
+        "description": t.description,
+        "location": _loc(t.location),
+    }
+
+
+def _untransfer(d: dict[str, Any]) -> Transfer:
+    return Transfer(
+        event=d["event"],
+        to_workflow=d["to"],
+        sources=tuple(d["sources"]),
+        target=d["target"],
+        entry=d["entry"],
+        record=tuple((a, b) for a, b in d["record"]),
+        clocks=tuple((a, b) for a, b in d["clocks"]),
+        roles=tuple(d["roles"]),
+        description=d["description"],
+        location=_unloc(d["location"]),
+    )
+
+
+def _reopening(r: Reopening) -> dict[str, Any]:
+    return {
+        "event": r.event,
+        "sources": list(r.sources),
+        "target": r.target,
+        "within": duration_to_json(r.within),
+        "within_of": r.within_of,
+        "roles": list(r.roles),
+        "description": r.description,
+        "location": _loc(r.location),
+    }
+
+
+def _unreopening(d: dict[str, Any]) -> Reopening:
+    return Reopening(
+        event=d["event"],
+        sources=tuple(d["sources"]),
+        target=d["target"],
+        within=duration_from_json(d["within"]),
+        within_of=d["within_of"],
+        roles=tuple(d["roles"]),
+        description=d["description"],
+        location=_unloc(d["location"]),
+    )
+
+
 def _state(s: State) -> dict[str, Any]:
     return {
         "name": s.name,
@@ -128,6 +186,7 @@ def _state(s: State) -> dict[str, Any]:
         "on_exit": list(s.on_exit),
         "timers": [_timer(t) for t in s.timers],
         "location": _loc(s.location),
+        **({"requires_assignee": True} if s.requires_assignee else {}),
     }
 
 
@@ -142,6 +201,42 @@ def _unstate(d: dict[str, Any]) -> State:
         on_exit=tuple(d["on_exit"]),
         timers=tuple(_untimer(t) for t in d["timers"]),
         location=_unloc(d["location"]),
+        requires_assignee=bool(d.get("requires_assignee", False)),
+    )
+
+
+def _ownership(o: Ownership | None) -> dict[str, Any] | None:
+    if o is None:
+        return None
+    w = o.weights
+    return {
+        "assign_roles": list(o.assign_roles),
+        "teams": list(o.teams),
+        "caseload_target": o.caseload_target,
+        "target_parameter": o.target_parameter,
+        "weights": None
+        if w is None
+        else {"field": w.field, "values": dict(w.values), "default": w.default, "source": w.source},
+    }
+
+
+def _unownership(d: dict[str, Any] | None) -> Ownership | None:
+    if d is None:
+        return None
+    w = d.get("weights")
+    return Ownership(
+        assign_roles=tuple(d["assign_roles"]),
+        teams=tuple(d["teams"]),
+        caseload_target=d.get("caseload_target"),
+        target_parameter=d.get("target_parameter"),
+        weights=None
+        if w is None
+        else Weights(
+            w["field"],
+            tuple((k, float(v)) for k, v in w["values"].items()),
+            w["default"],
+            w["source"],
+        ),
     )
 
 
@@ -177,6 +272,9 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
         "business_keys": [[k.name, k.unique] for k in d.business_keys],
         "open_roles": list(d.open_roles),
         "item_types": item_types_to_json(d.item_types, timer=_timer, transition=_transition),
+        **({"ownership": _ownership(d.ownership)} if d.ownership is not None else {}),
+        "transfers": [_transfer(t) for t in d.transfers],
+        "reopenings": [_reopening(r) for r in d.reopenings],
     }
 
 
@@ -208,4 +306,7 @@ def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefi
         item_types=item_types_from_json(
             data.get("item_types", []), timer=_untimer, transition=_untransition
         ),
+        ownership=_unownership(data.get("ownership")),
+        transfers=tuple(_untransfer(t) for t in data.get("transfers", ())),
+        reopenings=tuple(_unreopening(r) for r in data.get("reopenings", ())),
     )

@@ -56,6 +56,12 @@ class HistoryOutcome(StrEnum):
     TIMER = "timer"  #: a timer fired and its event was applied
     TIMER_IGNORED = "timer_ignored"  #: a timer fired and no transition accepted its event
     ITEM_CREATED = "item_created"  #: a work item was added to the case (event ``@create``)
+    ASSIGNED = "assigned"  #: the case's assignee or team changed (event '@assign')
+    #: a transfer closed the case here; its payload's ``@link`` names the linked case
+    TRANSFERRED_OUT = "transferred_out"
+    #: the case was opened by a transfer from another workflow (``@link`` names the source)
+    TRANSFERRED_IN = "transferred_in"
+    REOPENED = "reopened"  #: a closed case was reopened (a ``reopen:`` declaration)
 
 
 class RejectionReason(StrEnum):
@@ -70,6 +76,8 @@ class RejectionReason(StrEnum):
     CASE_STATE = "case_state"  #: the item type may not be added in the case's state
     ITEM_LIMIT = "item_limit"  #: the case holds the type's maximum number of items
     ITEM_CLOSED = "item_closed"  #: the item is in a final state: nothing changes it
+    #: the target state requires an assignee and the case has none (ownership)
+    ASSIGNEE_MISSING = "assignee_missing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,3 +355,106 @@ class CaseKeyRecord:
     value: str
     unique: bool
     open: bool
+
+
+# -- ownership (revision 0012; engine/runtime/ownership.py) -------------------------------
+
+
+class StaffSource(StrEnum):
+    """``staff.source``: who keeps a directory entry."""
+
+    API = "api"  #: written through the API (``PUT /v1/staff/{id}``, ``Engine.put_staff``)
+    FILE = "file"  #: imported from the configured directory file (``casework staff import``)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffRecord:
+    """A person cases may be assigned to (``staff``). Ids only: no names, no contact data."""
+
+    id: str
+    active: bool
+    teams: tuple[str, ...]
+    roles: tuple[str, ...]  # the workflow roles the person holds (what a worklist offers)
+    source: StaffSource
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRecord:
+    """Who holds one case (``case_owners``); assignee and team None: unassigned."""
+
+    case_id: str
+    workflow_name: str
+    assignee: str | None
+    team: str | None
+    weight: float
+    opened_at: datetime
+    assigned_at: datetime
+    first_assigned_at: datetime | None
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseloadRow:
+    """Open cases of one assignee (or team) in one workflow, counted and weighted."""
+
+    holder: str
+    workflow_name: str
+    cases: int
+    weighted: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistQuery:
+    """Whose deadlines: an assignee, a team, or the (workflow, state) pairs a role may act
+    in; and which: due before an instant, or overdue only. None means "any"."""
+
+    assignee: str | None = None
+    team: str | None = None
+    states: tuple[tuple[str, str], ...] | None = None
+    due_before: datetime | None = None
+    overdue: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistRow:
+    """One deadline on a worklist: from a timer or clock row (``source``), of one case."""
+
+    due_at: datetime
+    source: str  # 'timer' | 'clock' (work items add theirs, engine/store/worklist_queries.py)
+    ref: int  # the id of the row it came from, unique within its source
+    name: str
+    event: str
+    status: str
+    case_id: str
+    workflow_name: str
+    state: str
+    assignee: str | None
+    team: str | None
+class CaseLinkKind(StrEnum):
+    """``case_links.kind`` (revision 0013)."""
+
+    TRANSFER = "transfer"  #: the source closed in its workflow and continues as the target
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLinkRecord:
+    """Two cases linked by a transfer (``case_links``, revision 0013).
+
+    ``source_seq``/``source_hash`` are the source's closing history row and
+    ``target_seq``/``target_hash`` the target's opening row: each row's payload
+    names the other case under ``@link``, and the target's row carries the
+    source row's hash, so the audit walk checks the link from both sides.
+    """
+
+    kind: CaseLinkKind
+    source_case_id: str
+    source_seq: int
+    source_hash: str
+    target_case_id: str
+    target_seq: int
+    target_hash: str
+    actor: str
+    created_at: datetime
+    id: int | None = None

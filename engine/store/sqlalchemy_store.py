@@ -24,7 +24,9 @@ from engine.store import case_queries as cq
 from engine.store import change_queries as chq
 from engine.store import item_queries as iq
 from engine.store import key_queries as kq
+from engine.store import link_queries as lq
 from engine.store import outbox_queries as oq
+from engine.store import owner_queries as owq
 from engine.store import records as r
 from engine.store import revisions
 from engine.store import timer_queries as tq
@@ -313,6 +315,67 @@ class SqlAlchemyTransaction(StoreTransaction):
         self, workflow: str | None, keys: Sequence[tuple[str, str]], *, open_only: bool, limit: int
     ) -> list[str]:
         return kq.cases_with_keys(self.conn, workflow, keys, open_only=open_only, limit=limit)
+
+    # -- ownership (revision 0012) -----------------------------------------------
+
+    def get_staff(self, person: str) -> r.StaffRecord | None:
+        return owq.get_staff(self.conn, person)
+
+    def list_staff(self, *, limit: int, after: str | None) -> list[r.StaffRecord]:
+        return owq.list_staff(self.conn, limit=limit, after=after)
+
+    def put_staff(self, staff: r.StaffRecord) -> None:
+        owq.put_staff(self.conn, staff)
+
+    def get_owner(self, case_id: str) -> r.OwnerRecord | None:
+        return owq.get_owner(self.conn, case_id)
+
+    def put_owner(self, owner: r.OwnerRecord) -> None:
+        owq.put_owner(self.conn, owner)
+
+    def sync_owner(self, case_id: str, weight: float, closed_at: datetime | None) -> None:
+        owq.sync_owner(self.conn, case_id, weight, closed_at)
+
+    def owned_cases(
+        self,
+        *,
+        assignee: str | None,
+        team: str | None,
+        workflow: str | None,
+        limit: int,
+        after: str | None,
+    ) -> list[str]:
+        return owq.owned_cases(
+            self.conn, assignee=assignee, team=team, workflow=workflow, limit=limit, after=after
+        )
+
+    def caseloads(self, by: str, holders: Sequence[str] | None = None) -> list[r.CaseloadRow]:
+        return owq.caseloads(self.conn, by, holders)
+
+    def worklist(
+        self,
+        query: r.WorklistQuery,
+        *,
+        now: datetime,
+        limit: int,
+        after: tuple[datetime, str, int] | None,
+    ) -> list[r.WorklistRow]:
+        return wq.worklist(self.conn, query, now=now, limit=limit, after=after)
+
+    def ownership_stats(self, now: datetime) -> dict[str, Any]:
+        stats = owq.ownership_stats(self.conn)
+        stats["overdue_by_assignee"] = wq.overdue_by_holder(self.conn, "assignee", now)
+        stats["overdue_by_team"] = wq.overdue_by_holder(self.conn, "team", now)
+        return stats
+    def insert_case_link(self, link: r.CaseLinkRecord) -> None:
+        with _translate_errors():
+            lq.insert_case_link(self.conn, link)
+
+    def case_links(self, case_id: str) -> list[r.CaseLinkRecord]:
+        return lq.case_links(self.conn, case_id)
+
+    def link_batches(self, batch: int = 1000) -> Iterator[r.CaseLinkRecord]:
+        return lq.link_batches(self.conn, batch)
 
 
 class SqlAlchemyStore(CaseStore):

@@ -33,6 +33,7 @@ def test_history_outcome_values_are_the_stored_strings() -> None:
         "timer",
         "timer_ignored",
         "item_created",
+        "assigned",
     ]
 
 
@@ -46,6 +47,7 @@ def test_rejection_reason_values_are_the_strings_in_problems() -> None:
         "case_state",
         "item_limit",
         "item_closed",
+        "assignee_missing",
     ]
 
 
