@@ -96,6 +96,16 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "clock-never-stops": "no stop of a clock (or final state) can be reached while it runs",
     "clock-anchor-type": "a clock's anchor reads a case field that is not a date or date-time "
     "string",
+    # work item types (items:)
+    "invalid-item-schema": "an item type's schema is not a valid JSON Schema (2020-12) or not "
+    "of type object",
+    "item-initial-missing": "an item type's initial state is not one of its states",
+    "unknown-item-state": "an item transition's target, an item clock's states or a state name "
+    "compared with item.state (r.state) in CEL name a state the item type does not have",
+    "unreachable-item-state": "no item transition leads from the item's initial state to this one",
+    "unknown-item-type": "a CEL expression reads items.T for a type not declared under items",
+    "unknown-item-field": "a CEL expression reads item.data.X (or r.data.X of items.T) that the "
+    "item schema does not declare, or an item key that does not exist",
     "transfer-target-not-final": "a transfer's target (the state it closes the case in) is "
     "not a final state",
     "reopen-from-not-final": "a reopening lists a state under from that is not final",
@@ -103,16 +113,6 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "continuity-event-reused": "a transfer's or reopening's event is also another transition's "
     "or declaration's event",
     "unknown-clock": "a transfer carries a clock this workflow does not declare",
-    # work item types (items:)
-    "invalid-item-schema": "an item type's schema is not a valid JSON Schema (2020-12) or not "
-    "of type object",
-    "item-initial-missing": "an item type's initial state is not one of its states",
-    "unknown-item-state": "an item transition's target or an item clock's states name a state "
-    "the item type does not have",
-    "unreachable-item-state": "no item transition leads from the item's initial state to this one",
-    "unknown-item-type": "a CEL expression reads items.T for a type not declared under items",
-    "unknown-item-field": "a CEL expression reads item.data.X (or r.data.X of items.T) that the "
-    "item schema does not declare, or an item key that does not exist",
     # warnings
     "item-event-never-sent": "an item event no role may send and no item timer or clock sends",
     "case-event-unhandled": "an item's case_event that no case transition handles (always a no-op)",

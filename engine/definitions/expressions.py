@@ -310,8 +310,10 @@ class ItemReference:
 
     ``kind`` is ``"type"`` for ``items.T`` (``item_type`` T, ``name`` T), ``"key"`` for
     ``item.X`` or ``r.X`` (an item's own key), ``"data"`` for ``item.data.X`` or
-    ``r.data.X``. ``item_type`` is None for ``item`` (the expression's own item) and
-    the type for ``r`` bound by ``items.T.all(r, ...)`` (or exists, map, filter...).
+    ``r.data.X``, ``"state"`` for a state name compared with ``item.state`` or
+    ``r.state`` (``== "sent"``, ``in ["sent", "waitlisted"]``). ``item_type`` is None
+    for ``item`` (the expression's own item) and the type for ``r`` bound by
+    ``items.T.all(r, ...)`` (or exists, map, filter...).
     """
 
     kind: str
@@ -375,11 +377,40 @@ def item_references(source: str) -> list[ItemReference]:
         key, j = member
         if key != "data":
             refs.append(ItemReference("key", item_type, key, pos))
+            if key == "state":
+                refs += [
+                    ItemReference("state", item_type, value, pos)
+                    for value in _compared_strings(toks, j)
+                ]
             continue
         field_member = _member(toks, j)
         if field_member is not None and not _called(toks, field_member[1]):
             refs.append(ItemReference("data", item_type, field_member[0], pos))
     return refs
+
+
+def _compared_strings(toks: list[tuple[str, str, int]], i: int) -> list[str]:
+    """String literals compared with the value ending before token ``i``:
+    ``== "x"``, ``!= "x"`` or ``in ["x", "y"]``."""
+    texts = [t[1] for t in toks]
+    if texts[i : i + 2] in (["=", "="], ["!", "="]) and i + 2 < len(toks):
+        if toks[i + 2][0] == "string":
+            value = _string_value(toks[i + 2][1])
+            return [] if value is None else [value]
+        return []
+    if texts[i : i + 2] == ["in", "["]:
+        out: list[str] = []
+        k = i + 2
+        while k < len(toks) and toks[k][0] == "string":
+            value = _string_value(toks[k][1])
+            if value is not None:
+                out.append(value)
+            if k + 1 < len(toks) and texts[k + 1] == ",":
+                k += 2
+            else:
+                break
+        return out
+    return []
 
 
 def _called(toks: list[tuple[str, str, int]], i: int) -> bool:

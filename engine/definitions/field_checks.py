@@ -231,6 +231,19 @@ class FieldChecks:
                 continue
             if owner is None or owner not in types:
                 continue
+            if ref.kind == "state":
+                states = as_dict(
+                    as_dict(as_dict(self.asm.data.get("items")).get(owner)).get("states")
+                )
+                if states and ref.name not in states:
+                    self.add(
+                        origin,
+                        sub,
+                        f"'{ref.name}' is not a state of item type '{owner}'",
+                        "unknown-item-state",
+                        hint=did_you_mean(ref.name, states),
+                    )
+                continue
             fields = types[owner]
             if fields is not None and ref.name not in fields:
                 self.add(

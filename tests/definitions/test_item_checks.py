@@ -127,6 +127,14 @@ EXPECTED: dict[str, tuple[str, int, int, str, str | None, Path | None]] = {
         "did you mean 'case_manager'?",
         None,
     ),
+    "unknown_state_literal": (
+        "unknown-item-state",
+        43,
+        16,
+        "$.states.monitor.transitions[0].guard",
+        "did you mean 'achieved'?",
+        None,
+    ),
     "unknown_target": (
         "unknown-item-state",
         78,
