@@ -50,8 +50,11 @@ if TYPE_CHECKING:
     )
     from engine.definitions.describe import describe, describe_dict
     from engine.definitions.diagram import render_dot, render_mermaid
+    from engine.definitions.migration_plan import MigrationPlan, TimerPolicy
+    from engine.runtime.caseload_import import ImportProblem, ImportReport
     from engine.runtime.engine import Engine
     from engine.runtime.explain import CaseExplanation
+    from engine.runtime.migration import CannotMove, MigrationReport, StateReport
     from engine.runtime.views import (
         ActionContext,
         AuditReport,
@@ -81,6 +84,14 @@ _LAZY: dict[str, str] = {
     "describe_dict": "engine.definitions.describe",
     "render_dot": "engine.definitions.diagram",
     "render_mermaid": "engine.definitions.diagram",
+    # continuity: migration plans (definitions), migrating and importing cases (runtime)
+    "MigrationPlan": "engine.definitions.migration_plan",
+    "TimerPolicy": "engine.definitions.migration_plan",
+    "CannotMove": "engine.runtime.migration",
+    "MigrationReport": "engine.runtime.migration",
+    "StateReport": "engine.runtime.migration",
+    "ImportProblem": "engine.runtime.caseload_import",
+    "ImportReport": "engine.runtime.caseload_import",
     # runtime: the engine facade and what it returns
     "Engine": "engine.runtime.engine",
     "CaseExplanation": "engine.runtime.explain",
@@ -117,6 +128,7 @@ __all__ = [
     "ActionContext",
     "AuditReport",
     "BrokenLink",
+    "CannotMove",
     "CaseExplanation",
     "CaseNotFound",
     "CaseView",
@@ -133,14 +145,20 @@ __all__ = [
     "EventRejected",
     "HistoryEntry",
     "IdempotencyKeyReused",
+    "ImportProblem",
+    "ImportReport",
     "ManualClock",
+    "MigrationPlan",
+    "MigrationReport",
     "OpenDenied",
     "OutboxItem",
     "Page",
     "PayloadInvalid",
     "SchemaOutOfDate",
     "Simulation",
+    "StateReport",
     "SystemClock",
+    "TimerPolicy",
     "TimerView",
     "TimerWorker",
     "UnknownWorkflow",

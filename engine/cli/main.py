@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "engine.cli.worker",  # worker
     "engine.cli.serve",  # serve, openapi
     "engine.cli.clients",  # clients add / list / rotate / revoke
+    "engine.cli.continuity",  # migrate plan / run, import
 )
 
 
@@ -59,6 +60,8 @@ COMMAND_MODULE = {
     "serve": "engine.cli.serve",
     "openapi": "engine.cli.serve",
     "clients": "engine.cli.clients",
+    "migrate": "engine.cli.continuity",
+    "import": "engine.cli.continuity",
 }
 
 

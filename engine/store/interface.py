@@ -96,6 +96,15 @@ class StoreTransaction(ABC):
         """
 
     @abstractmethod
+    def migrate_case(self, before: CaseRecord, after: CaseRecord, history: HistoryRecord) -> bool:
+        """Like :meth:`advance_case`, and ``after.workflow_version`` becomes the case's
+        workflow version (a migration to another version of its workflow).
+
+        Returns False, writing nothing, when the stored case is no longer at
+        ``before.version``. Raises DuplicateKey when the history row's seq is taken.
+        """
+
+    @abstractmethod
     def find_cases(
         self, query: CaseQuery, *, now: datetime, limit: int, after: tuple[datetime, str] | None
     ) -> list[CaseRecord]:

@@ -53,6 +53,10 @@ class HistoryOutcome(StrEnum):
     INTERNAL = "internal"  #: an event was applied without leaving the state
     TIMER = "timer"  #: a timer fired and its event was applied
     TIMER_IGNORED = "timer_ignored"  #: a timer fired and no transition accepted its event
+    #: the case moved to another version of its workflow (``casework migrate run``)
+    MIGRATED = "migrated"
+    #: the case was brought in from another system (``casework import``), in its state
+    IMPORTED = "imported"
 
 
 class RejectionReason(StrEnum):

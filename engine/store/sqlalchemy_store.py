@@ -82,6 +82,12 @@ class SqlAlchemyTransaction(StoreTransaction):
         with _translate_errors():
             return cq.advance_case(self.conn, self.postgres, before, after, history)
 
+    def migrate_case(
+        self, before: r.CaseRecord, after: r.CaseRecord, history: r.HistoryRecord
+    ) -> bool:
+        with _translate_errors():
+            return cq.migrate_case(self.conn, before, after, history)
+
     def find_cases(
         self, query: r.CaseQuery, *, now: datetime, limit: int, after: tuple[datetime, str] | None
     ) -> list[r.CaseRecord]:

@@ -87,9 +87,7 @@ def search_cases(
     key = instant.label("sort_at")
     q = sa.select(*CASE_COLUMNS, key).select_from(source).where(*case_conditions(query, now))
     if after is not None:
-        q = q.where(
-            sa.tuple_(key, c.id) > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1])
-        )
+        q = q.where(sa.tuple_(key, c.id) > sa.tuple_(sa.literal(after[0], t.UTCDateTime), after[1]))
     q = q.order_by(key, c.id).limit(limit)
     out: list[tuple[CaseRecord, datetime]] = []
     for row in conn.execute(q):

@@ -41,9 +41,7 @@ def login_page(request: Request, expired: int = 0, out: int = 0) -> Response:
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request) -> Response:
-    if not request.headers.get("content-type", "").startswith(
-        "application/x-www-form-urlencoded"
-    ):
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise Refused(415, "the console accepts form posts only")
     try:
         form = parse_form(await request.body())

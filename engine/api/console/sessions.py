@@ -94,8 +94,7 @@ class SessionStore:
 
     def _expired(self, session: Session, now: float) -> bool:
         return (
-            now - session.last_seen > self.idle_seconds
-            or now - session.started > self.max_seconds
+            now - session.last_seen > self.idle_seconds or now - session.started > self.max_seconds
         )
 
     def _expire(self, now: float) -> None:

@@ -247,9 +247,7 @@ class Posted:
 
 
 async def _form(request: Request) -> dict[str, list[str]]:
-    if not request.headers.get("content-type", "").startswith(
-        "application/x-www-form-urlencoded"
-    ):
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise Refused(415, "the console accepts form posts only")
     try:
         return parse_form(await request.body())
