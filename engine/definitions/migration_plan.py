@@ -378,7 +378,7 @@ def _record(
         rm_raw = []
     required2 = _required(v2)
     defaults2 = _defaults(v2)
-    set_names = {n for n, _ in sets}
+    set_names = {str(n) for n in set_raw}  # a bad expression is reported once, above
     for i, name in enumerate(rm_raw):
         if not isinstance(name, str):
             r.error(("record", "remove", i), "a field name", "plan-invalid")

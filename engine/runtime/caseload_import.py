@@ -21,14 +21,15 @@ workflow and state exist, the record meets the schema, the business key is
 there and not repeated in the file, no date the deadlines count from lies in
 the future) and every bad row is reported with its line and field, writing
 nothing; then the rows are written in batches, one transaction each. A case
-is imported once: its id is derived from its workflow's unique business key
-and a row whose key some case already has is skipped, so running the import
-again changes nothing. Each case gets one history row (event ``@import``,
-outcome ``imported``, with the import's id, line and dates) and its timers and
-clocks due where they would be had it run here all along: an assessment due
-14 days after entry, entered 10 days ago, has 4 days left; one already past
-due is due now and fires once. The state's ``on_enter`` actions are not queued
-(the case entered that state elsewhere). Each run appends one access-log row.
+is imported once: its id is derived from its workflow's unique business key,
+and a row whose case exists (imported before) or whose key an open case
+holds is skipped, so running the import again changes nothing. Each case gets
+one history row (event ``@import``, outcome ``imported``, with the import's
+id, line and dates) and its timers and clocks due where they would be had it
+run here all along: an assessment due 14 days after entry, entered 10 days
+ago, has 4 days left; one already past due is due now and fires once. The
+state's ``on_enter`` actions are not queued (it entered that state elsewhere).
+Each run appends one access-log row.
 """
 
 from __future__ import annotations
@@ -58,7 +59,15 @@ from engine.runtime.machine import CompiledWorkflow
 from engine.runtime.timers import first_due
 from engine.runtime.transact import HistoryFacts, history_record
 from engine.store.interface import StoreTransaction
-from engine.store.records import CaseRecord, HistoryOutcome, TimerRecord, TimerScope, TimerStatus
+from engine.store.records import (
+    CaseKeyRecord,
+    CaseRecord,
+    HistoryOutcome,
+    HistoryRecord,
+    TimerRecord,
+    TimerScope,
+    TimerStatus,
+)
 from engine.timing.calendar import zone
 from engine.timing.due import parse_at_value, timezone_of
 
@@ -425,23 +434,12 @@ def case_id_for(workflow: str, key: tuple[str, str]) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{workflow}\x1f{key[0]}\x1f{key[1]}"))
 
 
-def _write_row(
-    tx: StoreTransaction,
-    checker: _Checker,
-    row: _Row,
-    *,
-    actor: str,
-    import_id: str,
-    now: datetime,
-) -> bool:
-    """Insert one case with its history row, keys, timers and clocks; False when a case
-    with its business key exists already."""
+def _build(
+    checker: _Checker, row: _Row, *, actor: str, import_id: str, now: datetime
+) -> tuple[CaseRecord, HistoryRecord, list[CaseKeyRecord], list[TimerRecord]]:
+    """One imported case: its row, its history row, its key rows, its timers and clocks."""
     d, _compiled, _key = checker.workflow(row.workflow)
     case_id = case_id_for(d.name, row.key)
-    if tx.cases_with_keys(d.name, [row.key], open_only=False, limit=1):
-        return False
-    if tx.get_case(case_id) is not None:
-        return False
     state = d.states[row.state]
     payload: dict[str, Any] = {
         "import": import_id,
@@ -490,8 +488,6 @@ def _write_row(
         now,
         None,
     )
-    tx.insert_case(case, hist)
-    tx.replace_case_keys(case_id, key_records(d, case))
     timers: list[TimerRecord] = []
     for tm in state.timers:
         due = first_due(
@@ -543,9 +539,40 @@ def _write_row(
                 scope=TimerScope.CLOCK,
             )
         )
-    if timers:
-        tx.insert_timers(timers)
-    return True
+    return case, hist, key_records(d, case), timers
+
+
+def _write_batch(
+    tx: StoreTransaction,
+    checker: _Checker,
+    rows: list[_Row],
+    *,
+    actor: str,
+    import_id: str,
+    now: datetime,
+) -> int:
+    """Insert the batch's new cases (a statement per table); how many were new. A row
+    whose case exists (imported before) or whose key an open case holds is skipped."""
+    ids = {case_id_for(r.workflow, r.key): r for r in rows}
+    present = tx.present_cases(list(ids))
+    by_key: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        by_key.setdefault((r.workflow, r.key[0]), []).append(r.key[1])
+    held: set[tuple[str, str, str]] = set()
+    for (workflow, name), values in by_key.items():
+        held.update((workflow, name, v) for v in tx.key_holders(workflow, name, values))
+    cases: list[tuple[CaseRecord, HistoryRecord]] = []
+    keys: list[CaseKeyRecord] = []
+    timers: list[TimerRecord] = []
+    for case_id, r in ids.items():
+        if case_id in present or (r.workflow, *r.key) in held:
+            continue
+        case, hist, k, tm = _build(checker, r, actor=actor, import_id=import_id, now=now)
+        cases.append((case, hist))
+        keys.extend(k)
+        timers.extend(tm)
+    tx.import_cases(cases, keys, timers)
+    return len(cases)
 
 
 def import_caseload(
@@ -616,11 +643,9 @@ def import_caseload(
                 raise EngineError(f"{p.name} changed while it was imported (line {line})") from None
         with ctx.store.write() as tx:
             at = ctx.now(tx)
-            for row in checked:
-                if _write_row(tx, checker, row, actor=actor, import_id=import_id, now=at):
-                    report.written += 1
-                else:
-                    report.already += 1
+            written = _write_batch(tx, checker, checked, actor=actor, import_id=import_id, now=at)
+        report.written += written
+        report.already += len(checked) - written
         done += len(chunk)
         if progress is not None:
             progress(done, report.rows)

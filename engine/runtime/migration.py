@@ -223,7 +223,7 @@ class _Planner:
                 continue
             cancel.append(r.id)
             if policy is TimerPolicy.RECOMPUTE and r.name in target_timers:
-                due = self._recompute(target_timers[r.name], r, entered_at(), record, now, case.id)
+                due = self._recompute(target_timers[r.name], r, record, now, case.id)
                 if due is not None:
                     insert.append(_timer_row(case, target, target_timers[r.name], due, now))
         for t in target.timers:
@@ -372,12 +372,15 @@ class _Planner:
         self,
         timer: Timer,
         row: TimerRecord,
-        entered: datetime,
         record: Mapping[str, Any],
         now: datetime,
         case_id: str,
     ) -> datetime | None:
-        due = first_due(timer, entered_at=entered, definition=self.v2, case=record, case_id=case_id)
+        """v2's due instant for an armed v1 timer, counted from when that was armed (the
+        state's entry; a recurring timer's last firing)."""
+        due = first_due(
+            timer, entered_at=row.created_at, definition=self.v2, case=record, case_id=case_id
+        )
         if due is None or timer.kind is not TimerKind.EVERY or timer.every is None:
             return due
         assert row.due_at is not None
@@ -545,26 +548,41 @@ def migrate(
         todo = _sort(rep, page, plan)
         with ctx.store.write() as tx:
             now = ctx.now(tx)
-            for listed in todo:
-                locked = tx.lock_case(listed.id, with_db_now=False)
-                if locked is None:  # pragma: no cover - cases are never deleted
-                    continue
-                case = locked[0]
+            locked = tx.lock_cases([c.id for c in todo])
+            timers = tx.live_timers_for([c.id for c in locked])
+            cancel: list[int] = []
+            end_clocks: list[int] = []
+            insert: list[TimerRecord] = []
+            moves: list[tuple[CaseRecord, CaseRecord, HistoryRecord]] = []
+            for case in locked:
                 if case.workflow_version != plan.from_version or case.closed_at is not None:
                     continue  # moved or closed since the page was read
                 st = rep.states[case.state]
                 st.cases += 1
                 try:
-                    mv = planner.move(tx, case, tx.live_timers_of(case.id), now)
+                    mv = planner.move(tx, case, timers.get(case.id, []), now)
                     if not same_keys or _keys_changed(v2, case, mv.after):
                         _replace_keys(tx, v2, mv.after)
                 except _Refused as why:
                     st.cannot_move += 1
                     rep.refused.append(CannotMove(case.id, case.state, why.reason))
                     continue
-                _write(tx, case, mv)
+                cancel.extend(mv.cancel)
+                end_clocks.extend(mv.end_clocks)
+                insert.extend(mv.insert)
+                moves.append((case, mv.after, mv.history))
                 _tally(st, mv)
-                rep.moved += 1
+            tx.cancel_timers_by_id(cancel)
+            tx.end_clock_timers(end_clocks)
+            tx.insert_timers(insert)
+            if not tx.migrate_cases(moves):  # pragma: no cover - the cases are locked
+                raise ConcurrencyConflict(
+                    case_id=moves[0][0].id,
+                    expected_version=moves[0][0].version,
+                    actual_version=-1,
+                    state=moves[0][0].state,
+                )
+        rep.moved += len(moves)
         if progress is not None:
             progress(seen, total)
     _audit(ctx, actor, plan, rep)
@@ -590,19 +608,6 @@ def _replace_keys(tx: StoreTransaction, d: WorkflowDefinition, after: CaseRecord
                     str(BusinessKeyConflict(workflow=d.name, key=row.name, holder=holder))
                 )
     tx.replace_case_keys(after.id, rows)
-
-
-def _write(tx: StoreTransaction, case: CaseRecord, mv: _Move) -> None:
-    for tid in mv.cancel:
-        tx.cancel_timer(tid)
-    if mv.end_clocks:
-        tx.end_clock_timers(mv.end_clocks)
-    if mv.insert:
-        tx.insert_timers(mv.insert)
-    if not tx.migrate_case(case, mv.after, mv.history):  # pragma: no cover - the case is locked
-        raise ConcurrencyConflict(
-            case_id=case.id, expected_version=case.version, actual_version=-1, state=case.state
-        )
 
 
 def _audit(ctx: EngineContext, actor: str, plan: MigrationPlan, rep: MigrationReport) -> None:

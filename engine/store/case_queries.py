@@ -185,20 +185,6 @@ def advance_case(
     return True
 
 
-def migrate_case(
-    conn: sa.Connection, before: CaseRecord, after: CaseRecord, history: HistoryRecord
-) -> bool:
-    """Update the case at ``before.version``, its workflow version included, and insert
-    its history row (two statements: a migration is rare, no need for one round trip)."""
-    values: dict[str, Any] = {"_id": before.id, "_expected": before.version}
-    for c in (*CASE_MUTABLE, "workflow_version"):
-        values[c] = getattr(after, c)
-    if conn.execute(_UPDATE_CASE, values).rowcount != 1:
-        return False
-    conn.execute(_INSERT_HISTORY, {**history_values(history), "change_seq": next_change_seq(conn)})
-    return True
-
-
 def _overdue_ids(now: datetime) -> sa.CompoundSelect[Any]:
     tm = t.timers.c
     late = sa.select(tm.case_id).where(tm.status == TimerStatus.PENDING.value, tm.due_at <= now)
