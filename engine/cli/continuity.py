@@ -165,7 +165,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             _print_import(rep, args.file)
         return out.EXIT_FAILED if rep.problems else out.EXIT_OK
 
-    return out.run(args, body)
+    return out.run(args, body, must_exist=False)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
