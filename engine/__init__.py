@@ -57,10 +57,13 @@ if TYPE_CHECKING:
     )
     from engine.definitions.describe import describe, describe_dict
     from engine.definitions.diagram import render_dot, render_mermaid
+    from engine.definitions.migration_plan import MigrationPlan, TimerPolicy
     from engine.runtime.case_continuity import CaseLink
+    from engine.runtime.caseload_import import ImportProblem, ImportReport
     from engine.runtime.continuity import TransferResult
     from engine.runtime.engine import Engine
     from engine.runtime.explain import CaseExplanation
+    from engine.runtime.migration import CannotMove, MigrationReport, StateReport
     from engine.runtime.ownership import Assignment, BulkOutcome, BulkReport, Caseload
     from engine.runtime.views import (
         ActionContext,
@@ -93,6 +96,14 @@ _LAZY: dict[str, str] = {
     "describe_dict": "engine.definitions.describe",
     "render_dot": "engine.definitions.diagram",
     "render_mermaid": "engine.definitions.diagram",
+    # continuity: migration plans (definitions), migrating and importing cases (runtime)
+    "MigrationPlan": "engine.definitions.migration_plan",
+    "TimerPolicy": "engine.definitions.migration_plan",
+    "CannotMove": "engine.runtime.migration",
+    "MigrationReport": "engine.runtime.migration",
+    "StateReport": "engine.runtime.migration",
+    "ImportProblem": "engine.runtime.caseload_import",
+    "ImportReport": "engine.runtime.caseload_import",
     # runtime: the engine facade and what it returns
     "Engine": "engine.runtime.engine",
     "CaseExplanation": "engine.runtime.explain",
@@ -144,6 +155,7 @@ __all__ = [
     "BrokenLink",
     "BulkOutcome",
     "BulkReport",
+    "CannotMove",
     "CaseExplanation",
     "CaseLink",
     "CaseNotFound",
@@ -162,10 +174,14 @@ __all__ = [
     "EventRejected",
     "HistoryEntry",
     "IdempotencyKeyReused",
+    "ImportProblem",
+    "ImportReport",
     "ItemIdTaken",
     "ItemNotFound",
     "ItemView",
     "ManualClock",
+    "MigrationPlan",
+    "MigrationReport",
     "OpenDenied",
     "OutboxItem",
     "OwnershipInputInvalid",
@@ -174,7 +190,9 @@ __all__ = [
     "ReopenDenied",
     "SchemaOutOfDate",
     "Simulation",
+    "StateReport",
     "SystemClock",
+    "TimerPolicy",
     "TimerView",
     "TimerWorker",
     "TransferInvalid",

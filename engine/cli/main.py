@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "engine.cli.serve",  # serve, openapi
     "engine.cli.clients",  # clients add / list / rotate / revoke
     "engine.cli.ownership",  # staff, assign, caseloads, worklist, reassign
+    "engine.cli.migrate",  # migrate plan / run, import
 )
 
 
@@ -65,6 +66,8 @@ COMMAND_MODULE = {
     "caseloads": "engine.cli.ownership",
     "worklist": "engine.cli.ownership",
     "reassign": "engine.cli.ownership",
+    "migrate": "engine.cli.migrate",
+    "import": "engine.cli.migrate",
 }
 
 

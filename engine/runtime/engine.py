@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock, SystemClock
 from engine.definitions.model import WorkflowDefinition
@@ -67,6 +67,11 @@ from engine.runtime.worklists import SearchPage, search_cases
 from engine.store import open_store
 from engine.store.interface import CaseStore, StoreTransaction
 from engine.store.records import CaseQuery, CaseSort, HistoryOutcome, OutboxStatus
+
+if TYPE_CHECKING:
+    from engine.definitions.migration_plan import MigrationPlan
+    from engine.runtime.caseload_import import ImportReport
+    from engine.runtime.migration import MigrationReport
 
 log = logging.getLogger(__name__)
 
@@ -586,6 +591,61 @@ class Engine(HostServices, OwnershipServices, CaseContinuity):
         """Audit a read of a case (who looked at what; ``client`` acting for ``actor``), or a
         denied request (case_id None when the request named no case)."""
         access.record_access(self._context, case_id, actor=actor, what=what, client=client)
+
+    # -- continuity: migrating running cases, importing a caseload --------------------
+
+    def migration_plan(self, path: str | Path) -> MigrationPlan:
+        """Read and check a migration plan against both versions it names
+        (:mod:`engine.definitions.migration_plan`). Raises DefinitionError (every finding,
+        ``file:LINE:COL``), UnknownWorkflow (a version not registered)."""
+        from engine.definitions.migration_plan import check_plan, plan_target
+
+        name, v1, v2 = plan_target(path)
+        registry = self._context.registry
+        return check_plan(path, registry.get(name, v1), registry.get(name, v2))
+
+    def migrate(
+        self,
+        plan: MigrationPlan,
+        *,
+        actor: str,
+        dry_run: bool = False,
+        batch: int = 200,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> MigrationReport:
+        """Move the open cases on ``plan.from_version`` to ``plan.to_version``, ``batch``
+        per transaction; ``dry_run`` reports what would move, writing nothing but the access
+        row (:mod:`engine.runtime.migration`). Resumable: run it again."""
+        from engine.runtime import migration
+
+        if dry_run:
+            return migration.dry_run(
+                self._context, plan, actor=actor, batch=batch, progress=progress
+            )
+        return migration.migrate(self._context, plan, actor=actor, batch=batch, progress=progress)
+
+    def import_caseload(
+        self,
+        path: str | Path,
+        *,
+        actor: str,
+        batch: int = 500,
+        validate_only: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportReport:
+        """Import running cases from a CSV or JSON-lines file: every row checked first,
+        then written in batches, idempotent by business key
+        (:mod:`engine.runtime.caseload_import`). Raises EngineError (unreadable file)."""
+        from engine.runtime.caseload_import import import_caseload
+
+        return import_caseload(
+            self._context,
+            path,
+            actor=actor,
+            batch=batch,
+            validate_only=validate_only,
+            progress=progress,
+        )
 
     # -- timers, actions, audit --------------------------------------------------
 

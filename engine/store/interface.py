@@ -103,6 +103,50 @@ class StoreTransaction(ABC):
         ``before.version``. Raises DuplicateKey when the history row's seq is taken.
         """
 
+    # -- continuity: importing and migrating cases in batches ---------------------------
+
+    @abstractmethod
+    def present_cases(self, case_ids: Sequence[str]) -> set[str]:
+        """Which of ``case_ids`` exist. Raises nothing."""
+
+    @abstractmethod
+    def key_holders(self, workflow: str, name: str, values: Sequence[str]) -> dict[str, str]:
+        """Value -> the open case holding it, for the values of a unique key that open
+        cases of ``workflow`` hold. Raises nothing."""
+
+    @abstractmethod
+    def import_cases(
+        self,
+        cases: Sequence[tuple[CaseRecord, HistoryRecord]],
+        keys: Sequence[CaseKeyRecord],
+        timers: Sequence[TimerRecord],
+    ) -> None:
+        """Insert new cases, each with its first history row (feed positions in order),
+        and their key rows and timers (``id`` None), a statement per table.
+
+        Raises DuplicateKey (at the latest when the transaction ends) when an id or an
+        open unique key value is taken.
+        """
+
+    @abstractmethod
+    def lock_cases(self, case_ids: Sequence[str]) -> list[CaseRecord]:
+        """Read and lock the cases of ``case_ids`` that exist (by id), for this
+        transaction. Raises nothing."""
+
+    @abstractmethod
+    def cancel_timers_by_id(self, timer_ids: Sequence[int]) -> None:
+        """Cancel these timers. Raises nothing."""
+
+    @abstractmethod
+    def migrate_cases(self, moves: Sequence[tuple[CaseRecord, CaseRecord, HistoryRecord]]) -> bool:
+        """Like :meth:`advance_case` for each (before, after, history), and each
+        ``after.workflow_version`` becomes its case's workflow version (a migration to
+        another version of the workflow); a statement per table.
+
+        Returns False when some case is no longer at its ``before.version`` (the caller
+        must then roll the transaction back). Raises DuplicateKey on a taken history seq.
+        """
+
     @abstractmethod
     def find_cases(
         self, query: CaseQuery, *, now: datetime, limit: int, after: tuple[datetime, str] | None

@@ -62,6 +62,10 @@ class HistoryOutcome(StrEnum):
     #: the case was opened by a transfer from another workflow (``@link`` names the source)
     TRANSFERRED_IN = "transferred_in"
     REOPENED = "reopened"  #: a closed case was reopened (a ``reopen:`` declaration)
+    #: the case moved to another version of its workflow (``casework migrate run``)
+    MIGRATED = "migrated"
+    #: the case was brought in from another system (``casework import``), in its state
+    IMPORTED = "imported"
 
 
 class RejectionReason(StrEnum):

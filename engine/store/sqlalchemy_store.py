@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.errors import DuplicateKey, SchemaOutOfDate
+from engine.store import bulk_queries as bq
 from engine.store import case_queries as cq
 from engine.store import change_queries as chq
 from engine.store import item_queries as iq
@@ -84,6 +85,33 @@ class SqlAlchemyTransaction(StoreTransaction):
     ) -> bool:
         with _translate_errors():
             return cq.advance_case(self.conn, self.postgres, before, after, history)
+
+    def present_cases(self, case_ids: Sequence[str]) -> set[str]:
+        return bq.present_cases(self.conn, case_ids)
+
+    def key_holders(self, workflow: str, name: str, values: Sequence[str]) -> dict[str, str]:
+        return bq.key_holders(self.conn, workflow, name, values)
+
+    def import_cases(
+        self,
+        cases: Sequence[tuple[r.CaseRecord, r.HistoryRecord]],
+        keys: Sequence[r.CaseKeyRecord],
+        timers: Sequence[r.TimerRecord],
+    ) -> None:
+        with _translate_errors():
+            bq.import_cases(self.conn, cases, keys, timers)
+
+    def lock_cases(self, case_ids: Sequence[str]) -> list[r.CaseRecord]:
+        return bq.lock_cases(self.conn, self.postgres, case_ids)
+
+    def cancel_timers_by_id(self, timer_ids: Sequence[int]) -> None:
+        bq.cancel_timers_by_id(self.conn, timer_ids)
+
+    def migrate_cases(
+        self, moves: Sequence[tuple[r.CaseRecord, r.CaseRecord, r.HistoryRecord]]
+    ) -> bool:
+        with _translate_errors():
+            return bq.migrate_cases(self.conn, moves)
 
     def find_cases(
         self, query: r.CaseQuery, *, now: datetime, limit: int, after: tuple[datetime, str] | None
