@@ -128,11 +128,20 @@ def open_engine(
 
 
 def run(
-    args: argparse.Namespace, body: Callable[[Engine], int], *, stored_definitions: bool = False
+    args: argparse.Namespace,
+    body: Callable[[Engine], int],
+    *,
+    stored_definitions: bool = False,
+    must_exist: bool = True,
 ) -> int:
-    """Open the engine, run ``body``, close; engine errors exit 1, usage errors 2."""
+    """Open the engine, run ``body``, close; engine errors exit 1, usage errors 2.
+
+    ``must_exist`` False lets the command create an SQLite database (``casework import``
+    into a new one)."""
     try:
-        with open_engine(args, stored_definitions=stored_definitions) as engine:
+        with open_engine(
+            args, must_exist=must_exist, stored_definitions=stored_definitions
+        ) as engine:
             return body(engine)
     except EngineError as exc:
         return fail(args, exc)

@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "engine.cli.worker",  # worker
     "engine.cli.serve",  # serve, openapi
     "engine.cli.clients",  # clients add / list / rotate / revoke
+    "engine.cli.ownership",  # staff, assign, caseloads, worklist, reassign
+    "engine.cli.migrate",  # migrate plan / run, import
 )
 
 
@@ -59,6 +61,13 @@ COMMAND_MODULE = {
     "serve": "engine.cli.serve",
     "openapi": "engine.cli.serve",
     "clients": "engine.cli.clients",
+    "staff": "engine.cli.ownership",
+    "assign": "engine.cli.ownership",
+    "caseloads": "engine.cli.ownership",
+    "worklist": "engine.cli.ownership",
+    "reassign": "engine.cli.ownership",
+    "migrate": "engine.cli.migrate",
+    "import": "engine.cli.migrate",
 }
 
 

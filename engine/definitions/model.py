@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from engine.definitions.clocks import Clock
     from engine.definitions.continuity import Reopening, Transfer
     from engine.definitions.items import ItemType
+    from engine.definitions.ownership import Ownership
 
 from engine.definitions.business_keys import BusinessKey
 from engine.errors import OpenDenied
@@ -191,6 +192,7 @@ class State:
     on_exit: tuple[str, ...] = ()
     timers: tuple[Timer, ...] = ()
     location: SourceLocation | None = None
+    requires_assignee: bool = False  # no sent event enters it while the case is unassigned
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +233,7 @@ class WorkflowDefinition:
     business_keys: tuple[BusinessKey, ...] = ()  # see engine/definitions/business_keys.py
     open_roles: tuple[str, ...] = ()  # who may open a case; () = any role declared above
     item_types: dict[str, ItemType] = field(default_factory=dict)  # the `items:` map, in order
+    ownership: Ownership | None = None  # engine/definitions/ownership.py; None: not declared
     transfers: tuple[Transfer, ...] = ()  # `transfers:` (engine/definitions/continuity.py)
     reopenings: tuple[Reopening, ...] = ()  # `reopen:`
 

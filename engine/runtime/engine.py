@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock, SystemClock
 from engine.definitions.model import WorkflowDefinition
 from engine.errors import CaseNotFound, ConcurrencyConflict, DuplicateKey, EngineError
-from engine.runtime import access, case_search, delivery, firing
+from engine.runtime import access, case_search, delivery, firing, items_api
 from engine.runtime.audit import fingerprint
 from engine.runtime.audit_trail import Checkpoint, append_access, take_checkpoint, verify_audit
 from engine.runtime.business_keys import search_keys
@@ -46,9 +46,11 @@ from engine.runtime.json_policy import (
     require_case_id,
     valid_identifier,
 )
+from engine.runtime.ownership import gate_unassigned, require_assignee
+from engine.runtime.ownership_services import OwnershipServices
 from engine.runtime.pull import Actions
 from engine.runtime.registry import Registry
-from engine.runtime.transact import HistoryFacts, commit_applied
+from engine.runtime.transact import HistoryFacts, case_items, commit_applied
 from engine.runtime.transact import open_case as _open_case
 from engine.runtime.views import (
     AuditReport,
@@ -56,6 +58,7 @@ from engine.runtime.views import (
     EngineStats,
     EventOption,
     HistoryEntry,
+    ItemView,
     OutboxItem,
     Page,
     TimerView,
@@ -64,6 +67,11 @@ from engine.runtime.worklists import SearchPage, search_cases
 from engine.store import open_store
 from engine.store.interface import CaseStore, StoreTransaction
 from engine.store.records import CaseQuery, CaseSort, HistoryOutcome, OutboxStatus
+
+if TYPE_CHECKING:
+    from engine.definitions.migration_plan import MigrationPlan
+    from engine.runtime.caseload_import import ImportReport
+    from engine.runtime.migration import MigrationReport
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +88,7 @@ def _paths(workflows: str | Path | Sequence[str | Path] | None) -> list[str | Pa
     return list(workflows)
 
 
-class Engine(HostServices, CaseContinuity):
+class Engine(HostServices, OwnershipServices, CaseContinuity):
     """Durable cases driven by workflow definitions (see the module docstring)."""
 
     def __init__(self, context: EngineContext) -> None:
@@ -340,7 +348,10 @@ class Engine(HostServices, CaseContinuity):
                 record=case.record,
                 roles=roles,
                 now=now,
+                items=case_items(tx, compiled, case_id),
             )
+            if applied.entered and compiled.definition.states[applied.to_state].requires_assignee:
+                require_assignee(tx, case, event, applied.to_state)
             outcome = HistoryOutcome.REOPENED if reopening is not None else None
             view = commit_applied(
                 tx, compiled, case, applied, event=event, facts=facts, now=now, outcome=outcome
@@ -350,6 +361,91 @@ class Engine(HostServices, CaseContinuity):
             return view
 
         return run_idempotent(self._context.store, idempotency_key, attempt)
+
+    # -- work items ----------------------------------------------------------------
+
+    def add_item(
+        self,
+        case_id: str,
+        item_type: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+        roles: Sequence[str],
+        item_id: str | None = None,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+        client: str | None = None,
+    ) -> CaseView:
+        """Add a work item of ``item_type`` to a case (``item_id`` default ``<type>-<n>``).
+
+        Raises CaseNotFound, EventRejected (unknown type, role missing, case state not
+        allowed, maximum reached), ItemIdTaken, PayloadInvalid (data vs the item schema),
+        ConcurrencyConflict, IdempotencyKeyReused.
+        """
+        return items_api.add_item(
+            self._context,
+            case_id,
+            item_type,
+            dict(payload or {}),
+            actor=actor,
+            roles=roles,
+            item_id=item_id,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+            client=client,
+        )
+
+    def send_item(
+        self,
+        case_id: str,
+        item_id: str,
+        event: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+        roles: Sequence[str],
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+        client: str | None = None,
+    ) -> CaseView:
+        """Send ``event`` to a work item of a case.
+
+        Raises CaseNotFound, ItemNotFound, EventRejected (closed item, wrong item state,
+        role missing, guard false), PayloadInvalid, ConcurrencyConflict,
+        IdempotencyKeyReused.
+        """
+        return items_api.send_item(
+            self._context,
+            case_id,
+            item_id,
+            event,
+            dict(payload or {}),
+            actor=actor,
+            roles=roles,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+            client=client,
+        )
+
+    def items(
+        self, case_id: str, *, item_type: str | None = None, state: str | None = None
+    ) -> list[ItemView]:
+        """The case's work items (of a type, in a state), oldest first. Raises CaseNotFound."""
+        return items_api.items(self._context, case_id, item_type=item_type, state=state)
+
+    def item(self, case_id: str, item_id: str) -> ItemView:
+        """One work item of a case. Raises CaseNotFound, ItemNotFound."""
+        return items_api.item(self._context, case_id, item_id)
+
+    def allowed_item_events(
+        self, case_id: str, item_id: str, roles: Sequence[str]
+    ) -> list[EventOption]:
+        """Every event of the item's type: allowed now, or why not.
+
+        Raises CaseNotFound, ItemNotFound.
+        """
+        return items_api.allowed_item_events(self._context, case_id, item_id, frozenset(roles))
 
     # -- reads -------------------------------------------------------------------
 
@@ -361,7 +457,8 @@ class Engine(HostServices, CaseContinuity):
             case = tx.get_case(case_id)
             if case is None:
                 raise CaseNotFound(case_id)
-            return case_view(case, [timer_view(t) for t in tx.live_timers_of(case_id)])
+            timers = [timer_view(t) for t in tx.live_timers_of(case_id)]
+            return case_view(case, timers, tx.items_of(case_id))
 
     def history(self, case_id: str) -> list[HistoryEntry]:
         """Raises CaseNotFound."""
@@ -379,10 +476,19 @@ class Engine(HostServices, CaseContinuity):
         store = self._context.store
         with store.read() as tx:
             case = tx.get_case(case_id)
+            owner = tx.get_owner(case_id) if case is not None else None
         if case is None:
             raise CaseNotFound(case_id)
         compiled = self._context.registry.compiled(case.workflow_name, case.workflow_version)
-        return _allowed_events(compiled, case, frozenset(roles), self._context.clock.now())
+        items = None
+        if compiled.definition.item_types:
+            with store.read() as tx:
+                items = case_items(tx, compiled, case_id)
+        options = _allowed_events(
+            compiled, case, frozenset(roles), self._context.clock.now(), items=items
+        )
+        assigned = owner is not None and owner.assignee is not None
+        return gate_unassigned(compiled, case, options, assigned)
 
     def find(
         self,
@@ -485,6 +591,61 @@ class Engine(HostServices, CaseContinuity):
         """Audit a read of a case (who looked at what; ``client`` acting for ``actor``), or a
         denied request (case_id None when the request named no case)."""
         access.record_access(self._context, case_id, actor=actor, what=what, client=client)
+
+    # -- continuity: migrating running cases, importing a caseload --------------------
+
+    def migration_plan(self, path: str | Path) -> MigrationPlan:
+        """Read and check a migration plan against both versions it names
+        (:mod:`engine.definitions.migration_plan`). Raises DefinitionError (every finding,
+        ``file:LINE:COL``), UnknownWorkflow (a version not registered)."""
+        from engine.definitions.migration_plan import check_plan, plan_target
+
+        name, v1, v2 = plan_target(path)
+        registry = self._context.registry
+        return check_plan(path, registry.get(name, v1), registry.get(name, v2))
+
+    def migrate(
+        self,
+        plan: MigrationPlan,
+        *,
+        actor: str,
+        dry_run: bool = False,
+        batch: int = 200,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> MigrationReport:
+        """Move the open cases on ``plan.from_version`` to ``plan.to_version``, ``batch``
+        per transaction; ``dry_run`` reports what would move, writing nothing but the access
+        row (:mod:`engine.runtime.migration`). Resumable: run it again."""
+        from engine.runtime import migration
+
+        if dry_run:
+            return migration.dry_run(
+                self._context, plan, actor=actor, batch=batch, progress=progress
+            )
+        return migration.migrate(self._context, plan, actor=actor, batch=batch, progress=progress)
+
+    def import_caseload(
+        self,
+        path: str | Path,
+        *,
+        actor: str,
+        batch: int = 500,
+        validate_only: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportReport:
+        """Import running cases from a CSV or JSON-lines file: every row checked first,
+        then written in batches, idempotent by business key
+        (:mod:`engine.runtime.caseload_import`). Raises EngineError (unreadable file)."""
+        from engine.runtime.caseload_import import import_caseload
+
+        return import_caseload(
+            self._context,
+            path,
+            actor=actor,
+            batch=batch,
+            validate_only=validate_only,
+            progress=progress,
+        )
 
     # -- timers, actions, audit --------------------------------------------------
 

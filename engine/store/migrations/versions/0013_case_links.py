@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 
 revision: str = "0013"
-down_revision: Union[str, Sequence[str], None] = "0010"  # TODO(integrator): chain to 0012
+down_revision: Union[str, Sequence[str], None] = "0012"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
