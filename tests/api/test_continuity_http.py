@@ -96,7 +96,8 @@ def _closed_hospital(api: Api) -> str:
     ur = {"actor": "ur", "roles": ["utilization_reviewer"]}
     eng.send(case.id, "admission_review_completed", {"continued_stay_days": 3}, **ur)
     eng.send(case.id, "discharge_planning_started", **CM)
-    eng.send(case.id, "patient_education_completed", {"education_topics": ["medication"]}, **CM)
+    eng.add_item(case.id, "education", {"topic": "medication"}, item_id="edu-1", **CM)
+    eng.send_item(case.id, "edu-1", "teach_back_passed", **CM)
     md = {"actor": "md", "roles": ["attending_physician"]}
     eng.send(case.id, "discharge_ordered", {"disposition": "home"}, **md)
     eng.send(case.id, "patient_discharged", **CM)

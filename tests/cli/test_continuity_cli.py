@@ -89,7 +89,8 @@ def seed_hospital(url: str, *, closed_days_ago: int, via_window: bool = False) -
         ur = {"actor": "ur-1", "roles": ["utilization_reviewer"]}
         eng.send(case.id, "admission_review_completed", {"continued_stay_days": 3}, **ur)
         eng.send(case.id, "discharge_planning_started", **CM)
-        eng.send(case.id, "patient_education_completed", {"education_topics": ["medication"]}, **CM)
+        eng.add_item(case.id, "education", {"topic": "medication"}, item_id="edu-1", **CM)
+        eng.send_item(case.id, "edu-1", "teach_back_passed", **CM)
         clock.advance(timedelta(days=2))
         md = {"actor": "md-1", "roles": ["attending_physician"]}
         eng.send(case.id, "discharge_ordered", {"disposition": "home"}, **md)

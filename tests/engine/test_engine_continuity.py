@@ -382,7 +382,8 @@ def _hospital_case(eng: Engine) -> str:
     ur = {"actor": "ur", "roles": ["utilization_reviewer"]}
     eng.send(case.id, "admission_review_completed", {"continued_stay_days": 5}, **ur)
     eng.send(case.id, "discharge_planning_started", **cm)
-    eng.send(case.id, "patient_education_completed", {"education_topics": ["medication"]}, **cm)
+    eng.add_item(case.id, "education", {"topic": "medication"}, item_id="edu-1", **cm)
+    eng.send_item(case.id, "edu-1", "teach_back_passed", **cm)
     eng.send(
         case.id,
         "discharge_ordered",
