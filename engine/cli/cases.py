@@ -270,6 +270,8 @@ def _history_event(e: HistoryEntry) -> str:
         return e.event
     change = e.item_to if e.item_from in (None, e.item_to) else f"{e.item_from}->{e.item_to}"
     return f"{e.event} [item {e.item_id}: {change}]"
+
+
 def _payload_fields(payload: Any) -> list[str]:
     """The payload's field names; a transfer's ``@link`` as the linked case's id."""
     names = sorted(k for k in payload if k != "@link")

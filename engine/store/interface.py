@@ -581,6 +581,7 @@ class StoreTransaction(ABC):
     @abstractmethod
     def ownership_stats(self, now: datetime) -> dict[str, Any]:
         """Counts for the ownership metrics (engine/runtime/ownership.py). Raises nothing."""
+
     @abstractmethod
     def insert_case_link(self, link: CaseLinkRecord) -> None:
         """Record two linked cases (revision 0013).

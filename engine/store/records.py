@@ -436,6 +436,8 @@ class WorklistRow:
     state: str
     assignee: str | None
     team: str | None
+
+
 class CaseLinkKind(StrEnum):
     """``case_links.kind`` (revision 0013)."""
 

@@ -395,6 +395,7 @@ class SqlAlchemyTransaction(StoreTransaction):
         stats["overdue_by_assignee"] = wq.overdue_by_holder(self.conn, "assignee", now)
         stats["overdue_by_team"] = wq.overdue_by_holder(self.conn, "team", now)
         return stats
+
     def insert_case_link(self, link: r.CaseLinkRecord) -> None:
         with _translate_errors():
             lq.insert_case_link(self.conn, link)
