@@ -82,6 +82,7 @@ def hostile_target(database_url):
         yield target
 
 
+@pytest.mark.timeout(1200)  # every operation x 30 examples: ~40 operations since items/ownership
 def test_fuzzed_requests_never_cause_server_errors(fuzz_target):
     app, server = fuzz_target
     schema = schemathesis.openapi.from_dict(openapi_document(app))
@@ -175,6 +176,7 @@ def _inject(body: object, value: object, data: st.DataObject) -> object:
     return value
 
 
+@pytest.mark.timeout(1200)
 def test_hostile_values_through_every_operation_never_cause_server_errors(hostile_target):
     """NaN and Infinity, integers beyond 64 bits, lone surrogates, NUL and instants at the
     calendar's ends, in bodies, query strings and path segments; records and payloads
