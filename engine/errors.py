@@ -95,8 +95,46 @@ class CaseNotFound(EngineError):
         super().__init__(f"case {case_id} not found")
 
 
+class ItemNotFound(EngineError):
+    """No work item with that id exists in the case."""
+
+    code = "item-not-found"
+
+    def __init__(self, case_id: str, item_id: str) -> None:
+        self.case_id = case_id
+        self.item_id = item_id
+        super().__init__(f"case {case_id}: item {item_id!r} not found")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(case_id=self.case_id, item_id=self.item_id)
+        return d
+
+
+class ItemIdTaken(EngineError):
+    """The case already has a work item with that id."""
+
+    code = "item-id-taken"
+
+    def __init__(self, case_id: str, item_id: str) -> None:
+        self.case_id = case_id
+        self.item_id = item_id
+        super().__init__(f"case {case_id}: item id {item_id!r} is taken")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(case_id=self.case_id, item_id=self.item_id)
+        return d
+
+
 class EventRejected(EngineError):
-    """The event is not allowed for this case now."""
+    """The event is not allowed for this case now.
+
+    For an event addressed to a work item (or the creation of one, event
+    ``@create``), ``item_id`` names the item (None for a creation refused before
+    an id was chosen: ``item_type`` names the type), ``state`` is the item's
+    state and ``case_state`` the case's.
+    """
 
     code = "event-rejected"
 
@@ -109,6 +147,9 @@ class EventRejected(EngineError):
         reason: str,
         detail: str,
         allowed_events: Sequence[str] = (),
+        item_id: str | None = None,
+        item_type: str | None = None,
+        case_state: str | None = None,
     ) -> None:
         self.case_id = case_id
         self.state = state
@@ -116,10 +157,18 @@ class EventRejected(EngineError):
         self.reason = reason
         self.detail = detail
         self.allowed_events = tuple(allowed_events)
+        self.item_id = item_id
+        self.item_type = item_type
+        self.case_state = case_state
         allowed = ", ".join(self.allowed_events) or "none"
+        if item_id is not None:
+            subject = f"case {case_id} item {item_id!r} in state {state!r}"
+        elif item_type is not None:
+            subject = f"case {case_id} in state {state!r}: item type {item_type!r}"
+        else:
+            subject = f"case {case_id} in state {state!r}"
         super().__init__(
-            f"case {case_id} in state {state!r}: event {event!r} rejected ({reason}): "
-            f"{detail}; allowed now: {allowed}"
+            f"{subject}: event {event!r} rejected ({reason}): {detail}; allowed now: {allowed}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,6 +181,12 @@ class EventRejected(EngineError):
             detail=self.detail,
             allowed_events=list(self.allowed_events),
         )
+        if self.item_id is not None:
+            d["item_id"] = self.item_id
+        if self.item_type is not None:
+            d["item_type"] = self.item_type
+        if self.case_state is not None:
+            d["case_state"] = self.case_state
         return d
 
 

@@ -42,6 +42,8 @@ ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         "definition-conflict": 409,
         "unknown-workflow": 404,
         "case-not-found": 404,
+        "item-not-found": 404,
+        "item-id-taken": 409,
         "event-rejected": 409,
         "open-denied": 403,
         "assign-denied": 403,

@@ -21,7 +21,7 @@ from typing import Any
 from engine.clock import Clock, SystemClock
 from engine.definitions.model import WorkflowDefinition
 from engine.errors import CaseNotFound, ConcurrencyConflict, DuplicateKey, EngineError
-from engine.runtime import access, case_search, delivery, firing
+from engine.runtime import access, case_search, delivery, firing, items_api
 from engine.runtime.audit import fingerprint
 from engine.runtime.audit_trail import Checkpoint, append_access, take_checkpoint, verify_audit
 from engine.runtime.business_keys import search_keys
@@ -48,7 +48,7 @@ from engine.runtime.ownership import gate_unassigned, require_assignee
 from engine.runtime.ownership_services import OwnershipServices
 from engine.runtime.pull import Actions
 from engine.runtime.registry import Registry
-from engine.runtime.transact import HistoryFacts, commit_applied
+from engine.runtime.transact import HistoryFacts, case_items, commit_applied
 from engine.runtime.transact import open_case as _open_case
 from engine.runtime.views import (
     AuditReport,
@@ -56,6 +56,7 @@ from engine.runtime.views import (
     EngineStats,
     EventOption,
     HistoryEntry,
+    ItemView,
     OutboxItem,
     Page,
     TimerView,
@@ -329,6 +330,7 @@ class Engine(HostServices, OwnershipServices):
                 record=case.record,
                 roles=roles,
                 now=now,
+                items=case_items(tx, compiled, case_id),
             )
             if applied.entered and compiled.definition.states[applied.to_state].requires_assignee:
                 require_assignee(tx, case, event, applied.to_state)
@@ -338,6 +340,91 @@ class Engine(HostServices, OwnershipServices):
             return view
 
         return run_idempotent(self._context.store, idempotency_key, attempt)
+
+    # -- work items ----------------------------------------------------------------
+
+    def add_item(
+        self,
+        case_id: str,
+        item_type: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+        roles: Sequence[str],
+        item_id: str | None = None,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+        client: str | None = None,
+    ) -> CaseView:
+        """Add a work item of ``item_type`` to a case (``item_id`` default ``<type>-<n>``).
+
+        Raises CaseNotFound, EventRejected (unknown type, role missing, case state not
+        allowed, maximum reached), ItemIdTaken, PayloadInvalid (data vs the item schema),
+        ConcurrencyConflict, IdempotencyKeyReused.
+        """
+        return items_api.add_item(
+            self._context,
+            case_id,
+            item_type,
+            dict(payload or {}),
+            actor=actor,
+            roles=roles,
+            item_id=item_id,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+            client=client,
+        )
+
+    def send_item(
+        self,
+        case_id: str,
+        item_id: str,
+        event: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+        roles: Sequence[str],
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+        client: str | None = None,
+    ) -> CaseView:
+        """Send ``event`` to a work item of a case.
+
+        Raises CaseNotFound, ItemNotFound, EventRejected (closed item, wrong item state,
+        role missing, guard false), PayloadInvalid, ConcurrencyConflict,
+        IdempotencyKeyReused.
+        """
+        return items_api.send_item(
+            self._context,
+            case_id,
+            item_id,
+            event,
+            dict(payload or {}),
+            actor=actor,
+            roles=roles,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+            client=client,
+        )
+
+    def items(
+        self, case_id: str, *, item_type: str | None = None, state: str | None = None
+    ) -> list[ItemView]:
+        """The case's work items (of a type, in a state), oldest first. Raises CaseNotFound."""
+        return items_api.items(self._context, case_id, item_type=item_type, state=state)
+
+    def item(self, case_id: str, item_id: str) -> ItemView:
+        """One work item of a case. Raises CaseNotFound, ItemNotFound."""
+        return items_api.item(self._context, case_id, item_id)
+
+    def allowed_item_events(
+        self, case_id: str, item_id: str, roles: Sequence[str]
+    ) -> list[EventOption]:
+        """Every event of the item's type: allowed now, or why not.
+
+        Raises CaseNotFound, ItemNotFound.
+        """
+        return items_api.allowed_item_events(self._context, case_id, item_id, frozenset(roles))
 
     # -- reads -------------------------------------------------------------------
 
@@ -349,7 +436,8 @@ class Engine(HostServices, OwnershipServices):
             case = tx.get_case(case_id)
             if case is None:
                 raise CaseNotFound(case_id)
-            return case_view(case, [timer_view(t) for t in tx.live_timers_of(case_id)])
+            timers = [timer_view(t) for t in tx.live_timers_of(case_id)]
+            return case_view(case, timers, tx.items_of(case_id))
 
     def history(self, case_id: str) -> list[HistoryEntry]:
         """Raises CaseNotFound."""
@@ -371,7 +459,13 @@ class Engine(HostServices, OwnershipServices):
         if case is None:
             raise CaseNotFound(case_id)
         compiled = self._context.registry.compiled(case.workflow_name, case.workflow_version)
-        options = _allowed_events(compiled, case, frozenset(roles), self._context.clock.now())
+        items = None
+        if compiled.definition.item_types:
+            with store.read() as tx:
+                items = case_items(tx, compiled, case_id)
+        options = _allowed_events(
+            compiled, case, frozenset(roles), self._context.clock.now(), items=items
+        )
         assigned = owner is not None and owner.assignee is not None
         return gate_unassigned(compiled, case, options, assigned)
 

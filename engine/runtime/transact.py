@@ -19,7 +19,7 @@ from engine.runtime.action_arguments import action_arguments
 from engine.runtime.audit import GENESIS, head_hash, record_hash, row_hash
 from engine.runtime.business_keys import sync_keys
 from engine.runtime.clocks import ClockChange, ClockOverdue, apply_clock_changes
-from engine.runtime.convert import case_view, timer_view
+from engine.runtime.convert import case_view, items_map, timer_view
 from engine.runtime.machine import Applied, CompiledWorkflow
 from engine.runtime.owner_sync import sync_owner
 from engine.runtime.timers import arm, move_timers, timer_records
@@ -32,6 +32,7 @@ from engine.store.records import (
     OutboxRecord,
     OutboxStatus,
     TimerRecord,
+    TimerScope,
 )
 
 
@@ -62,9 +63,11 @@ def history_record(
     prev_hash: str,
     record: Mapping[str, Any],
     head: str,
+    item: tuple[str, str | None, str] | None = None,
 ) -> HistoryRecord:
     """The next history row, its hash chained to ``prev_hash``; ``head`` is the
-    :func:`~engine.runtime.audit.head_hash` of the case after it."""
+    :func:`~engine.runtime.audit.head_hash` of the case after it; ``item`` the
+    (item id, state before, state after) of an item event's row."""
     lateness = None if facts.lateness_seconds is None else round(facts.lateness_seconds, 6)
     fields: dict[str, Any] = {
         "case_id": case_id,
@@ -85,6 +88,9 @@ def history_record(
         "record_hash": record_hash(record),
         "head_hash": head,
         "client": facts.client,
+        "item_id": item[0] if item else None,
+        "item_from": item[1] if item else None,
+        "item_to": item[2] if item else None,
     }
     return HistoryRecord(hash=row_hash(fields), **fields)
 
@@ -230,6 +236,8 @@ def commit_applied(
         overdue_since = None
         closed_at = now if dst.final else None
         timers_known = move_timers(tx, d, case_id, src, dst, applied, applied.record, seq, now)
+        if dst.final and d.item_types:  # open items stay as they are; their timers end
+            tx.cancel_item_timers(case_id, None, (TimerScope.ITEM, TimerScope.ITEM_CLOCK))
         if dst.hold and not src.hold:
             previous_state = src.name
     if d.clocks:
@@ -315,6 +323,9 @@ def commit_applied(
     )
     if not want_view:
         return None
+    if d.item_types:
+        every = [timer_view(r) for r in tx.live_timers_of(case_id)]
+        return case_view(after, every, tx.items_of(case_id))
     if timers_known is None:
         timers_known = [timer_view(r) for r in tx.live_timers_of(case_id)]
     return case_view(after, timers_known)
@@ -377,6 +388,16 @@ def record_ignored(
         )
 
 
+def case_items(
+    tx: StoreTransaction, compiled: CompiledWorkflow, case_id: str
+) -> dict[str, list[Any]] | None:
+    """``items`` for the case's CEL (None, and no query, when the workflow declares none)."""
+    types = compiled.definition.item_types
+    if not types:
+        return None
+    return items_map(types, tx.items_of(case_id))
+
+
 def case_head_hash(case: CaseRecord) -> str:
     """The :func:`~engine.runtime.audit.head_hash` of a case as stored."""
     return head_hash(
@@ -426,6 +447,7 @@ def fire_timer_event(
             roles=roles,
             now=now,
             system=True,
+            items=case_items(tx, compiled, case.id),
         )
     except (EventRejected, PayloadInvalid):
         record_ignored(tx, compiled, case, timer.event, facts, now, overdue)

@@ -29,11 +29,13 @@ from engine.store.records import (
     DefinitionRecord,
     HistoryRecord,
     IdempotencyRecord,
+    ItemRecord,
     OutboxRecord,
     OutboxStatus,
     OwnerRecord,
     StaffRecord,
     TimerRecord,
+    TimerScope,
     TimerStatus,
     WorklistQuery,
     WorklistRow,
@@ -125,6 +127,57 @@ class StoreTransaction(ABC):
     @abstractmethod
     def count_cases(self, query: CaseQuery, *, now: datetime) -> int:
         """How many cases match every filter of ``query``. Raises nothing."""
+
+    # -- work items (revision 0011) ----------------------------------------------------
+
+    @abstractmethod
+    def insert_item(self, item: ItemRecord) -> None:
+        """Add a work item to its case (locked by the caller).
+
+        Raises DuplicateKey (at the latest when the transaction ends) when the
+        case already has an item with that id.
+        """
+
+    @abstractmethod
+    def update_item(self, before: ItemRecord, after: ItemRecord) -> bool:
+        """Replace ``before`` (as read, at ``before.version``) by ``after``.
+
+        Returns False, writing nothing, when the stored item is no longer at
+        ``before.version``. Raises nothing.
+        """
+
+    @abstractmethod
+    def get_item(self, case_id: str, item_id: str) -> ItemRecord | None:
+        """One item of a case, or None. Raises nothing."""
+
+    @abstractmethod
+    def items_of(
+        self, case_id: str, *, item_type: str | None = None, state: str | None = None
+    ) -> list[ItemRecord]:
+        """The case's items (of a type, in a state), oldest first. Raises nothing."""
+
+    @abstractmethod
+    def items_for(self, case_ids: Sequence[str]) -> dict[str, list[ItemRecord]]:
+        """The items of several cases, by case id, each list oldest first. Raises nothing."""
+
+    @abstractmethod
+    def count_items(self, case_id: str, item_type: str) -> int:
+        """How many items of ``item_type`` the case holds (open and closed). Raises nothing."""
+
+    @abstractmethod
+    def cancel_item_timers(
+        self, case_id: str, item_id: str | None, scopes: Sequence[TimerScope]
+    ) -> int:
+        """Cancel the pending and paused timer rows of ``scopes`` (item state timers,
+        item clocks) of one item, or of every item of the case when ``item_id`` is None;
+        returns how many. Raises nothing."""
+
+    @abstractmethod
+    def item_timers_of(self, case_id: str, item_id: str | None) -> list[TimerRecord]:
+        """The pending and paused timer rows of one item (every item: None), by id.
+
+        Raises nothing.
+        """
 
     # -- history and audit ---------------------------------------------------------------
 

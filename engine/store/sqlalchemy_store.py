@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from engine.errors import DuplicateKey, SchemaOutOfDate
 from engine.store import case_queries as cq
 from engine.store import change_queries as chq
+from engine.store import item_queries as iq
 from engine.store import key_queries as kq
 from engine.store import outbox_queries as oq
 from engine.store import owner_queries as owq
@@ -101,6 +102,35 @@ class SqlAlchemyTransaction(StoreTransaction):
 
     def count_cases(self, query: r.CaseQuery, *, now: datetime) -> int:
         return wq.count_cases(self.conn, query, now=now)
+
+    def insert_item(self, item: r.ItemRecord) -> None:
+        with _translate_errors():
+            iq.insert_item(self.conn, item)
+
+    def update_item(self, before: r.ItemRecord, after: r.ItemRecord) -> bool:
+        return iq.update_item(self.conn, before, after)
+
+    def get_item(self, case_id: str, item_id: str) -> r.ItemRecord | None:
+        return iq.get_item(self.conn, case_id, item_id)
+
+    def items_of(
+        self, case_id: str, *, item_type: str | None = None, state: str | None = None
+    ) -> list[r.ItemRecord]:
+        return iq.items_of(self.conn, case_id, item_type=item_type, state=state)
+
+    def items_for(self, case_ids: Sequence[str]) -> dict[str, list[r.ItemRecord]]:
+        return iq.items_for(self.conn, case_ids)
+
+    def count_items(self, case_id: str, item_type: str) -> int:
+        return iq.count_items(self.conn, case_id, item_type)
+
+    def cancel_item_timers(
+        self, case_id: str, item_id: str | None, scopes: Sequence[r.TimerScope]
+    ) -> int:
+        return iq.cancel_item_timers(self.conn, case_id, item_id, scopes)
+
+    def item_timers_of(self, case_id: str, item_id: str | None) -> list[r.TimerRecord]:
+        return iq.item_timers_of(self.conn, case_id, item_id)
 
     def history(self, case_id: str) -> list[r.HistoryRecord]:
         return cq.history(self.conn, case_id)
