@@ -137,6 +137,7 @@ class WorklistEntryOut(BaseModel):
     assignee: str | None
     team: str | None
     may_send: list[str]
+    item_id: str | None = Field(None, description="the work item of an 'item' deadline")
 
 
 class WorklistOut(BaseModel):

@@ -173,6 +173,11 @@ def cmd_caseloads(args: argparse.Namespace) -> int:
     return out.run(args, body, stored_definitions=True)
 
 
+def _deadline(e: WorklistEntry) -> str:
+    name = f"{e.name} (clock)" if e.source in ("clock", "item_clock") else e.name
+    return f"{e.item_id}: {name}" if e.item_id is not None else name
+
+
 def cmd_worklist(args: argparse.Namespace) -> int:
     from engine.runtime.views import Page
 
@@ -208,7 +213,7 @@ def cmd_worklist(args: argparse.Namespace) -> int:
                 e.case_id,
                 e.workflow,
                 e.state,
-                f"{e.name} (clock)" if e.source == "clock" else e.name,
+                _deadline(e),
                 e.assignee or "-",
                 ", ".join(e.may_send) or "-",
             )

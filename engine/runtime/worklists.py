@@ -83,7 +83,7 @@ class WorklistEntry:
 
     due_at: datetime
     overdue: bool
-    source: str  # 'timer' | 'clock' (work items: 'item')
+    source: str  # 'timer' | 'clock' | 'item' | 'item_clock' (a work item's: item_id)
     name: str
     event: str
     status: str
@@ -93,6 +93,7 @@ class WorklistEntry:
     assignee: str | None
     team: str | None
     may_send: tuple[str, ...]
+    item_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +109,7 @@ class WorklistEntry:
             "assignee": self.assignee,
             "team": self.team,
             "may_send": list(self.may_send),
+            "item_id": self.item_id,
         }
 
 
@@ -202,4 +204,5 @@ def _entry(r: WorklistRow, now: datetime, may_send: tuple[str, ...]) -> Worklist
         r.assignee,
         r.team,
         may_send,
+        r.item_id,
     )

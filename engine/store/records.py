@@ -426,7 +426,7 @@ class WorklistRow:
     """One deadline on a worklist: from a timer or clock row (``source``), of one case."""
 
     due_at: datetime
-    source: str  # 'timer' | 'clock' (work items add theirs, engine/store/worklist_queries.py)
+    source: str  # 'timer' | 'clock' | 'item' | 'item_clock' (engine/store/worklist_queries.py)
     ref: int  # the id of the row it came from, unique within its source
     name: str
     event: str
@@ -436,6 +436,7 @@ class WorklistRow:
     state: str
     assignee: str | None
     team: str | None
+    item_id: str | None = None  # the work item a deadline of source 'item'/'item_clock' is of
 
 
 class CaseLinkKind(StrEnum):

@@ -159,7 +159,8 @@ def timer_deadlines(query: WorklistQuery, now: datetime) -> sa.Select[Any]:
     tm = t.timers.c
     c = t.cases.c
     source, where = _scope(query)
-    kind = sa.case((tm.scope == "clock", sa.literal("clock")), else_=sa.literal("timer"))
+    # 'timer' (a state's), 'clock', 'item' (a work item's state timer), 'item_clock'
+    kind = sa.case((tm.scope == "state", sa.literal("timer")), else_=tm.scope)
     q = (
         sa.select(
             tm.due_at.label("due_at"),
@@ -173,6 +174,7 @@ def timer_deadlines(query: WorklistQuery, now: datetime) -> sa.Select[Any]:
             c.state.label("state"),
             _O.assignee.label("assignee"),
             _O.team.label("team"),
+            tm.item_id.label("item_id"),
         )
         .select_from(source.join(t.timers, tm.case_id == c.id))
         .where(*where, live_deadline(), tm.due_at.is_not(None))
@@ -188,8 +190,10 @@ WorklistSource = Callable[[WorklistQuery, datetime], sa.Select[Any]]
 
 #: Every kind of deadline a worklist lists: each returns a SELECT of the columns of
 #: :func:`timer_deadlines` (due_at, source, ref, name, event, status, case_id,
-#: workflow_name, state, assignee, team) for the cases in scope. Work items (issue 11)
-#: append theirs here (an ``item_deadlines`` over the items table, source 'item').
+#: workflow_name, state, assignee, team, item_id) for the cases in scope. Work items'
+#: timers and clocks are timer rows (scope 'item', 'item_clock'), so they come with
+#: ``timer_deadlines``; a deadline kept elsewhere (an item's own due date, say) is one
+#: more source appended here.
 WORKLIST_SOURCES: list[WorklistSource] = [timer_deadlines]
 
 
@@ -234,6 +238,7 @@ def worklist(
                 row.state,
                 row.assignee,
                 row.team,
+                row.item_id,
             )
         )
     return out

@@ -255,3 +255,19 @@ def test_staff_import_makes_the_file_the_truth_for_its_entries(eng: Engine) -> N
     assert ana.active
     with pytest.raises(EngineError, match=r"staff\[1\]\.teams"):
         eng.import_staff([{"id": "x1"}, {"id": "x2", "teams": "north"}], actor="hr")
+
+
+def test_work_item_deadlines_are_on_the_worklist_with_their_item(eng: Engine) -> None:
+    clock = eng.clock
+    assert isinstance(clock, ManualClock)
+    cid = open_case(eng, 1)
+    eng.assign(cid, "cm-ana", reason="r", **SUPERVISOR)
+    eng.add_item(cid, "outreach", {}, item_id="call-1", **CM)
+    clock.advance(timedelta(hours=30))
+    items = [
+        (e.source, e.item_id, e.name, e.overdue) for e in eng.worklist(assignee="cm-ana").items
+    ]
+    assert items == [
+        ("item", "call-1", "attempt_due", True),  # due a day after it was planned
+        ("timer", None, "first_contact", False),  # the case's, due two days after opening
+    ]
