@@ -32,6 +32,8 @@ def test_history_outcome_values_are_the_stored_strings() -> None:
         "internal",
         "timer",
         "timer_ignored",
+        "migrated",
+        "imported",
     ]
 
 
