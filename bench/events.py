@@ -77,16 +77,12 @@ EVENTS: list[tuple[str, dict[str, Any], dict[str, Any], str, list[str]]] = [
         {"plan_services": ["transport"], "plan_start_date": "2026-02-02"},
         CM,
         "referrals_pending",
-        ["linkage_follow_up"],
+        [],
     ),
-    (
-        "services_linked",
-        {"linked_providers": 2},
-        CM,
-        "monitoring",
-        ["quarterly_contact", "annual_renewal"],
-    ),
-    ("monitoring_contact_made", {"contact_date": "2026-03-01"}, CM, "monitoring", []),
+    # referrals are work items since brokerage v3 (an item event links the
+    # client); the case events here are a hold and its resume
+    ("put_on_hold", {"hold_reason": "other"}, CM, "on_hold", ["hold_review", "unreachable_limit"]),
+    ("resume", {}, CM, "referrals_pending", []),
 ]
 
 

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock, ManualClock, SystemClock
 from engine.errors import (
+    AssignDenied,
+    AssignmentRejected,
     CaseNotFound,
     ConcurrencyConflict,
     DefinitionConflict,
@@ -31,9 +33,14 @@ from engine.errors import (
     EngineError,
     EventRejected,
     IdempotencyKeyReused,
+    ItemIdTaken,
+    ItemNotFound,
     OpenDenied,
+    OwnershipInputInvalid,
     PayloadInvalid,
+    ReopenDenied,
     SchemaOutOfDate,
+    TransferInvalid,
     UnknownWorkflow,
 )
 
@@ -51,10 +58,13 @@ if TYPE_CHECKING:
     from engine.definitions.describe import describe, describe_dict
     from engine.definitions.diagram import render_dot, render_mermaid
     from engine.definitions.migration_plan import MigrationPlan, TimerPolicy
+    from engine.runtime.case_continuity import CaseLink
     from engine.runtime.caseload_import import ImportProblem, ImportReport
+    from engine.runtime.continuity import TransferResult
     from engine.runtime.engine import Engine
     from engine.runtime.explain import CaseExplanation
     from engine.runtime.migration import CannotMove, MigrationReport, StateReport
+    from engine.runtime.ownership import Assignment, BulkOutcome, BulkReport, Caseload
     from engine.runtime.views import (
         ActionContext,
         AuditReport,
@@ -63,10 +73,12 @@ if TYPE_CHECKING:
         EngineStats,
         EventOption,
         HistoryEntry,
+        ItemView,
         OutboxItem,
         Page,
         TimerView,
     )
+    from engine.runtime.worklists import WorklistEntry, WorklistPage
     from engine.scheduling.worker import TimerWorker
     from engine.simulation.simulator import Simulation
 
@@ -95,6 +107,8 @@ _LAZY: dict[str, str] = {
     # runtime: the engine facade and what it returns
     "Engine": "engine.runtime.engine",
     "CaseExplanation": "engine.runtime.explain",
+    "CaseLink": "engine.runtime.case_continuity",  # transfers and reopening
+    "TransferResult": "engine.runtime.continuity",
     "ActionContext": "engine.runtime.views",
     "AuditReport": "engine.runtime.views",
     "BrokenLink": "engine.runtime.views",
@@ -102,9 +116,17 @@ _LAZY: dict[str, str] = {
     "EngineStats": "engine.runtime.views",
     "EventOption": "engine.runtime.views",
     "HistoryEntry": "engine.runtime.views",
+    "ItemView": "engine.runtime.views",
     "OutboxItem": "engine.runtime.views",
     "Page": "engine.runtime.views",
     "TimerView": "engine.runtime.views",
+    # runtime: ownership (docs/ownership.md)
+    "Assignment": "engine.runtime.ownership",
+    "BulkOutcome": "engine.runtime.ownership",
+    "BulkReport": "engine.runtime.ownership",
+    "Caseload": "engine.runtime.ownership",
+    "WorklistEntry": "engine.runtime.worklists",
+    "WorklistPage": "engine.runtime.worklists",
     # scheduling: the timer worker and the simulator
     "Simulation": "engine.simulation.simulator",
     "TimerWorker": "engine.scheduling.worker",
@@ -126,12 +148,19 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ActionContext",
+    "AssignDenied",
+    "Assignment",
+    "AssignmentRejected",
     "AuditReport",
     "BrokenLink",
+    "BulkOutcome",
+    "BulkReport",
     "CannotMove",
     "CaseExplanation",
+    "CaseLink",
     "CaseNotFound",
     "CaseView",
+    "Caseload",
     "CheckReport",
     "Clock",
     "ConcurrencyConflict",
@@ -147,13 +176,18 @@ __all__ = [
     "IdempotencyKeyReused",
     "ImportProblem",
     "ImportReport",
+    "ItemIdTaken",
+    "ItemNotFound",
+    "ItemView",
     "ManualClock",
     "MigrationPlan",
     "MigrationReport",
     "OpenDenied",
     "OutboxItem",
+    "OwnershipInputInvalid",
     "Page",
     "PayloadInvalid",
+    "ReopenDenied",
     "SchemaOutOfDate",
     "Simulation",
     "StateReport",
@@ -161,8 +195,12 @@ __all__ = [
     "TimerPolicy",
     "TimerView",
     "TimerWorker",
+    "TransferInvalid",
+    "TransferResult",
     "UnknownWorkflow",
     "WorkflowDefinition",
+    "WorklistEntry",
+    "WorklistPage",
     "check_paths",
     "default_workflows_dir",
     "describe",

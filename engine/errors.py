@@ -95,8 +95,46 @@ class CaseNotFound(EngineError):
         super().__init__(f"case {case_id} not found")
 
 
+class ItemNotFound(EngineError):
+    """No work item with that id exists in the case."""
+
+    code = "item-not-found"
+
+    def __init__(self, case_id: str, item_id: str) -> None:
+        self.case_id = case_id
+        self.item_id = item_id
+        super().__init__(f"case {case_id}: item {item_id!r} not found")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(case_id=self.case_id, item_id=self.item_id)
+        return d
+
+
+class ItemIdTaken(EngineError):
+    """The case already has a work item with that id."""
+
+    code = "item-id-taken"
+
+    def __init__(self, case_id: str, item_id: str) -> None:
+        self.case_id = case_id
+        self.item_id = item_id
+        super().__init__(f"case {case_id}: item id {item_id!r} is taken")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(case_id=self.case_id, item_id=self.item_id)
+        return d
+
+
 class EventRejected(EngineError):
-    """The event is not allowed for this case now."""
+    """The event is not allowed for this case now.
+
+    For an event addressed to a work item (or the creation of one, event
+    ``@create``), ``item_id`` names the item (None for a creation refused before
+    an id was chosen: ``item_type`` names the type), ``state`` is the item's
+    state and ``case_state`` the case's.
+    """
 
     code = "event-rejected"
 
@@ -109,6 +147,9 @@ class EventRejected(EngineError):
         reason: str,
         detail: str,
         allowed_events: Sequence[str] = (),
+        item_id: str | None = None,
+        item_type: str | None = None,
+        case_state: str | None = None,
     ) -> None:
         self.case_id = case_id
         self.state = state
@@ -116,10 +157,18 @@ class EventRejected(EngineError):
         self.reason = reason
         self.detail = detail
         self.allowed_events = tuple(allowed_events)
+        self.item_id = item_id
+        self.item_type = item_type
+        self.case_state = case_state
         allowed = ", ".join(self.allowed_events) or "none"
+        if item_id is not None:
+            subject = f"case {case_id} item {item_id!r} in state {state!r}"
+        elif item_type is not None:
+            subject = f"case {case_id} in state {state!r}: item type {item_type!r}"
+        else:
+            subject = f"case {case_id} in state {state!r}"
         super().__init__(
-            f"case {case_id} in state {state!r}: event {event!r} rejected ({reason}): "
-            f"{detail}; allowed now: {allowed}"
+            f"{subject}: event {event!r} rejected ({reason}): {detail}; allowed now: {allowed}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,6 +181,12 @@ class EventRejected(EngineError):
             detail=self.detail,
             allowed_events=list(self.allowed_events),
         )
+        if self.item_id is not None:
+            d["item_id"] = self.item_id
+        if self.item_type is not None:
+            d["item_type"] = self.item_type
+        if self.case_state is not None:
+            d["case_state"] = self.case_state
         return d
 
 
@@ -151,6 +206,61 @@ class OpenDenied(EngineError):
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
         d.update(workflow=self.workflow, allowed_roles=list(self.allowed_roles))
+        return d
+
+
+class AssignDenied(EngineError):
+    """The caller's roles may not assign cases of this workflow (its ``ownership.assign_roles``)."""
+
+    code = "assign-denied"
+
+    def __init__(self, *, workflow: str, allowed_roles: Sequence[str]) -> None:
+        self.workflow = workflow
+        self.allowed_roles = tuple(allowed_roles)
+        super().__init__(
+            f"assigning cases of workflow {workflow!r} needs one of the roles: "
+            f"{', '.join(self.allowed_roles) or 'none (the workflow declares no ownership)'}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(workflow=self.workflow, allowed_roles=list(self.allowed_roles))
+        return d
+
+
+class OwnershipInputInvalid(EngineError):
+    """A malformed person or team id, a missing reason, or a bulk reassignment without
+    targets or over its size limit; the message says which."""
+
+    code = "ownership-input-invalid"
+
+
+class AssignmentRejected(EngineError):
+    """An assignment names an unknown or inactive person, or a team that is not allowed.
+
+    ``reason`` is one of ``unknown-person``, ``inactive-person``, ``team-not-allowed``,
+    ``no-team``, ``no-ownership``, ``case-closed``; ``allowed`` lists what would be accepted
+    (the allowed teams; empty for a person: the directory is not listed in an error).
+    """
+
+    code = "assignment-rejected"
+
+    def __init__(
+        self, *, case_id: str | None, reason: str, detail: str, allowed: Sequence[str] = ()
+    ) -> None:
+        self.case_id = case_id
+        self.reason = reason
+        self.detail = detail
+        self.allowed = tuple(allowed)
+        where = f"case {case_id}: " if case_id else ""
+        tail = f"; allowed: {', '.join(self.allowed)}" if self.allowed else ""
+        super().__init__(f"{where}assignment rejected ({reason}): {detail}{tail}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(
+            case_id=self.case_id, reason=self.reason, detail=self.detail, allowed=list(self.allowed)
+        )
         return d
 
 
@@ -230,3 +340,82 @@ class DuplicateKey(EngineError):
     """
 
     code = "duplicate-key"
+
+
+class ReopenDenied(EngineError):
+    """The closed case may not be reopened now (engine/runtime/continuity.py).
+
+    ``reason`` is one of ``not_closed`` (the case is open), ``wrong_state`` (no
+    reopening is declared for the final state it closed in, or for this event),
+    ``role_missing``, ``window_passed`` (the declared period has run out) and
+    ``window_unknown`` (the instant the window counts from is not in the record).
+    """
+
+    code = "reopen-denied"
+
+    def __init__(
+        self,
+        *,
+        case_id: str,
+        state: str,
+        event: str | None,
+        reason: str,
+        detail: str,
+        allowed: Sequence[str] = (),
+    ) -> None:
+        self.case_id = case_id
+        self.state = state
+        self.event = event
+        self.reason = reason
+        self.detail = detail
+        self.allowed = tuple(allowed)  # states, events or roles, by reason
+        what = f"reopening by {event!r}" if event else "reopening"
+        super().__init__(f"case {case_id} in state {state!r}: {what} denied ({reason}): {detail}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(
+            case_id=self.case_id,
+            state=self.state,
+            event=self.event,
+            reason=self.reason,
+            detail=self.detail,
+            allowed=list(self.allowed),
+        )
+        return d
+
+
+class TransferInvalid(EngineError):
+    """The transfer cannot be made: none is declared to that workflow, or its
+    declaration does not fit the target (an unknown entry state or clock)."""
+
+    code = "transfer-invalid"
+
+    def __init__(
+        self,
+        *,
+        case_id: str,
+        workflow: str,
+        to_workflow: str,
+        problem: str,
+        declared: Sequence[str] = (),
+    ) -> None:
+        self.case_id = case_id
+        self.workflow = workflow
+        self.to_workflow = to_workflow
+        self.problem = problem
+        self.declared = tuple(declared)  # the workflows this one declares transfers to
+        super().__init__(
+            f"case {case_id}: transfer from workflow {workflow!r} to {to_workflow!r}: {problem}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(
+            case_id=self.case_id,
+            workflow=self.workflow,
+            to_workflow=self.to_workflow,
+            problem=self.problem,
+            declared=list(self.declared),
+        )
+        return d

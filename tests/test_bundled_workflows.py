@@ -465,10 +465,22 @@ def test_targeted_monitors_monthly_and_reassesses_within_twelve_months() -> None
 
 def test_strengths_based_captures_strengths_goals_supports_and_reviews_twice_a_year() -> None:
     d = definition_of("strengths_based")
-    props = d.case_schema["properties"]
-    assert {"strengths", "personal_goals", "natural_supports"} <= set(props)
-    written = {case_field for t in d.transitions for case_field, _ in t.writes}
-    assert {"strengths", "personal_goals", "natural_supports"} <= written
+    # the strengths assessment is one living item (updated, never replaced by a second)
+    assessment = d.item_types["strengths_assessment"]
+    assert assessment.max_items == 1
+    assert {"domains", "natural_supports"} <= set(assessment.data_schema["properties"])
+    domain = assessment.data_schema["properties"]["domains"]["items"]["properties"]
+    assert {"domain", "current_status", "desires", "past_resources"} <= set(domain)
+    updated = [t for t in assessment.transitions if t.event == "updated"]
+    assert updated
+    assert updated[0].internal
+    # goals in the client's words, with steps that say who and by when
+    assert "goal" in d.item_types["goal"].data_schema["required"]
+    step = d.item_types["goal_step"].data_schema["properties"]
+    assert {"goal_id", "step", "who", "target_date", "done_on"} <= set(step)
+    agreed = [t for t in d.transitions if t.event == "recovery_plan_agreed"]
+    assert agreed[0].guard is not None
+    assert "items.goal" in agreed[0].guard
     review = [c for c in d.clocks if c.event == "plan_review_due"]
     assert review
     assert review[0].after is not None
@@ -478,7 +490,19 @@ def test_strengths_based_captures_strengths_goals_supports_and_reviews_twice_a_y
 
 def test_clinical_combines_several_services_and_meets_regularly() -> None:
     d = definition_of("clinical")
-    services = set(d.case_schema["properties"]["planned_services"]["items"]["enum"])
+    service = d.item_types["service"]
+    services = set(service.data_schema["properties"]["service"]["enum"])
+    assert "goals" in service.data_schema["required"]  # services with goals
+    # appointments: date, provider, service, and a reminder one day before the date
+    appointment = d.item_types["appointment"]
+    assert {"date", "provider", "service"} <= set(appointment.data_schema["required"])
+    (reminder,) = appointment.states["booked"].timers
+    assert reminder.at == "item.data.date"
+    assert reminder.offset is not None
+    assert reminder.offset.days == -1 or reminder.offset.approx_seconds == -DAY
+    contact = d.item_types["contact"].data_schema["properties"]
+    assert {"phone", "face_to_face"} <= set(contact["mode"]["enum"])
+    assert "financial_planning" in contact["kind"]["enum"]  # the case manager's own activity
     assert {
         "physical_therapy",
         "occupational_therapy",
@@ -492,13 +516,19 @@ def test_brokerage_is_hands_off_and_clinical_hands_on() -> None:
     brokerage, clinical = definition_of("brokerage"), definition_of("clinical")
 
     def delivery_events(d: WorkflowDefinition) -> set[str]:
-        return {
-            t.event
-            for s in d.states.values()
-            if s.phase is Phase.SERVICE_DELIVERY
-            for t in d.transitions_from(s.name)
-            if t.internal and t.roles
+        delivery = {s.name for s in d.states.values() if s.phase is Phase.SERVICE_DELIVERY}
+        case_events = {
+            t.event for s in delivery for t in d.transitions_from(s) if t.internal and t.roles
         }
+        # work the staff records as items while services are delivered
+        item_events = {
+            f"{it.name}.{t.event}"
+            for it in d.item_types.values()
+            if not it.create.case_states or delivery & set(it.create.case_states)
+            for t in it.transitions
+            if t.roles
+        }
+        return case_events | item_events
 
     assert len(delivery_events(clinical)) > len(delivery_events(brokerage))
     assert min(service_and_monitoring_cadences(clinical)) < min(
@@ -562,6 +592,78 @@ def test_hospital_deadlines_follow_the_regulations() -> None:
     ]
     assert readmitted
     assert readmitted[0].target == "admitted"
+
+
+def test_hospital_authorizations_are_items_with_their_own_cms_0057_f_deadlines() -> None:
+    d = definition_of("hospital")
+    auth = d.item_types["authorization"]
+    assert {"service", "urgency", "payer_type"} <= set(auth.data_schema["required"])
+    assert auth.max_items > 1  # several at once
+    deadlines = {c.name: c for c in auth.clocks}
+    urgent, standard = deadlines["urgent_decision"].after, deadlines["standard_decision"].after
+    assert urgent is not None
+    assert standard is not None
+    assert urgent.hours == 72  # CMS-0057-F: 72 hours (expedited)
+    assert standard.days == 7  # and 7 calendar days (standard)
+    for clock in auth.clocks:
+        assert set(clock.states) == {"requested", "pended"}  # a pended request keeps its clock
+    events = set(auth.events)
+    assert {
+        "denied",
+        "reconsideration_requested",
+        "peer_to_peer_requested",
+        "appeal_filed",
+    } <= events
+    denied = [t for t in auth.transitions if t.event == "denied"]
+    assert all(t.payload_schema and "denial_reason" in t.payload_schema["required"] for t in denied)
+    # the case no longer waits in an authorization state: utilization review goes on
+    assert not [s for s in d.states if "authorization" in s]
+    education = d.item_types["education"]
+    assert "understood" in education.final_states
+    assert {"teach_back_passed", "teach_back_failed"} <= set(education.events)
+
+
+def test_brokerage_referrals_are_items_and_an_acceptance_links_the_case() -> None:
+    d = definition_of("brokerage")
+    referral = d.item_types["referral"]
+    assert {"accepted", "declined", "withdrawn"} <= set(referral.final_states)
+    assert "waitlisted" in referral.states
+    accepted = [t for t in referral.transitions if t.event == "accepted"]
+    assert {t.case_event for t in accepted} == {"referral_accepted"}
+    (linked,) = [
+        t for t in d.transitions_from("referrals_pending") if t.event == "referral_accepted"
+    ]
+    assert linked.target == "monitoring"
+    assert "linked_providers" not in d.case_schema["properties"]
+    (no_answer,) = referral.states["sent"].timers
+    assert no_answer.after is not None
+
+
+@pytest.mark.parametrize("name", ["intensive", "targeted"])
+def test_contacts_record_mode_location_duration_and_units(name: str) -> None:
+    d = definition_of(name)
+    item = d.item_types["contact" if name == "intensive" else "service_entry"]
+    required = set(item.data_schema["required"])
+    assert {"date", "mode", "location", "duration_minutes", "units"} <= required
+    assert item.create.case_event is not None
+
+
+def test_targeted_service_entries_carry_the_441_18_case_record_elements() -> None:
+    entry = definition_of("targeted").item_types["service_entry"].data_schema["properties"]
+    # 42 CFR 441.18(a)(7): (ii) dates; (iii) provider; (iv) nature, content, units, goals;
+    # (v) services declined; (vi) coordination with other case managers
+    for field_name in (
+        "date",
+        "provider_agency",
+        "provider_person",
+        "nature",
+        "content",
+        "units",
+        "goals_achieved",
+        "services_declined",
+        "coordinated_with_other_case_manager",
+    ):
+        assert field_name in entry, field_name
 
 
 # -- scripted paths ------------------------------------------------------------
@@ -657,3 +759,54 @@ def test_hold_pauses_a_deadline_and_resume_keeps_the_time_left() -> None:
     assert resumed.due == walker.now + time_left
     assert resumed.due > deadline.due  # the 40 days on hold did not count
     assert walker.now - entered > time_left
+
+
+def _path_named(workflow: str, name: str) -> dict[str, Any]:
+    (path,) = [p for p in load_paths(workflow)["paths"] if p["name"] == name]
+    return path
+
+
+def test_rivers_story_is_told_without_bending_the_workflow() -> None:
+    steps = _path_named("clinical", "river_rehabilitation_to_closure")["steps"]
+    added = [s for s in steps if "add_item" in s]
+    services = {s["payload"]["service"] for s in added if s["add_item"] == "service"}
+    assert {"physical_therapy", "neuropsychology", "occupational_therapy"} <= services
+    assert all(s["payload"]["goals"] for s in added if s["add_item"] == "service")
+    appointments = [s for s in added if s["add_item"] == "appointment"]
+    assert appointments
+    assert all({"date", "provider", "service"} <= set(s["payload"]) for s in appointments)
+    contacts = [s["payload"] for s in added if s["add_item"] == "contact"]
+    assert {c["mode"] for c in contacts} >= {"phone", "face_to_face"}
+    assert {c["kind"] for c in contacts} >= {"check_in", "team_meeting", "financial_planning"}
+    events = [s.get("event") for s in steps]
+    # sessions are recorded on the plan's own service items, not as free-standing case events
+    sessions = [s for s in steps if s.get("event") == "session_recorded"]
+    assert sessions
+    assert all("item" in s for s in sessions)
+    assert {"put_on_hold", "resume", "plan_revised", "recovery_confirmed"} <= set(events)
+    hold = next(s for s in steps if s.get("event") == "put_on_hold")
+    assert hold["payload"]["hold_reason"] == "hospitalised"  # the rehospitalisation
+    assert _path_named("clinical", "river_rehabilitation_to_closure")["final"] == "closed"
+
+
+def test_hospital_path_with_two_authorizations_one_denied_and_appealed_during_review() -> None:
+    path = _path_named("hospital", "two_authorizations_one_denied_and_appealed_during_review")
+    steps = path["steps"]
+    auths = [s["item_id"] for s in steps if s.get("add_item") == "authorization"]
+    assert len(auths) == 2
+    first_decision = next(i for i, s in enumerate(steps) if s.get("item") in auths)
+    assert all(  # both requested before either is decided: concurrent
+        i < first_decision for i, s in enumerate(steps) if s.get("add_item") == "authorization"
+    )
+    by_item: dict[str, list[str]] = {}
+    for s in steps:
+        if "item" in s:
+            by_item.setdefault(s["item"], []).append(s["event"])
+    denied = [a for a in auths if "denied" in by_item.get(a, [])]
+    assert len(denied) == 1
+    assert "appeal_filed" in by_item[denied[0]]
+    appeal = next(i for i, s in enumerate(steps) if s.get("event") == "appeal_filed")
+    assert any(  # utilization review continues while the appeal is pending
+        s.get("event") == "continued_stay_approved" for s in steps[appeal:]
+    )
+    assert path["final"] == "closed"

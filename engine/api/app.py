@@ -28,10 +28,13 @@ from engine.api.problems import install_problem_handlers
 from engine.api.routes_actions import router as actions_router
 from engine.api.routes_cases import router as cases_router
 from engine.api.routes_changes import router as changes_router
+from engine.api.routes_continuity import router as continuity_router
 from engine.api.routes_definitions import router as definitions_router
+from engine.api.routes_items import router as items_router
 from engine.api.routes_keys import router as keys_router
 from engine.api.routes_ops import metrics_router
 from engine.api.routes_ops import router as ops_router
+from engine.api.routes_ownership import router as ownership_router
 
 if TYPE_CHECKING:
     from engine.runtime.engine import Engine
@@ -77,15 +80,20 @@ def create_app(
     app.state.engine = engine
     app.state.clients = clients
     app.state.cursor_secret = cursor_secret or cursors.new_secret()
-    app.state.metrics = metrics or ApiMetrics(engine.stats, engine.clock.now)
+    app.state.metrics = metrics or ApiMetrics(
+        engine.stats, engine.clock.now, ownership=engine.ownership_stats
+    )
     app.state.readiness = readiness or engine_readiness(engine)
     install_problem_handlers(app)
     app.include_router(ops_router)
     app.include_router(metrics_router(metrics_public))
     app.include_router(keys_router)  # before cases_router: /cases/{case_id}/events matches too
     app.include_router(cases_router)
+    app.include_router(items_router)
+    app.include_router(continuity_router)
     app.include_router(changes_router)
     app.include_router(definitions_router)
+    app.include_router(ownership_router)
     install_console(app)  # the operator web console at /console (engine/api/console)
     app.include_router(actions_router)
     app.add_middleware(

@@ -33,7 +33,7 @@ from pathlib import Path
 from engine.errors import EngineError
 
 ALL_ROLES = "*"
-PERMISSIONS = frozenset({"read", "write", "metrics", "actions", "delegate"})
+PERMISSIONS = frozenset({"read", "write", "metrics", "actions", "delegate", "staff"})
 DEFAULT_PERMISSIONS = ("read", "write")
 TOKEN_PREFIX = "cw_"  # noqa: S105 (a prefix, not a secret)
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -68,6 +68,59 @@ class _StatsCollector(Collector):
         yield outbox
 
 
+class _OwnershipCollector(Collector):
+    """Caseloads by assignee and team (with the over-target flag), worklist overdue counts,
+    time to first assignment: read from ``Engine.ownership_stats()`` at scrape time. Labels
+    are staff and team ids, never case data."""
+
+    def __init__(self, stats: Callable[[], dict[str, Any]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._stats()
+        for by in ("assignee", "team"):
+            cases = GaugeMetricFamily(
+                f"casework_caseload_{by}_cases", f"Open cases per {by}", labels=[by]
+            )
+            weighted = GaugeMetricFamily(
+                f"casework_caseload_{by}_weighted", f"Weighted open cases per {by}", labels=[by]
+            )
+            load = GaugeMetricFamily(
+                f"casework_caseload_{by}_load",
+                f"Caseload per {by} as a fraction of the model's ratio (1: at target)",
+                labels=[by],
+            )
+            over = GaugeMetricFamily(
+                f"casework_caseload_{by}_over_target",
+                f"1 when the {by}'s caseload is over the model's ratio",
+                labels=[by],
+            )
+            for c in s["caseloads"][by]:
+                cases.add_metric([c.holder], c.cases)
+                weighted.add_metric([c.holder], c.weighted)
+                if c.load is not None:
+                    load.add_metric([c.holder], c.load)
+                over.add_metric([c.holder], 1.0 if c.over_target else 0.0)
+            yield from (cases, weighted, load, over)
+            overdue = GaugeMetricFamily(
+                f"casework_worklist_overdue_{by}",
+                f"Overdue deadlines of open cases per {by}",
+                labels=[by],
+            )
+            for holder, n in sorted(s[f"overdue_by_{by}"].items()):
+                overdue.add_metric([holder], n)
+            yield overdue
+        yield GaugeMetricFamily(
+            "casework_cases_assigned_open", "Open cases with an assignee", value=s["assigned_open"]
+        )
+        yield SummaryMetricFamily(
+            "casework_time_to_first_assignment_seconds",
+            "Time from opening a case to its first assignment (cases ever assigned)",
+            count_value=s["first_assigned"],
+            sum_value=s["first_assignment_seconds"],
+        )
+
+
 class ApiMetrics:
     """The metrics of one app."""
 
@@ -75,6 +128,7 @@ class ApiMetrics:
         self,
         stats: Callable[[], EngineStats] | None = None,
         now: Callable[[], datetime] | None = None,
+        ownership: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self._applied = Counter(
@@ -97,6 +151,8 @@ class ApiMetrics:
         )
         if stats is not None and now is not None:
             self.registry.register(_StatsCollector(stats, now))
+        if ownership is not None:
+            self.registry.register(_OwnershipCollector(ownership))
 
     def applied(self, workflow: str, event: str) -> None:
         self._applied.labels(workflow, event).inc()

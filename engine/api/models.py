@@ -25,6 +25,20 @@ class SendEventRequest(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict, description="event payload")
 
 
+class AddItemRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(pattern=NAME_PATTERN, description="the item type (the workflow's `items:`)")
+    payload: dict[str, Any] = Field(
+        default_factory=dict, description="the creation payload (checked against its schema)"
+    )
+    item_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        description="the item's id in the case; default `<type>-<n>`",
+    )
+
+
 class TimerOut(BaseModel):
     id: int
     case_id: str
@@ -47,6 +61,31 @@ class TimerOut(BaseModel):
         description="for a clock with status 'overdue': when its deadline passed or it lapsed "
         "(the case is overdue until the clock is stopped or restarted)",
     )
+    item_id: str | None = Field(
+        None, description="the work item of an item timer (scope 'item' or 'item_clock')"
+    )
+
+
+class ItemOut(BaseModel):
+    """A work item of a case (its data only for clients with the 'read' permission)."""
+
+    id: str
+    type: str
+    state: str
+    data: dict[str, Any] | None = Field(
+        None, description="the item's data (PHI): present only for clients that may read"
+    )
+    version: int
+    opened_at: str
+    updated_at: str
+    closed_at: str | None
+    closed: bool
+    timers: list[TimerOut] = Field(default_factory=list)
+
+
+class ItemsOut(BaseModel):
+    case_id: str
+    items: list[ItemOut]
 
 
 class EventOptionOut(BaseModel):
@@ -77,6 +116,9 @@ class CaseOut(BaseModel):
     pending_timers: list[TimerOut]
     allowed_events: list[EventOptionOut] = Field(
         default_factory=list, description="every event of the workflow, for the caller's roles"
+    )
+    items: list[ItemOut] = Field(
+        default_factory=list, description="every work item of the case, oldest first"
     )
 
 
@@ -120,6 +162,9 @@ class HistoryEntryOut(BaseModel):
     client: str | None = Field(
         None, description="the API client that acted on behalf of actor (an end user)"
     )
+    item_id: str | None = Field(None, description="the work item an item event changed")
+    item_from: str | None = Field(None, description="the item's state before (None: created)")
+    item_to: str | None = Field(None, description="the item's state after")
 
 
 class HistoryOut(BaseModel):
@@ -213,3 +258,49 @@ def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         }
         for code in codes
     }
+
+
+# -- case continuity (engine/api/routes_continuity.py) ------------------------------------
+
+
+class TransferRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to_workflow: str = Field(pattern=NAME_PATTERN, description="the workflow to continue in")
+    event: str | None = Field(
+        None, pattern=NAME_PATTERN, description="the transfer's event, when several lead there"
+    )
+    payload: dict[str, Any] = Field(default_factory=dict, description="the transfer's payload")
+
+
+class TransferOut(BaseModel):
+    source: CaseOut = Field(description="the case, closed in its workflow")
+    target: CaseOut = Field(description="the linked case, open in the target workflow")
+
+
+class ReopenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event: str | None = Field(
+        None, pattern=NAME_PATTERN, description="the reopening's event, when several are declared"
+    )
+    payload: dict[str, Any] = Field(default_factory=dict, description="the reopening's payload")
+
+
+class CaseLinkOut(BaseModel):
+    kind: str = Field(description="'transfer'")
+    direction: str = Field(
+        description="'to': this case continued as case_id; 'from': it came from it"
+    )
+    case_id: str = Field(description="the other case")
+    source_case_id: str
+    source_seq: int = Field(description="the source's closing history row")
+    target_case_id: str
+    target_seq: int = Field(description="the target's opening history row")
+    actor: str
+    created_at: str
+
+
+class CaseLinksOut(BaseModel):
+    case_id: str
+    links: list[CaseLinkOut]

@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.errors import ConcurrencyConflict, EngineError, EventRejected
+from engine.errors import ConcurrencyConflict, EngineError, EventRejected, ReopenDenied
 from engine.store.records import RejectionReason
 
 PROBLEM_BASE = "https://casework.dev/problems/"
@@ -42,8 +42,13 @@ ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         "definition-conflict": 409,
         "unknown-workflow": 404,
         "case-not-found": 404,
+        "item-not-found": 404,
+        "item-id-taken": 409,
         "event-rejected": 409,
         "open-denied": 403,
+        "assign-denied": 403,
+        "assignment-rejected": 422,
+        "ownership-input-invalid": 422,
         "payload-invalid": 422,
         "concurrency-conflict": 409,
         "idempotency-key-reused": 422,
@@ -58,6 +63,8 @@ ENGINE_ERROR_STATUS: Mapping[str, int] = MappingProxyType(
         "business-key-conflict": 409,
         "business-key-not-found": 404,
         "business-key-ambiguous": 409,
+        "reopen-denied": 409,
+        "transfer-invalid": 422,
         "acting-user-config-invalid": 500,
         "config-invalid": 500,
     }
@@ -171,7 +178,9 @@ async def _engine_error(request: Request, exc: Exception) -> JSONResponse:
     # detect (If-Match) and an event refused for the caller's roles.
     if isinstance(exc, ConcurrencyConflict) and request.headers.get("if-match") is not None:
         status, code = 412, "precondition-failed"
-    elif isinstance(exc, EventRejected) and exc.reason == RejectionReason.ROLE_MISSING:
+    elif (
+        isinstance(exc, EventRejected | ReopenDenied) and exc.reason == RejectionReason.ROLE_MISSING
+    ):
         status, code = 403, "role-missing"
     extensions["error"] = code
     if status >= 500:

@@ -101,12 +101,15 @@ def _written_body(
         engine.record_access(view.id, actor=client.actor, what="case", client=client.via)
     else:
         body.pop("record", None)
+        for item in body.get("items", ()):
+            item.pop("data", None)
     return body
 
 
 def _summary(view: CaseView) -> dict[str, Any]:
     body = view.to_dict()
     body.pop("record", None)
+    body.pop("items", None)
     return body
 
 

@@ -36,6 +36,7 @@ from engine.definitions import (
 from engine.definitions.describe import describe, describe_dict
 from engine.definitions.diagnostics import cap_per_file
 from engine.definitions.diagram import render_dot, render_mermaid
+from engine.definitions.diagram_items import render_text
 from engine.errors import DefinitionError
 from engine.runtime.case_diagram import case_position
 
@@ -80,7 +81,12 @@ def register(subparsers: Any) -> None:
         nargs="?",
         help="workflow file, or bundled workflow name (not needed with --case)",
     )
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="diagram kind")
+    p.add_argument(
+        "--format",
+        choices=("mermaid", "dot", "text"),
+        default="mermaid",
+        help="diagram kind (text: one line per edge of the case and of each item lifecycle)",
+    )
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument(
         "--markdown",
@@ -231,6 +237,10 @@ def cmd_diagram(args: argparse.Namespace) -> int:
         return _usage(_os_message(exc))
     except DefinitionError as exc:
         return _invalid(exc)
+    if args.format == "text":
+        if args.highlight is not None:
+            return _usage("--highlight draws on a mermaid or dot diagram, not text")
+        return _write_diagram(args, defn, render_text(defn))
     draw = render_mermaid if args.format == "mermaid" else render_dot
     try:
         text = draw(defn, highlight=args.highlight)
@@ -248,6 +258,8 @@ def _case_diagram(args: argparse.Namespace, engine: Engine) -> tuple[WorkflowDef
             f"case {position.case_id} runs workflow {position.definition.name!r},"
             f" not {args.workflow!r}"
         )
+    if args.format == "text":
+        return position.definition, render_text(position.definition)
     try:
         return position.definition, position.render(args.format, highlight=args.highlight)
     except ValueError as exc:

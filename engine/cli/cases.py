@@ -1,4 +1,5 @@
-"""``casework cases list|show|history|send``: the operator's view of cases.
+"""``casework cases list|show|history|send``: the operator's view of cases
+(``transfer``, ``reopen`` and ``links`` are in :mod:`engine.cli.continuity`).
 
 Tables for people, ``--json`` for scripts. ``show`` and ``history`` are
 audited reads of a case record (like the API's); ``send`` is a write
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -206,6 +207,22 @@ def _print_show(view: CaseView, why: CaseExplanation) -> None:
         ],
         ["TIMER", "EVENT", "DUE", "", "STATUS"],
     )
+    if view.items:
+        out.heading("Work items")
+        out.table(
+            [
+                (
+                    i.id,
+                    i.type,
+                    i.state,
+                    "closed" if i.closed else "open",
+                    i.updated_at,
+                    ", ".join(f"{t.name} {t.due_at}" for t in i.timers) or "-",
+                )
+                for i in view.items
+            ],
+            ["ITEM", "TYPE", "STATE", "", "UPDATED", "TIMERS"],
+        )
     out.heading("Events (every role)")
     out.table(
         [
@@ -229,9 +246,16 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
             d["allowed_events"] = [o.to_dict() for o in why.events]
             d["diagnosis"] = diagnosis(why)
             d["last_event"] = history[-1].to_dict() if history else None
+            d["links"] = [x.to_dict() for x in engine.case_links(view.id)]
             out.print_json(d)
         else:
             _print_show(view, why)
+            links = engine.case_links(view.id)
+            if links:
+                out.heading("Linked cases")
+                for x in links:
+                    what = "continued as" if x.direction == "to" else "continues"
+                    print(f"{x.kind}: {what} case {x.case_id} ({x.created_at.isoformat()})")
         return out.EXIT_OK
 
     return out.run(args, body, stored_definitions=True)
@@ -240,16 +264,34 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
 # -- history and send ----------------------------------------------------------------
 
 
+def _history_event(e: HistoryEntry) -> str:
+    """The event, and for an item event's row the item and its change."""
+    if e.item_id is None:
+        return e.event
+    change = e.item_to if e.item_from in (None, e.item_to) else f"{e.item_from}->{e.item_to}"
+    return f"{e.event} [item {e.item_id}: {change}]"
+def _payload_fields(payload: Any) -> list[str]:
+    """The payload's field names; a transfer's ``@link`` as the linked case's id."""
+    names = sorted(k for k in payload if k != "@link")
+    link = payload.get("@link")
+    if isinstance(link, Mapping):
+        if "to_case" in link:
+            names.append(f"@link: to {link.get('to_workflow')} case {link['to_case']}")
+        elif "from_case" in link:
+            names.append(f"@link: from {link.get('from_workflow')} case {link['from_case']}")
+    return names
+
+
 def _history_row(e: HistoryEntry) -> Sequence[Any]:
     return (
         e.seq,
         e.recorded_at,
-        e.event,
+        _history_event(e),
         e.from_state,
         e.to_state,
         e.actor,
         e.outcome,
-        sorted(e.payload),
+        _payload_fields(e.payload),
     )
 
 
@@ -352,3 +394,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--idempotency-key")
     p.add_argument("--expected-version", type=int)
     p.set_defaults(func=out.guarded(cmd_cases_send))
+
+    from engine.cli import continuity  # transfer, reopen, links
+
+    continuity.register(cases_sub)

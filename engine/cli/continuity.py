@@ -1,196 +1,153 @@
-"""``casework migrate plan|run`` and ``casework import``: running cases onto a new version,
-an existing caseload into the engine.
+"""``casework cases transfer|reopen|links``: move a case to another model, reopen a closed one.
 
-``migrate plan PLAN.yaml`` checks the plan against both versions (every finding
-``file:LINE:COL: $.path: message``, exit 1) and prints the dry run: per v1
-state, how many cases would move where, what happens to their timers and
-clocks, and which cases could not move and why. ``migrate run PLAN.yaml``
-moves them in batches with progress on stderr; run it again after an
-interruption (the cases still on the old version are what is left). Exit 1
-when some case could not move (listed, left untouched).
-
-``import FILE`` (``.csv`` or ``.jsonl``) checks every row first and prints each
-bad one as ``FILE:LINE: FIELD: message`` (exit 1, nothing written); then
-writes in batches with progress. ``--check`` stops after the check. Running it
-again writes nothing (cases are known by their business key).
+Writes attributed to ``--actor`` acting in ``--role`` (like ``cases send``); both go
+through the engine's one transaction per change (``docs/continuity.md``).
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from engine.cli import _common as out
-from engine.errors import DefinitionError
 
 if TYPE_CHECKING:
-    from engine.runtime.caseload_import import ImportReport
+    from engine.runtime.case_continuity import CaseLink
     from engine.runtime.engine import Engine
-    from engine.runtime.migration import MigrationReport
 
-_SHOWN = 20  # cannot-move cases listed in the text output (all of them with --json)
-
-
-def _progress(args: argparse.Namespace, verb: str) -> Callable[[int, int], None] | None:
-    if args.quiet:
-        return None
-    step = max(1, int(args.batch))
-    last = [0]
-
-    def report(done: int, total: int) -> None:
-        if done - last[0] >= step * 10 or done >= total:
-            last[0] = done
-            out.progress(f"... {done} of {total} {verb}")
-
-    return report
+LINK_HEADERS = ["KIND", "DIRECTION", "CASE", "SOURCE SEQ", "TARGET SEQ", "ACTOR", "AT"]
 
 
-def _policies(per: dict[str, dict[str, int]]) -> str:
-    return ", ".join(
-        f"{name} {'/'.join(f'{p} {n}' for p, n in sorted(c.items()))}"
-        for name, c in sorted(per.items())
-    )
+def _payload(text: str | None) -> dict[str, Any]:
+    """``--payload`` as a JSON object. Raises UsageError."""
+    try:
+        payload = json.loads(text) if text else {}
+    except json.JSONDecodeError as exc:
+        raise out.UsageError(
+            f"--payload is not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(payload, dict):
+        raise out.UsageError("--payload must be a JSON object")
+    return payload
 
 
-def _print_migration(rep: MigrationReport) -> None:
-    verb = "would move" if rep.dry_run else "moved"
-    out.heading(
-        f"{rep.workflow} v{rep.from_version} -> v{rep.to_version}"
-        f"{' (dry run: nothing written)' if rep.dry_run else ''}"
-    )
-    rows = [
-        (
-            s.source,
-            s.target if s.target != s.source else "(same)",
-            s.cases,
-            s.movable,
-            s.cannot_move,
-            _policies(s.timers) or "-",
-            _policies(s.clocks) or "-",
-        )
-        for s in rep.states.values()
-        if s.cases or s.target != s.source
-    ]
-    out.table(
-        rows,
-        ["V1 STATE", "V2 STATE", "CASES", verb.upper(), "CANNOT", "TIMERS", "CLOCKS"],
-        wide=True,
-    )
-    changes = []
-    if rep.record_set:
-        changes.append("sets " + ", ".join(rep.record_set))
-    if rep.record_removed:
-        changes.append("removes " + ", ".join(rep.record_removed))
-    if changes:
-        print(f"record: {'; '.join(changes)}")
-    print(
-        f"{rep.moved} {verb}, {len(rep.refused)} cannot move, "
-        f"{rep.already} already on v{rep.to_version}"
-        + (f", {rep.other_versions} on other versions" if rep.other_versions else "")
-    )
-    for c in rep.refused[:_SHOWN]:
-        print(f"cannot move {c.case_id} ({c.state}): {c.reason}")
-    if len(rep.refused) > _SHOWN:
-        print(f"... and {len(rep.refused) - _SHOWN} more (--json lists every one)")
+def _brief(view: Any) -> dict[str, Any]:
+    d: dict[str, Any] = view.to_dict()
+    d.pop("record", None)  # no case data on the terminal by default
+    return d
 
 
-def _migrate(args: argparse.Namespace, *, dry: bool) -> int:
+def cmd_cases_transfer(args: argparse.Namespace) -> int:
+    payload = _payload(args.payload)
+
     def body(engine: Engine) -> int:
-        try:
-            plan = engine.migration_plan(args.plan)
-        except DefinitionError as exc:
-            for d in exc.diagnostics:
-                out.error(str(d))
-            if args.json:
-                out.print_json({"errors": [d.to_dict() for d in exc.diagnostics]})
-            return out.EXIT_FAILED
-        verb = "examined" if dry else "examined (moved or not)"
-        rep = engine.migrate(
-            plan,
+        result = engine.transfer(
+            args.case_id,
+            args.to,
+            payload,
             actor=args.actor,
-            dry_run=dry,
-            batch=args.batch,
-            progress=_progress(args, verb),
+            roles=args.role or [],
+            event=args.event,
+            idempotency_key=args.idempotency_key,
+            expected_version=args.expected_version,
         )
+        src, dst = result.source, result.target
         if args.json:
-            out.print_json(rep.to_dict())
-        else:
-            _print_migration(rep)
-        return out.EXIT_FAILED if rep.refused and not dry else out.EXIT_OK
+            out.print_json({"source": _brief(src), "target": _brief(dst)})
+            return out.EXIT_OK
+        print(f"case {src.id}: closed in {src.workflow} v{src.workflow_version} as {src.state}")
+        print(f"case {dst.id}: opened in {dst.workflow} v{dst.workflow_version} in {dst.state}")
+        clocks = [t for t in dst.pending_timers if t.scope == "clock"]
+        for t in clocks:
+            due = t.due_at.isoformat() if t.due_at else "paused"
+            print(f"  clock {t.name}: {t.status}, due {due}")
+        return out.EXIT_OK
 
-    if args.batch < 1:
-        raise out.UsageError("--batch must be at least 1")
     return out.run(args, body)
 
 
-def cmd_migrate_plan(args: argparse.Namespace) -> int:
-    return _migrate(args, dry=True)
-
-
-def cmd_migrate_run(args: argparse.Namespace) -> int:
-    return _migrate(args, dry=False)
-
-
-def _print_import(rep: ImportReport, file: str) -> None:
-    for p in rep.problems:
-        print(f"{file}:{p.line}: {p.field}: {p.message}")
-    if rep.problems:
-        bad = len({p.line for p in rep.problems})
-        print(f"{rep.rows} rows: {bad} bad ({len(rep.problems)} problems); nothing written")
-    elif rep.validated_only:
-        print(f"{rep.rows} rows: all good (--check: nothing written)")
-    else:
-        print(
-            f"import {rep.import_id}: {rep.rows} rows, {rep.written} cases written, "
-            f"{rep.already} already present"
-        )
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    if args.batch < 1:
-        raise out.UsageError("--batch must be at least 1")
+def cmd_cases_reopen(args: argparse.Namespace) -> int:
+    payload = _payload(args.payload)
 
     def body(engine: Engine) -> int:
-        rep = engine.import_caseload(
-            args.file,
+        view = engine.reopen(
+            args.case_id,
+            payload,
             actor=args.actor,
-            batch=args.batch,
-            validate_only=args.check,
-            progress=_progress(args, "rows"),
+            roles=args.role or [],
+            event=args.event,
+            idempotency_key=args.idempotency_key,
+            expected_version=args.expected_version,
         )
         if args.json:
-            out.print_json(rep.to_dict())
+            out.print_json(_brief(view))
         else:
-            _print_import(rep, args.file)
-        return out.EXIT_FAILED if rep.problems else out.EXIT_OK
+            print(f"case {view.id}: reopened -> state {view.state} (version {view.version})")
+        return out.EXIT_OK
 
-    return out.run(args, body, must_exist=False)
+    return out.run(args, body)
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    migrate = subparsers.add_parser(
-        "migrate", help="move running cases to another version of their workflow"
+def _link_row(link: CaseLink) -> Sequence[Any]:
+    return (
+        link.kind,
+        link.direction,
+        link.case_id,
+        link.source_seq,
+        link.target_seq,
+        link.actor,
+        link.created_at,
     )
-    sub = migrate.add_subparsers(dest="migrate_command", metavar="COMMAND", required=True)
-    for name, func, help_text, batch in (
-        ("plan", cmd_migrate_plan, "check a plan and report what it would move (dry run)", 500),
-        ("run", cmd_migrate_run, "move the cases, in batches; run again to resume", 200),
-    ):
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("plan", metavar="PLAN.yaml")
-        out.add_operator_options(p, actor=True)
-        p.add_argument(
-            "--batch", type=int, default=batch, help="cases per transaction (default %(default)s)"
-        )
-        p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-        p.set_defaults(func=out.guarded(func))
-    p = subparsers.add_parser("import", help="import running cases from a CSV or JSON-lines file")
-    p.add_argument("file", metavar="FILE")
+
+
+def cmd_cases_links(args: argparse.Namespace) -> int:
+    def body(engine: Engine) -> int:
+        links = engine.case_links(args.case_id)
+        engine.record_access(args.case_id, actor=args.actor, what="cli:cases links")
+        return out.listing(args, links, LINK_HEADERS, _link_row)
+
+    return out.run(args, body, stored_definitions=True)
+
+
+def _write_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--payload", metavar="JSON", help="event payload, a JSON object")
+    p.add_argument("--role", action="append", metavar="ROLE", help="role to act in (repeatable)")
+    p.add_argument("--idempotency-key")
+    p.add_argument("--expected-version", type=int)
+
+
+def register(cases_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``transfer``, ``reopen`` and ``links`` under ``casework cases``."""
+    p = cases_sub.add_parser(
+        "transfer",
+        help="close a case in its workflow and continue it, linked, in another",
+        description="Runs the transfer the case's workflow declares to --to: closes the "
+        "case here and opens the linked case there in one transaction, the record mapped "
+        "and the declared clocks carried with their due instants.",
+    )
     out.add_operator_options(p, actor=True)
-    p.add_argument(
-        "--batch", type=int, default=500, help="cases per transaction (default %(default)s)"
+    p.add_argument("case_id", metavar="ID")
+    p.add_argument("--to", required=True, metavar="WORKFLOW", help="the target workflow")
+    p.add_argument("--event", help="the transfer's event, when several lead to --to")
+    _write_options(p)
+    p.set_defaults(func=out.guarded(cmd_cases_transfer))
+
+    p = cases_sub.add_parser(
+        "reopen",
+        help="reopen a closed case (the same case continues)",
+        description="Runs the reopening the case's workflow declares from the state the "
+        "case closed in; refused with the reason when the case is open, the window has "
+        "passed or the roles do not allow it.",
     )
-    p.add_argument("--check", action="store_true", help="check every row, write nothing")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.set_defaults(func=out.guarded(cmd_import))
+    out.add_operator_options(p, actor=True)
+    p.add_argument("case_id", metavar="ID")
+    p.add_argument("--event", help="the reopening's event, when several are declared")
+    _write_options(p)
+    p.set_defaults(func=out.guarded(cmd_cases_reopen))
+
+    p = cases_sub.add_parser("links", help="the cases a case is linked to by transfers")
+    out.add_operator_options(p, actor=True)
+    p.add_argument("case_id", metavar="ID")
+    p.set_defaults(func=out.guarded(cmd_cases_links))

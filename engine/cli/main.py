@@ -28,7 +28,8 @@ COMMAND_MODULES = (
     "engine.cli.worker",  # worker
     "engine.cli.serve",  # serve, openapi
     "engine.cli.clients",  # clients add / list / rotate / revoke
-    "engine.cli.continuity",  # migrate plan / run, import
+    "engine.cli.ownership",  # staff, assign, caseloads, worklist, reassign
+    "engine.cli.migrate",  # migrate plan / run, import
 )
 
 
@@ -60,8 +61,13 @@ COMMAND_MODULE = {
     "serve": "engine.cli.serve",
     "openapi": "engine.cli.serve",
     "clients": "engine.cli.clients",
-    "migrate": "engine.cli.continuity",
-    "import": "engine.cli.continuity",
+    "staff": "engine.cli.ownership",
+    "assign": "engine.cli.ownership",
+    "caseloads": "engine.cli.ownership",
+    "worklist": "engine.cli.ownership",
+    "reassign": "engine.cli.ownership",
+    "migrate": "engine.cli.migrate",
+    "import": "engine.cli.migrate",
 }
 
 

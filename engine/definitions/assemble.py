@@ -122,6 +122,7 @@ class RawTransition:
     data: dict[str, Any]
     origin: Origin
     shared: bool = False
+    reopen: bool = False  # from a `reopen:` declaration: leaves a final state (continuity.py)
 
     @property
     def event(self) -> str | None:
@@ -253,6 +254,16 @@ def assemble(main: YamlDocument, main_path: Path, read: DocReader) -> Assembled:
                 )
             )
             continue
+        if "items" in fdata:
+            asm.diagnostics.append(
+                frag.diagnostic(
+                    ("items",),
+                    "a fragment may not declare item types: declare them under 'items' "
+                    "in the workflow file",
+                    "items-in-fragment",
+                    key=True,
+                )
+            )
         asm.fragments.append(frag)
         asm.fragment_includes.append(inc)
         sections.append((frag, fdata))
@@ -360,3 +371,6 @@ def _expand(asm: Assembled) -> None:
         for name in shared_sources(asm, st, origin):
             by_state[name].append(RawTransition(name, st, origin, shared=True))
     asm.transitions = [t for name in asm.states for t in by_state[name]]
+    from engine.definitions.continuity import continuity_transitions  # it imports this module
+
+    asm.transitions.extend(continuity_transitions(asm))

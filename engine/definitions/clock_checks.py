@@ -61,6 +61,8 @@ class ClockChecks:
         *,
         payload: set[str] | None,
         allow_event: bool = True,
+        item_type: str | None = None,
+        item_allowed: bool = False,
     ) -> None:
         raise NotImplementedError  # provided by FieldChecks
 
@@ -351,7 +353,12 @@ class ClockChecks:
             }
             read_in_set: set[str] = set()
             guard = data.get("guard")
-            for expr in [*as_dict(data.get("set")).values(), guard]:
+            # a transfer's record mapping and a reopening's window may read the payload
+            continuity = [
+                *as_dict(data.get("record")).values(),
+                as_dict(data.get("within")).get("of"),
+            ]
+            for expr in [*as_dict(data.get("set")).values(), guard, *continuity]:
                 if isinstance(expr, str):
                     try:
                         refs = field_references(expr)

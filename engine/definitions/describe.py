@@ -3,7 +3,8 @@
 :func:`describe` prints a header (name, version, title, model, time zone,
 calendar, initial state), an overview of the phases and their states, then
 for every state its events (event, target, guard, roles allowed, writes),
-timers (name, when, event, pausable) and actions. :func:`describe_dict` gives
+timers (name, when, event, pausable) and actions, then each work item type
+(:mod:`describe_items`). :func:`describe_dict` gives
 the same content as JSON-ready data for editors and tooling.
 
 Only the definition is described: no case data is ever involved.
@@ -47,7 +48,10 @@ def timer_when(timer: Timer) -> str:
         unit = "business day" if timer.business_days == 1 else "business days"
         return f"after {timer.business_days} {unit}"
     if timer.kind is TimerKind.AT and timer.at is not None:
-        offset = f" + {timer.offset.text}" if timer.offset is not None else ""
+        offset = ""
+        if timer.offset is not None:
+            text = timer.offset.text
+            offset = f" - {text[1:]}" if text.startswith("-") else f" + {text}"
         return f"at {timer.at}{offset}"
     if timer.kind is TimerKind.EVERY and timer.every is not None:
         return f"every {timer.every.text}"
@@ -215,6 +219,9 @@ def describe(defn: WorkflowDefinition) -> str:
     for phase, members in states_by_phase(defn):
         for state in members:
             out += ["", *_state_section(defn, state, phase)]
+    from engine.definitions.describe_items import item_sections  # it builds on this module
+
+    out += item_sections(defn)
     return "\n".join(out) + "\n"
 
 
@@ -292,6 +299,8 @@ def _value_text(value: Any) -> str:
 
 def describe_dict(defn: WorkflowDefinition) -> dict[str, Any]:
     """The same content as :func:`describe`, as JSON-ready data."""
+    from engine.definitions.describe_items import items_dict  # it builds on this module
+
     return {
         "name": defn.name,
         "version": defn.version,
@@ -319,6 +328,7 @@ def describe_dict(defn: WorkflowDefinition) -> dict[str, Any]:
             }
             for phase, members in states_by_phase(defn)
         ],
+        "items": items_dict(defn),
     }
 
 

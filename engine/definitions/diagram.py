@@ -19,6 +19,8 @@ Both renderers draw the same picture, computed once by :func:`_layout`:
   event, target, guard and roles from three or more states) drawn once, from a
   pseudo-state such as "any open state except withdrawn";
 * ``@previous`` (resume) as one pseudo-state "↩ previous state";
+* each work item type's lifecycle as a sub-diagram of its own (a composite
+  state in Mermaid, a cluster in DOT; :mod:`diagram_items`);
 * optionally, where a case is: ``highlight`` (its current state, drawn bold)
   and ``path`` (the states it went through, in order: shaded, and in DOT the
   edges it took drawn bold too).
@@ -31,7 +33,7 @@ Output is deterministic: definition order, no sets, no timestamps.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
@@ -42,6 +44,7 @@ from engine.definitions.describe import (
     states_by_phase,
     timer_short,
 )
+from engine.definitions.diagram_items import item_dot_lines, item_mermaid_lines
 from engine.definitions.diagram_text import (
     MERMAID_KEYWORDS,
     dot_label,
@@ -319,6 +322,19 @@ def _mermaid_ids(defn: WorkflowDefinition, extra: Iterable[str]) -> dict[str, st
     return ids
 
 
+def _fresh_ids(used: set[str]) -> Callable[[str], str]:
+    """A function giving ``base`` (or ``base_``, ``base__``...) not yet in ``used``."""
+
+    def fresh(base: str) -> str:
+        candidate = base
+        while candidate in used:
+            candidate += "_"
+        used.add(candidate)
+        return candidate
+
+    return fresh
+
+
 MERMAID_LINE_BREAK = "<br/>"
 """Joins the labels of a merged self-loop (Mermaid renders it as a line break)."""
 
@@ -386,6 +402,7 @@ def render_mermaid(
         out.append(f"    {ids[edge.source]} --> {target} : {label}")
     for name in defn.final_states:
         out.append(f"    {ids[name]} --> [*]")
+    out += item_mermaid_lines(defn, _fresh_ids({*ids.values(), *defn.states}))
 
     for cls, names in (
         ("hold", [ids[s.name] for s in defn.states.values() if s.hold]),
@@ -478,6 +495,7 @@ def render_dot(
         out.append(f"  {dot_quote(source)} -> {dot_quote(target)} [{', '.join(attrs)}];")
     for name in defn.final_states:
         out.append(f'  {dot_quote(name)} -> "__end";')
+    out += item_dot_lines(defn)
     out.append("}")
     return "\n".join(out) + "\n"
 

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from engine.definitions.clocks import Clock
+    from engine.definitions.continuity import Reopening, Transfer
     from engine.definitions.items import ItemType
+    from engine.definitions.ownership import Ownership
 
 from engine.definitions.business_keys import BusinessKey
 from engine.errors import OpenDenied
@@ -190,6 +192,7 @@ class State:
     on_exit: tuple[str, ...] = ()
     timers: tuple[Timer, ...] = ()
     location: SourceLocation | None = None
+    requires_assignee: bool = False  # no sent event enters it while the case is unassigned
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +233,9 @@ class WorkflowDefinition:
     business_keys: tuple[BusinessKey, ...] = ()  # see engine/definitions/business_keys.py
     open_roles: tuple[str, ...] = ()  # who may open a case; () = any role declared above
     item_types: dict[str, ItemType] = field(default_factory=dict)  # the `items:` map, in order
+    ownership: Ownership | None = None  # engine/definitions/ownership.py; None: not declared
+    transfers: tuple[Transfer, ...] = ()  # `transfers:` (engine/definitions/continuity.py)
+    reopenings: tuple[Reopening, ...] = ()  # `reopen:`
 
     def check_may_open(self, roles: Iterable[str]) -> None:
         """Raise OpenDenied unless one of ``roles`` may open a case: one of ``open_roles``,
@@ -285,3 +291,11 @@ class WorkflowDefinition:
 
     def item_type(self, name: str) -> ItemType | None:
         return self.item_types.get(name)
+
+    def transfer(self, event: str) -> Transfer | None:
+        """The transfer ``event`` starts, or None."""
+        return next((t for t in self.transfers if t.event == event), None)
+
+    def reopening(self, event: str) -> Reopening | None:
+        """The reopening ``event`` performs, or None."""
+        return next((r for r in self.reopenings if r.event == event), None)

@@ -71,6 +71,10 @@ def row_hash(row: Mapping[str, Any]) -> str:
         doc["head_hash"] = row["head_hash"]
     if row.get("client") is not None:  # only rows written on an end user's behalf have one
         doc["client"] = row["client"]
+    if row.get("item_id") is not None:  # only item events' rows name an item (revision 0011)
+        doc["item_id"] = row["item_id"]
+        doc["item_from"] = row.get("item_from")
+        doc["item_to"] = row.get("item_to")
     return hashlib.sha256(canonical_json(doc).encode()).hexdigest()
 
 

@@ -11,6 +11,10 @@ while it runs are never reported as tampering:
   opening and closing instants);
 - the access log's chain (seq 1, 2, ... each row's hash over its fields and
   the previous hash);
+- the links between cases (a transfer, ``case_links``): each link's two
+  history rows have its hashes and name each other, and every history row
+  recording a transfer has its link (:func:`engine.runtime.continuity.check_links`);
+  verifying one case checks its links against the other case's history too;
 - the checkpoints: numbered 1, 2, ... each chained to the one before and
   sealed with an HMAC-SHA256 under the operator's key (``--key-file``) or,
   without a key, a plain SHA-256; every case a checkpoint names must still
@@ -41,10 +45,11 @@ from typing import Any
 
 from engine.errors import CaseNotFound
 from engine.runtime.audit import GENESIS, access_hash, canonical_json, record_hash, row_hash
+from engine.runtime.continuity import check_links
 from engine.runtime.transact import case_head_hash
 from engine.runtime.views import AuditReport, BrokenLink
 from engine.store.interface import CaseStore, StoreTransaction
-from engine.store.records import AccessRecord, CaseRecord, CheckpointRecord
+from engine.store.records import AccessRecord, CaseRecord, CheckpointRecord, HistoryOutcome
 
 #: BrokenLink.case_id of a break in the access log or the checkpoints (no case id is empty)
 ACCESS_LOG = ""
@@ -148,6 +153,7 @@ class _Walk:
         self.first: BrokenLink | None = None
         self.cases = 0
         self.rows = 0
+        self.linked: set[tuple[str, int]] = set()  # (case, seq) of rows recording a transfer
 
     def fail(self, case_id: str, seq: int, reason: str) -> None:
         if self.first is None:
@@ -187,6 +193,8 @@ def _walk_cases(tx: StoreTransaction, walk: _Walk, case_id: str | None) -> None:
             walk.cases += 1
             seen.add(cid)
         walk.rows += 1
+        if row.outcome in _LINKED_OUTCOMES:
+            walk.linked.add((cid, row.seq))
         if broken or walk.first is not None:
             continue
         reason = None
@@ -212,6 +220,20 @@ def _walk_cases(tx: StoreTransaction, walk: _Walk, case_id: str | None) -> None:
         if missing:  # a checkpointed row is gone: a truncated tail, or the whole case
             reason = "history_truncated" if cid in walk.heads else "case_deleted"
             walk.fail(cid, min(missing), reason)
+
+
+_LINKED_OUTCOMES = (HistoryOutcome.TRANSFERRED_OUT, HistoryOutcome.TRANSFERRED_IN)
+
+
+def _walk_links(tx: StoreTransaction, walk: _Walk, case_id: str | None) -> None:
+    links = tx.case_links(case_id) if case_id is not None else list(tx.link_batches())
+    broken = check_links(tx, links)
+    if broken is not None:
+        walk.fail(*broken)
+    ends = {(x.source_case_id, x.source_seq) for x in links}
+    ends |= {(x.target_case_id, x.target_seq) for x in links}
+    for cid, seq in sorted(walk.linked - ends):
+        walk.fail(cid, seq, "link_missing")
 
 
 def _walk_access(
@@ -290,6 +312,7 @@ def verify_audit(store: CaseStore, case_id: str | None, key: bytes | None = None
         if broken_cp is not None:
             walk.fail(broken_cp.case_id, broken_cp.seq, broken_cp.reason)
         _walk_cases(tx, walk, case_id)
+        _walk_links(tx, walk, case_id)
         access_rows = 0
         if case_id is None:
             last = (cps[-1].access_seq, cps[-1].access_hash) if cps else None

@@ -6,8 +6,15 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from engine.runtime.views import CaseView, HistoryEntry, OutboxItem, TimerView, freeze
-from engine.store.records import CaseRecord, HistoryRecord, OutboxRecord, TimerRecord
+from engine.runtime.views import (
+    CaseView,
+    HistoryEntry,
+    ItemView,
+    OutboxItem,
+    TimerView,
+    freeze,
+)
+from engine.store.records import CaseRecord, HistoryRecord, ItemRecord, OutboxRecord, TimerRecord
 
 
 def timer_view(timer: TimerRecord, *, timer_id: int | None = None) -> TimerView:
@@ -28,10 +35,51 @@ def timer_view(timer: TimerRecord, *, timer_id: int | None = None) -> TimerView:
         last_error=timer.last_error,
         scope=timer.scope,
         fired_at=timer.fired_at,
+        item_id=timer.item_id,
     )
 
 
-def case_view(case: CaseRecord, timers: Iterable[TimerView]) -> CaseView:
+def item_view(item: ItemRecord, timers: Iterable[TimerView] = ()) -> ItemView:
+    """The view of a stored item (``timers``: every live timer of the case, or its own)."""
+    return ItemView(
+        id=item.item_id,
+        type=item.type,
+        state=item.state,
+        data=freeze(item.data),
+        version=item.version,
+        opened_at=item.opened_at,
+        updated_at=item.updated_at,
+        closed_at=item.closed_at,
+        timers=tuple(t for t in timers if t.item_id == item.item_id),
+    )
+
+
+def item_map(item: ItemRecord) -> dict[str, Any]:
+    """An item as CEL sees it (``item``, and each entry of ``items``)."""
+    return {
+        "id": item.item_id,
+        "type": item.type,
+        "state": item.state,
+        "data": item.data,
+        "opened_at": item.opened_at,
+        "closed_at": item.closed_at,
+        "closed": item.closed_at is not None,
+    }
+
+
+def items_map(types: Iterable[str], items: Iterable[ItemRecord]) -> dict[str, list[Any]]:
+    """``items`` for CEL: every declared item type -> the case's items of it, oldest first."""
+    out: dict[str, list[Any]] = {t: [] for t in types}
+    for i in items:
+        out.setdefault(i.type, []).append(item_map(i))
+    return out
+
+
+def case_view(
+    case: CaseRecord, timers: Iterable[TimerView], items: Iterable[ItemRecord] = ()
+) -> CaseView:
+    """The view of a case; ``timers`` may hold its items' timers too: each goes to its item."""
+    every = tuple(timers)
     return CaseView(
         id=case.id,
         workflow=case.workflow_name,
@@ -43,8 +91,9 @@ def case_view(case: CaseRecord, timers: Iterable[TimerView]) -> CaseView:
         opened_at=case.opened_at,
         updated_at=case.updated_at,
         closed_at=case.closed_at,
-        pending_timers=tuple(timers),
+        pending_timers=tuple(t for t in every if t.item_id is None),
         overdue_since=case.overdue_since,
+        items=tuple(item_view(i, every) for i in items),
     )
 
 
@@ -52,24 +101,40 @@ def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def _timer_from_dict(t: Mapping[str, Any]) -> TimerView:
+    return TimerView(
+        id=int(t["id"]),
+        case_id=t["case_id"],
+        name=t["name"],
+        event=t["event"],
+        state=t["state"],
+        due_at=_dt(t["due_at"]),
+        status=t["status"],
+        recurring=bool(t["recurring"]),
+        remaining_seconds=t["remaining_seconds"],
+        scope=t.get("scope", "state"),
+        fired_at=_dt(t.get("fired_at")),
+        item_id=t.get("item_id"),
+    )
+
+
+def _item_from_dict(i: Mapping[str, Any]) -> ItemView:
+    return ItemView(
+        id=i["id"],
+        type=i["type"],
+        state=i["state"],
+        data=freeze(i["data"]),
+        version=int(i["version"]),
+        opened_at=datetime.fromisoformat(i["opened_at"]),
+        updated_at=datetime.fromisoformat(i["updated_at"]),
+        closed_at=_dt(i["closed_at"]),
+        timers=tuple(_timer_from_dict(t) for t in i["timers"]),
+    )
+
+
 def case_view_from_dict(d: Mapping[str, Any]) -> CaseView:
     """Rebuild a :class:`CaseView` stored with ``to_dict`` (idempotent replays)."""
-    timers = tuple(
-        TimerView(
-            id=int(t["id"]),
-            case_id=t["case_id"],
-            name=t["name"],
-            event=t["event"],
-            state=t["state"],
-            due_at=_dt(t["due_at"]),
-            status=t["status"],
-            recurring=bool(t["recurring"]),
-            remaining_seconds=t["remaining_seconds"],
-            scope=t.get("scope", "state"),
-            fired_at=_dt(t.get("fired_at")),
-        )
-        for t in d["pending_timers"]
-    )
+    timers = tuple(_timer_from_dict(t) for t in d["pending_timers"])
     opened = datetime.fromisoformat(d["opened_at"])
     updated = datetime.fromisoformat(d["updated_at"])
     return CaseView(
@@ -84,6 +149,7 @@ def case_view_from_dict(d: Mapping[str, Any]) -> CaseView:
         updated_at=updated,
         closed_at=_dt(d["closed_at"]),
         pending_timers=timers,
+        items=tuple(_item_from_dict(i) for i in d.get("items", ())),  # absent before items
     )
 
 
@@ -106,6 +172,9 @@ def history_entry(h: HistoryRecord) -> HistoryEntry:
         hash=h.hash,
         prev_hash=h.prev_hash,
         client=h.client,
+        item_id=h.item_id,
+        item_from=h.item_from,
+        item_to=h.item_to,
     )
 
 

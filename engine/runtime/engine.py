@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import Clock, SystemClock
 from engine.definitions.model import WorkflowDefinition
 from engine.errors import CaseNotFound, ConcurrencyConflict, DuplicateKey, EngineError
-from engine.runtime import access, case_search, delivery, firing
+from engine.runtime import access, case_search, delivery, firing, items_api
 from engine.runtime.audit import fingerprint
 from engine.runtime.audit_trail import Checkpoint, append_access, take_checkpoint, verify_audit
 from engine.runtime.business_keys import search_keys
+from engine.runtime.case_continuity import CaseContinuity
 from engine.runtime.context import Action, EngineContext
+from engine.runtime.continuity import check_reopen, transfer_case
 from engine.runtime.convert import (
     case_view,
     history_entry,
@@ -44,9 +46,11 @@ from engine.runtime.json_policy import (
     require_case_id,
     valid_identifier,
 )
+from engine.runtime.ownership import gate_unassigned, require_assignee
+from engine.runtime.ownership_services import OwnershipServices
 from engine.runtime.pull import Actions
 from engine.runtime.registry import Registry
-from engine.runtime.transact import HistoryFacts, commit_applied
+from engine.runtime.transact import HistoryFacts, case_items, commit_applied
 from engine.runtime.transact import open_case as _open_case
 from engine.runtime.views import (
     AuditReport,
@@ -54,6 +58,7 @@ from engine.runtime.views import (
     EngineStats,
     EventOption,
     HistoryEntry,
+    ItemView,
     OutboxItem,
     Page,
     TimerView,
@@ -61,7 +66,7 @@ from engine.runtime.views import (
 from engine.runtime.worklists import SearchPage, search_cases
 from engine.store import open_store
 from engine.store.interface import CaseStore, StoreTransaction
-from engine.store.records import CaseQuery, CaseSort, OutboxStatus
+from engine.store.records import CaseQuery, CaseSort, HistoryOutcome, OutboxStatus
 
 if TYPE_CHECKING:
     from engine.definitions.migration_plan import MigrationPlan
@@ -83,7 +88,7 @@ def _paths(workflows: str | Path | Sequence[str | Path] | None) -> list[str | Pa
     return list(workflows)
 
 
-class Engine(HostServices):
+class Engine(HostServices, OwnershipServices, CaseContinuity):
     """Durable cases driven by workflow definitions (see the module docstring)."""
 
     def __init__(self, context: EngineContext) -> None:
@@ -282,7 +287,9 @@ class Engine(HostServices):
         """Send ``event`` to a case; ``client`` acts on behalf of ``actor``.
 
         Raises CaseNotFound, EventRejected (wrong state / guard false / role
-        missing), PayloadInvalid, ConcurrencyConflict, IdempotencyKeyReused.
+        missing), PayloadInvalid, ConcurrencyConflict, IdempotencyKeyReused; for a
+        transfer's event (see :meth:`transfer`) or a reopening's (:meth:`reopen`) also
+        what those raise.
         """
         ctx = self._context
         require_case_id(case_id)
@@ -323,6 +330,15 @@ class Engine(HostServices):
                 )
             now = db_now if db_now is not None else ctx.clock.now()
             compiled = ctx.registry.compiled(case.workflow_name, case.workflow_version)
+            d = compiled.definition
+            transfer = d.transfer(event)
+            if transfer is not None:  # closes here, opens the linked case: continuity.py
+                moved = transfer_case(ctx, tx, case, transfer, body, facts, now).source
+                remember(tx, idempotency_key, fp, moved, now)
+                return moved
+            reopening = d.reopening(event)
+            if reopening is not None:
+                check_reopen(d, case, reopening, roles, body, now)
             applied = compiled.apply(
                 case_id=case_id,
                 state=case.state,
@@ -332,13 +348,104 @@ class Engine(HostServices):
                 record=case.record,
                 roles=roles,
                 now=now,
+                items=case_items(tx, compiled, case_id),
             )
-            view = commit_applied(tx, compiled, case, applied, event=event, facts=facts, now=now)
+            if applied.entered and compiled.definition.states[applied.to_state].requires_assignee:
+                require_assignee(tx, case, event, applied.to_state)
+            outcome = HistoryOutcome.REOPENED if reopening is not None else None
+            view = commit_applied(
+                tx, compiled, case, applied, event=event, facts=facts, now=now, outcome=outcome
+            )
             assert view is not None
             remember(tx, idempotency_key, fp, view, now)
             return view
 
         return run_idempotent(self._context.store, idempotency_key, attempt)
+
+    # -- work items ----------------------------------------------------------------
+
+    def add_item(
+        self,
+        case_id: str,
+        item_type: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+        roles: Sequence[str],
+        item_id: str | None = None,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+        client: str | None = None,
+    ) -> CaseView:
+        """Add a work item of ``item_type`` to a case (``item_id`` default ``<type>-<n>``).
+
+        Raises CaseNotFound, EventRejected (unknown type, role missing, case state not
+        allowed, maximum reached), ItemIdTaken, PayloadInvalid (data vs the item schema),
+        ConcurrencyConflict, IdempotencyKeyReused.
+        """
+        return items_api.add_item(
+            self._context,
+            case_id,
+            item_type,
+            dict(payload or {}),
+            actor=actor,
+            roles=roles,
+            item_id=item_id,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+            client=client,
+        )
+
+    def send_item(
+        self,
+        case_id: str,
+        item_id: str,
+        event: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+        roles: Sequence[str],
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+        client: str | None = None,
+    ) -> CaseView:
+        """Send ``event`` to a work item of a case.
+
+        Raises CaseNotFound, ItemNotFound, EventRejected (closed item, wrong item state,
+        role missing, guard false), PayloadInvalid, ConcurrencyConflict,
+        IdempotencyKeyReused.
+        """
+        return items_api.send_item(
+            self._context,
+            case_id,
+            item_id,
+            event,
+            dict(payload or {}),
+            actor=actor,
+            roles=roles,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+            client=client,
+        )
+
+    def items(
+        self, case_id: str, *, item_type: str | None = None, state: str | None = None
+    ) -> list[ItemView]:
+        """The case's work items (of a type, in a state), oldest first. Raises CaseNotFound."""
+        return items_api.items(self._context, case_id, item_type=item_type, state=state)
+
+    def item(self, case_id: str, item_id: str) -> ItemView:
+        """One work item of a case. Raises CaseNotFound, ItemNotFound."""
+        return items_api.item(self._context, case_id, item_id)
+
+    def allowed_item_events(
+        self, case_id: str, item_id: str, roles: Sequence[str]
+    ) -> list[EventOption]:
+        """Every event of the item's type: allowed now, or why not.
+
+        Raises CaseNotFound, ItemNotFound.
+        """
+        return items_api.allowed_item_events(self._context, case_id, item_id, frozenset(roles))
 
     # -- reads -------------------------------------------------------------------
 
@@ -350,7 +457,8 @@ class Engine(HostServices):
             case = tx.get_case(case_id)
             if case is None:
                 raise CaseNotFound(case_id)
-            return case_view(case, [timer_view(t) for t in tx.live_timers_of(case_id)])
+            timers = [timer_view(t) for t in tx.live_timers_of(case_id)]
+            return case_view(case, timers, tx.items_of(case_id))
 
     def history(self, case_id: str) -> list[HistoryEntry]:
         """Raises CaseNotFound."""
@@ -368,10 +476,19 @@ class Engine(HostServices):
         store = self._context.store
         with store.read() as tx:
             case = tx.get_case(case_id)
+            owner = tx.get_owner(case_id) if case is not None else None
         if case is None:
             raise CaseNotFound(case_id)
         compiled = self._context.registry.compiled(case.workflow_name, case.workflow_version)
-        return _allowed_events(compiled, case, frozenset(roles), self._context.clock.now())
+        items = None
+        if compiled.definition.item_types:
+            with store.read() as tx:
+                items = case_items(tx, compiled, case_id)
+        options = _allowed_events(
+            compiled, case, frozenset(roles), self._context.clock.now(), items=items
+        )
+        assigned = owner is not None and owner.assignee is not None
+        return gate_unassigned(compiled, case, options, assigned)
 
     def find(
         self,

@@ -27,6 +27,7 @@ from typing import Any
 from engine.definitions.model import Timer
 from engine.runtime.clock_firing import fire_clock
 from engine.runtime.context import EngineContext
+from engine.runtime.item_transact import fire_item_timer
 from engine.runtime.machine import CompiledWorkflow
 from engine.runtime.timers import rearm_recurring
 from engine.runtime.transact import fire_timer_event
@@ -71,6 +72,13 @@ def fire_one(ctx: EngineContext) -> str | None:
             if claimed is None:
                 return None
             timer, case, now = claimed.timer, claimed.case, claimed.now
+            if timer.scope in (TimerScope.ITEM, TimerScope.ITEM_CLOCK):  # a work item's
+                claimed_timer = timer
+                compiled = ctx.registry.compiled(case.workflow_name, case.workflow_version)
+                fired = fire_item_timer(
+                    tx, compiled, case, timer, now, actor=TIMER_ACTOR, roles=TIMER_ROLES
+                )
+                return TimerStatus.FIRED if fired else "stale"
             if timer.scope == TimerScope.CLOCK:  # a case clock: never stale by state
                 claimed_timer = timer
                 compiled = ctx.registry.compiled(case.workflow_name, case.workflow_version)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from engine.errors import DuplicateKey, IdempotencyKeyReused
 from engine.runtime.convert import case_view_from_dict
@@ -20,6 +21,8 @@ from engine.store.interface import CaseStore, StoreTransaction
 from engine.store.records import IdempotencyRecord
 
 RETRIES = 3
+
+T = TypeVar("T")
 
 
 def run_idempotent(
@@ -59,3 +62,17 @@ def remember(
     if key is None or fp is None:
         return
     tx.insert_idempotency(IdempotencyRecord(key, fp, view.id, view.to_dict(), now))
+
+
+def run_idempotent_any(
+    store: CaseStore, key: str | None, attempt: Callable[[StoreTransaction], T]
+) -> T:
+    """:func:`run_idempotent` for any result (an assignment, say)."""
+    for n in range(RETRIES):
+        try:
+            with store.write() as tx:
+                return attempt(tx)
+        except DuplicateKey:
+            if n == RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

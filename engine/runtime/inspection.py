@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from engine.runtime.machine import CompiledWorkflow
 from engine.runtime.views import EventOption
@@ -11,7 +13,12 @@ from engine.store.records import CaseRecord, RejectionReason
 
 
 def allowed_events(
-    compiled: CompiledWorkflow, case: CaseRecord, roles: frozenset[str], now: datetime
+    compiled: CompiledWorkflow,
+    case: CaseRecord,
+    roles: frozenset[str],
+    now: datetime,
+    *,
+    items: Mapping[str, Any] | None = None,
 ) -> list[EventOption]:
     """Every event of the workflow, allowed now or with the reason it is not."""
     state = case.state
@@ -49,7 +56,7 @@ def allowed_events(
             if t.returns_to_previous and case.previous_state is None:
                 reason, detail = RejectionReason.WRONG_STATE, "no previous state to return to"
                 continue
-            ok, why = compiled.check_guard(t, record=case.record, now=now)
+            ok, why = compiled.check_guard(t, record=case.record, now=now, items=items)
             if ok:
                 allowed = True
                 break

@@ -81,6 +81,7 @@ class _Attempt:
     roles: frozenset[str]
     system: bool
     now: datetime
+    items: Mapping[str, Any] | None = None  # item type -> the case's items (work items)
     chosen: Transition | None = None
     new_record: dict[str, Any] | None = None
     exit_actions: list[str] = field(default_factory=list)
@@ -173,6 +174,11 @@ class CompiledWorkflow:
             self._by_state[(t.source, t.event)] = (*self._by_state.get((t.source, t.event), ()), t)
         self._index = {id(t): i for i, t in enumerate(definition.transitions)}
         self.machine = self._build_machine()
+        from engine.runtime.item_machine import CompiledItemType  # it builds on this module
+
+        self.item_types = {
+            name: CompiledItemType(it, self.params) for name, it in definition.item_types.items()
+        }
 
     # -- construction -----------------------------------------------------------
 
@@ -284,7 +290,9 @@ class CompiledWorkflow:
                 return True
             a: _Attempt = _attempt(ev)
             try:
-                result = guard.evaluate(case=a.record, event=a.payload, params=params, now=a.now)
+                result = guard.evaluate(
+                    case=a.record, event=a.payload, params=params, now=a.now, items=a.items
+                )
             except ExpressionError:
                 a.guard_errors.append(source)
                 return False
@@ -308,7 +316,9 @@ class CompiledWorkflow:
             computed: list[tuple[str, Any]] = []
             for case_field, expr in sets:
                 try:
-                    value = expr.evaluate(case=a.record, event=a.payload, params=params, now=a.now)
+                    value = expr.evaluate(
+                        case=a.record, event=a.payload, params=params, now=a.now, items=a.items
+                    )
                 except ExpressionError:
                     raise EventRejected(
                         case_id=a.case_id,
@@ -369,8 +379,10 @@ class CompiledWorkflow:
         roles: Sequence[str],
         now: datetime,
         system: bool = False,
+        items: Mapping[str, Any] | None = None,
     ) -> Applied:
-        """Run ``event`` on a case; raises EventRejected or PayloadInvalid."""
+        """Run ``event`` on a case (``items``: its work items for CEL, type -> list);
+        raises EventRejected or PayloadInvalid."""
         role_set = frozenset(roles)
         if not self.candidates(state, event):
             sources = sorted({t.source for t in self.definition.transitions if t.event == event})
@@ -390,6 +402,7 @@ class CompiledWorkflow:
             roles=role_set,
             system=system,
             now=now,
+            items=items,
         )
         subject = _Subject(state, attempt)
         ok = self.machine.events[event].trigger(subject)
@@ -462,7 +475,12 @@ class CompiledWorkflow:
         )
 
     def check_guard(
-        self, t: Transition, *, record: Mapping[str, Any], now: datetime
+        self,
+        t: Transition,
+        *,
+        record: Mapping[str, Any],
+        now: datetime,
+        items: Mapping[str, Any] | None = None,
     ) -> tuple[bool, str | None]:
         """Evaluate a transition's guard with an empty payload (for allowed_events).
 
@@ -473,7 +491,7 @@ class CompiledWorkflow:
         if guard is None:
             return True, None
         try:
-            result = guard.evaluate(case=record, event={}, params=self.params, now=now)
+            result = guard.evaluate(case=record, event={}, params=self.params, now=now, items=items)
         except ExpressionError:
             if "event" in (t.guard or ""):
                 return True, None

@@ -36,8 +36,10 @@ def first_due(
     definition: WorkflowDefinition,
     case: Mapping[str, Any],
     case_id: str = "",
+    item: Mapping[str, Any] | None = None,
 ) -> datetime | None:
-    """When ``timer`` is first due; None (not armed) when its ``at`` expression fails.
+    """When ``timer`` is first due; None (not armed) when its ``at`` expression fails
+    (``item``: the work item a timer of an item sees).
 
     A failing ``at`` expression (the loader checks them statically, so this
     means case data the expression did not expect) must not block the
@@ -46,7 +48,12 @@ def first_due(
     """
     try:
         return compute_first_due(
-            timer, entered_at=entered_at, definition=definition, case=case, now=entered_at
+            timer,
+            entered_at=entered_at,
+            definition=definition,
+            case=case,
+            now=entered_at,
+            item=item,
         )
     except ExpressionError:
         log.warning(

@@ -19,8 +19,9 @@ from engine.runtime.action_arguments import action_arguments
 from engine.runtime.audit import GENESIS, head_hash, record_hash, row_hash
 from engine.runtime.business_keys import sync_keys
 from engine.runtime.clocks import ClockChange, ClockOverdue, apply_clock_changes
-from engine.runtime.convert import case_view, timer_view
+from engine.runtime.convert import case_view, items_map, timer_view
 from engine.runtime.machine import Applied, CompiledWorkflow
+from engine.runtime.owner_sync import sync_owner
 from engine.runtime.timers import arm, move_timers, timer_records
 from engine.runtime.views import CaseView, TimerView
 from engine.store.interface import StoreTransaction
@@ -31,6 +32,7 @@ from engine.store.records import (
     OutboxRecord,
     OutboxStatus,
     TimerRecord,
+    TimerScope,
 )
 
 
@@ -61,9 +63,11 @@ def history_record(
     prev_hash: str,
     record: Mapping[str, Any],
     head: str,
+    item: tuple[str, str | None, str] | None = None,
 ) -> HistoryRecord:
     """The next history row, its hash chained to ``prev_hash``; ``head`` is the
-    :func:`~engine.runtime.audit.head_hash` of the case after it."""
+    :func:`~engine.runtime.audit.head_hash` of the case after it; ``item`` the
+    (item id, state before, state after) of an item event's row."""
     lateness = None if facts.lateness_seconds is None else round(facts.lateness_seconds, 6)
     fields: dict[str, Any] = {
         "case_id": case_id,
@@ -84,6 +88,9 @@ def history_record(
         "record_hash": record_hash(record),
         "head_hash": head,
         "client": facts.client,
+        "item_id": item[0] if item else None,
+        "item_from": item[1] if item else None,
+        "item_to": item[2] if item else None,
     }
     return HistoryRecord(hash=row_hash(fields), **fields)
 
@@ -132,16 +139,21 @@ def open_case(
     record: dict[str, Any],
     facts: HistoryFacts,
     now: datetime,
+    entry: str | None = None,
+    event: str = "@open",
+    outcome: HistoryOutcome = HistoryOutcome.OPENED,
 ) -> CaseView:
+    """Insert a new case in the workflow's initial state (or ``entry``: a transfer's
+    state, engine/runtime/continuity.py), its first history row, timers, clocks, outbox."""
     d = compiled.definition
-    initial: State = d.states[d.initial]
+    initial: State = d.states[entry or d.initial]
     hist = history_record(
         case_id=case_id,
         seq=1,
-        event="@open",
+        event=event,
         from_state=None,
         to_state=initial.name,
-        outcome=HistoryOutcome.OPENED,
+        outcome=outcome,
         workflow_version=d.version,
         facts=facts,
         now=now,
@@ -181,7 +193,7 @@ def open_case(
         timer_records(case_id, initial.timers, definition=d, record=record, entry_seq=1, now=now),
     )
     if d.clocks:
-        change = ClockChange(case_id, "@open", None, initial, True, False, {}, record, 1, now)
+        change = ClockChange(case_id, event, None, initial, True, False, {}, record, 1, now)
         apply_clock_changes(tx, d, change)
         timers = [timer_view(r) for r in tx.live_timers_of(case_id)]
     tx.insert_outbox(
@@ -189,7 +201,7 @@ def open_case(
             case_id,
             1,
             initial.on_enter,
-            event="@open",
+            event=event,
             definition=d,
             now=now,
             record=record,
@@ -229,6 +241,8 @@ def commit_applied(
         overdue_since = None
         closed_at = now if dst.final else None
         timers_known = move_timers(tx, d, case_id, src, dst, applied, applied.record, seq, now)
+        if dst.final and d.item_types:  # open items stay as they are; their timers end
+            tx.cancel_item_timers(case_id, None, (TimerScope.ITEM, TimerScope.ITEM_CLOCK))
         if dst.hold and not src.hold:
             previous_state = src.name
     if d.clocks:
@@ -299,6 +313,7 @@ def commit_applied(
             state=current.state if current else "?",
         )
     sync_keys(tx, d, case, after)
+    sync_owner(tx, d, case, after)
     tx.insert_outbox(
         outbox_records(
             case_id,
@@ -313,6 +328,9 @@ def commit_applied(
     )
     if not want_view:
         return None
+    if d.item_types:
+        every = [timer_view(r) for r in tx.live_timers_of(case_id)]
+        return case_view(after, every, tx.items_of(case_id))
     if timers_known is None:
         timers_known = [timer_view(r) for r in tx.live_timers_of(case_id)]
     return case_view(after, timers_known)
@@ -375,6 +393,16 @@ def record_ignored(
         )
 
 
+def case_items(
+    tx: StoreTransaction, compiled: CompiledWorkflow, case_id: str
+) -> dict[str, list[Any]] | None:
+    """``items`` for the case's CEL (None, and no query, when the workflow declares none)."""
+    types = compiled.definition.item_types
+    if not types:
+        return None
+    return items_map(types, tx.items_of(case_id))
+
+
 def case_head_hash(case: CaseRecord) -> str:
     """The :func:`~engine.runtime.audit.head_hash` of a case as stored."""
     return head_hash(
@@ -424,6 +452,7 @@ def fire_timer_event(
             roles=roles,
             now=now,
             system=True,
+            items=case_items(tx, compiled, case.id),
         )
     except (EventRejected, PayloadInvalid):
         record_ignored(tx, compiled, case, timer.event, facts, now, overdue)

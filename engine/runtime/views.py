@@ -51,8 +51,16 @@ class TimerView:
     last_error: str | None = None  # exception type of the last failed firing
     scope: str = "state"  # "state": a state's timer; "clock": a case clock (state: where it began)
     fired_at: datetime | None = None  # for an overdue clock: when the deadline passed or it lapsed
+    #: the work item of an item timer (scope "item") or item clock ("item_clock")
+    item_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        d = self._fields()
+        if self.item_id is not None:
+            d["item_id"] = self.item_id
+        return d
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "case_id": self.case_id,
@@ -67,6 +75,39 @@ class TimerView:
             "last_error": self.last_error,
             "scope": self.scope,
             "fired_at": self.fired_at.isoformat() if self.fired_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """A work item of a case as it is at one version of the case."""
+
+    id: str
+    type: str
+    state: str
+    data: Mapping[str, Any]
+    version: int  # 1 when created, +1 on every change of the item
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None  # set when it entered a final state
+    timers: tuple[TimerView, ...] = ()  # its pending timers and clocks
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "state": self.state,
+            "data": thaw(self.data),
+            "version": self.version,
+            "opened_at": self.opened_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "closed": self.closed,
+            "timers": [t.to_dict() for t in self.timers],
         }
 
 
@@ -87,6 +128,11 @@ class CaseView:
     pending_timers: tuple[TimerView, ...] = ()
     # A deadline fired and the case stayed. Not in to_dict (nor compared): listings read it.
     overdue_since: datetime | None = field(default=None, compare=False)
+    items: tuple[ItemView, ...] = ()  # every work item of the case, oldest first
+
+    def item(self, item_id: str) -> ItemView | None:
+        """The case's item with that id, or None."""
+        return next((i for i in self.items if i.id == item_id), None)
 
     @property
     def closed(self) -> bool:
@@ -105,6 +151,7 @@ class CaseView:
             "updated_at": self.updated_at.isoformat(),
             "closed_at": self.closed_at.isoformat() if self.closed_at else None,
             "pending_timers": [t.to_dict() for t in self.pending_timers],
+            "items": [i.to_dict() for i in self.items],
         }
 
 
@@ -129,9 +176,15 @@ class HistoryEntry:
     hash: str = ""
     prev_hash: str = ""
     client: str | None = None  # the API client that acted on behalf of ``actor``
+    item_id: str | None = None  # the work item an item event changed (None on case rows)
+    item_from: str | None = None  # its state before (None on its creation row, "@create")
+    item_to: str | None = None  # its state after
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "item_id": self.item_id,
+            "item_from": self.item_from,
+            "item_to": self.item_to,
             "case_id": self.case_id,
             "seq": self.seq,
             "event": self.event,
@@ -158,7 +211,8 @@ class EventOption:
 
     event: str
     allowed: bool
-    reason: str | None = None  # "wrong_state" | "guard_false" | "role_missing" | "guard_error"
+    # "wrong_state" | "guard_false" | "role_missing" | "guard_error" | "assignee_missing"
+    reason: str | None = None
     detail: str | None = None
     roles: tuple[str, ...] = ()  # roles that may send it from the current state
 

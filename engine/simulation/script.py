@@ -8,6 +8,8 @@
     day 3 14:30 first_contact_made as case_manager expect assessing
     day 20 nothing
     +P2D contact_failed as case_manager by cm-17
+    day 4 item add referral id ref-1 as case_manager {"provider": "Housing First"}
+    day 9 item ref-1 accepted as case_manager expect monitoring
     +PT4H nothing expect closed
 
 A step is ``WHEN WHAT``:
@@ -22,6 +24,13 @@ A step is ``WHEN WHAT``:
   ``as`` the event is sent with every role that may send it from the current
   state. Any step may end with ``expect STATE``: the simulation stops with an
   error (exit 1) if the case is then in another state.
+* Work items: ``item add TYPE [id ID] [as ROLES] [by ACTOR] [{json payload}]``
+  adds an item of ``TYPE`` (without ``id`` the engine names it ``TYPE-N``;
+  without ``as`` it is added with the roles the type's ``create`` rule lists);
+  ``item ID EVENT [as ROLES] [by ACTOR] [{json payload}]`` sends an item event
+  (without ``as``: every role that may send it from the item's state; an item
+  named ``add`` cannot be addressed here). Both take ``expect STATE`` (the
+  case's state) as other steps do.
 
 Parsing never evaluates anything: JSON is read with :mod:`json`, the rest with
 regular expressions. Errors carry the script line, never payload values.
@@ -55,6 +64,11 @@ _HEAD = re.compile(rf"^(?P<what>{_NAME})(?=\s|$|\{{)")
 _AS = re.compile(rf"^as\s+(?P<roles>{_NAME}(?:\s*,\s*{_NAME})*)(?=\s|$|\{{)")
 _BY = re.compile(r"^by\s+(?P<actor>[A-Za-z0-9_.@:-]{1,100})(?=\s|$|\{)")
 _EXPECT = re.compile(rf"^expect\s+(?P<state>{_NAME})\s*$")
+_ITEM_ID = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"  # ITEM_ID_PATTERN (engine/definitions/items.py)
+_ITEM_ADD = re.compile(
+    rf"^add\s+(?P<type>[a-z][a-z0-9_]*)(?:\s+id\s+(?P<id>{_ITEM_ID}))?(?=\s|$|\{{)"
+)
+_ITEM_EVENT = re.compile(rf"^(?P<id>{_ITEM_ID})\s+(?P<event>{_NAME})(?=\s|$|\{{)")
 
 
 class ScriptError(EngineError):
@@ -101,12 +115,17 @@ class ScriptStep:
 
     line: int | None
     when: When
-    action: str  # "open" | "event" | "nothing"
+    action: str  # "open" | "event" | "nothing" | "item_add" | "item_event"
     event: str | None = None
     roles: tuple[str, ...] = ()  # empty: the roles that may send the event now
     actor: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
     expect: str | None = None
+    item_type: str | None = None  # item_add: the type to add
+    item_id: str | None = (
+        None  # item_add: the id to give (None: "<type>-<n>"); item_event: the item
+    )
+    expect_items: Mapping[str, str] = field(default_factory=dict)  # item id -> expected item state
 
 
 def _segments(text: str) -> list[tuple[int, str]]:
@@ -179,10 +198,29 @@ def _parse_step(lineno: int, text: str) -> ScriptStep:
     actor: str | None = None
     payload: dict[str, Any] = {}
     expect: str | None = None
+    item_type: str | None = None
+    item_id: str | None = None
+    event: str | None
     if what == "nothing":
         action, event = "nothing", None
     elif what == "open":
         action, event = "open", None
+    elif what == "item":
+        m_add = _ITEM_ADD.match(rest)
+        adding = re.match(r"^add(?=\s|$|\{)", rest) is not None  # `add` is not an item id here
+        m_ev = None if adding else _ITEM_EVENT.match(rest)
+        if m_add:
+            action, event = "item_add", None
+            item_type, item_id = m_add.group("type"), m_add.group("id")
+            rest = rest[m_add.end() :].strip()
+        elif m_ev:
+            action, event = "item_event", m_ev.group("event")
+            item_id = m_ev.group("id")
+            rest = rest[m_ev.end() :].strip()
+        else:
+            raise ScriptError(
+                lineno, "expected `item add TYPE [id ID]` or `item ID EVENT` after `item`"
+            )
     else:
         action, event = "event", what
     if action != "nothing":
@@ -223,6 +261,8 @@ def _parse_step(lineno: int, text: str) -> ScriptStep:
         actor=actor,
         payload=payload,
         expect=expect,
+        item_type=item_type,
+        item_id=item_id,
     )
 
 
@@ -243,9 +283,12 @@ def steps_from_path(path: Mapping[str, Any]) -> list[ScriptStep]:
     """The steps of one scripted path of ``tests/paths/<workflow>.yaml`` (see contracts.md).
 
     ``record`` opens the case at day 0; an ``event`` step is sent at the
-    current virtual time; an ``advance`` step moves time forward by its
-    duration, firing due timers. ``expect`` is checked after each step and
-    ``final`` after the last one. ``line`` is the 1-based step number.
+    current virtual time; an ``add_item: TYPE`` step (optional ``item_id``)
+    adds a work item and an ``item: ID`` step sends it its ``event``; an
+    ``advance`` step moves time forward by its duration, firing due timers.
+    ``expect`` (the case's state) and ``expect_items`` (item id -> item
+    state) are checked after each step and ``final`` after the last one.
+    ``line`` is the 1-based step number.
     """
     steps: list[ScriptStep] = [
         ScriptStep(line=None, when=When(day=0), action="open", payload=dict(path.get("record", {})))
@@ -262,6 +305,39 @@ def steps_from_path(path: Mapping[str, Any]) -> list[ScriptStep]:
                     when=When(after=duration),
                     action="nothing",
                     expect=raw.get("expect"),
+                    expect_items=_expect_items(index, raw),
+                )
+            )
+        elif "add_item" in raw:
+            steps.append(
+                ScriptStep(
+                    line=index,
+                    when=When(),
+                    action="item_add",
+                    item_type=str(raw["add_item"]),
+                    item_id=None if raw.get("item_id") is None else str(raw["item_id"]),
+                    roles=tuple(raw.get("roles", ())),
+                    actor=raw.get("actor"),
+                    payload=dict(raw.get("payload") or {}),
+                    expect=raw.get("expect"),
+                    expect_items=_expect_items(index, raw),
+                )
+            )
+        elif "item" in raw:
+            if "event" not in raw:
+                raise ScriptError(index, "an `item` step needs the `event` to send the item")
+            steps.append(
+                ScriptStep(
+                    line=index,
+                    when=When(),
+                    action="item_event",
+                    item_id=str(raw["item"]),
+                    event=str(raw["event"]),
+                    roles=tuple(raw.get("roles", ())),
+                    actor=raw.get("actor"),
+                    payload=dict(raw.get("payload") or {}),
+                    expect=raw.get("expect"),
+                    expect_items=_expect_items(index, raw),
                 )
             )
         elif "event" in raw:
@@ -275,8 +351,18 @@ def steps_from_path(path: Mapping[str, Any]) -> list[ScriptStep]:
                     actor=raw.get("actor"),
                     payload=dict(raw.get("payload") or {}),
                     expect=raw.get("expect"),
+                    expect_items=_expect_items(index, raw),
                 )
             )
         else:
-            raise ScriptError(index, "a path step needs `event` or `advance`")
+            raise ScriptError(index, "a path step needs `event`, `add_item`, `item` or `advance`")
     return steps
+
+
+def _expect_items(index: int, raw: Mapping[str, Any]) -> dict[str, str]:
+    value = raw.get("expect_items") or {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ScriptError(index, "`expect_items` maps item ids to item states")
+    return dict(value)

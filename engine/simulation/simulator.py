@@ -181,7 +181,12 @@ class Simulation:
         else:
             self._fire_until(at, inclusive=False, line=step.line)
             self.clock.set(at)
-            self._send(step)
+            if step.action == "item_add":
+                self._add_item(step)
+            elif step.action == "item_event":
+                self._send_item(step)
+            else:
+                self._send(step)
             self._fire_until(at, inclusive=True, line=step.line)
         self._step_time = at
         if step.expect is not None:
@@ -190,6 +195,21 @@ class Simulation:
                 raise ScriptError(
                     step.line, f"expected the case in state {step.expect!r}, it is in {state!r}"
                 )
+        if step.expect_items:
+            states = self.item_states()
+            for item_id, expected in step.expect_items.items():
+                actual = states.get(item_id)
+                if actual is None:
+                    raise ScriptError(
+                        step.line,
+                        f"expected item {item_id!r} in state {expected!r}, the case has no such "
+                        f"item (items: {', '.join(states) or 'none'})",
+                    )
+                if actual != expected:
+                    raise ScriptError(
+                        step.line,
+                        f"expected item {item_id!r} in state {expected!r}, it is in {actual!r}",
+                    )
 
     @property
     def state(self) -> str:
@@ -253,6 +273,99 @@ class Simulation:
             raise ScriptError(
                 step.line,
                 f"payload of {event!r} invalid at {exc.json_path}: {exc.problem}",
+            ) from None
+        self._collect(step.line)
+
+    def item_states(self) -> dict[str, str]:
+        """Item id -> item state, for every item of the case."""
+        if self.case_id is None:
+            return {}
+        return {i.id: i.state for i in self.engine.items(self.case_id)}
+
+    def _add_item(self, step: ScriptStep) -> None:
+        if self.case_id is None:
+            raise ScriptError(step.line, "the case is not open yet")
+        name = step.item_type or ""
+        item_type = self.definition.item_type(name)
+        if item_type is None:
+            declared = ", ".join(self.definition.item_types) or "none"
+            raise ScriptError(
+                step.line,
+                f"unknown item type {name!r}: workflow {self.definition.name!r} "
+                f"declares {declared}",
+            )
+        roles = step.roles or item_type.create.roles
+        try:
+            self.engine.add_item(
+                self.case_id,
+                name,
+                dict(step.payload),
+                actor=step.actor or SIM_ACTOR,
+                roles=roles,
+                item_id=step.item_id,
+            )
+        except EventRejected as exc:
+            raise ScriptError(
+                step.line,
+                f"adding a {name!r} item rejected in state {self.state!r} "
+                f"({exc.reason}: {exc.detail})",
+            ) from None
+        except PayloadInvalid as exc:
+            raise ScriptError(
+                step.line,
+                f"payload of the new {name!r} item invalid at {exc.json_path}: {exc.problem}",
+            ) from None
+        except EngineError as exc:  # an item id already taken, ...
+            raise ScriptError(step.line, f"adding a {name!r} item failed: {exc}") from None
+        self._collect(step.line)
+
+    def _send_item(self, step: ScriptStep) -> None:
+        if self.case_id is None:
+            raise ScriptError(step.line, "the case is not open yet")
+        item_id = step.item_id or ""
+        event = step.event or ""
+        items = {i.id: i for i in self.engine.items(self.case_id)}
+        item = items.get(item_id)
+        if item is None:
+            raise ScriptError(
+                step.line,
+                f"no item {item_id!r} in the case (items: {', '.join(items) or 'none'})",
+            )
+        item_type = self.definition.item_type(item.type)
+        roles: tuple[str, ...] = step.roles
+        if not roles and item_type is not None:
+            found: dict[str, None] = {}
+            for t in item_type.transitions_from(item.state):
+                if t.event == event:
+                    found.update(dict.fromkeys(t.roles))
+            roles = tuple(found)
+        try:
+            self.engine.send_item(
+                self.case_id,
+                item_id,
+                event,
+                dict(step.payload),
+                actor=step.actor or SIM_ACTOR,
+                roles=roles,
+            )
+        except EventRejected as exc:
+            allowed = [
+                o.event
+                for o in self.engine.allowed_item_events(
+                    self.case_id, item_id, tuple(self.definition.roles)
+                )
+                if o.allowed
+            ]
+            raise ScriptError(
+                step.line,
+                f"item event {event!r} rejected for {item_id!r} in item state {item.state!r} "
+                f"({exc.reason}: {exc.detail})",
+                allowed=allowed,
+            ) from None
+        except PayloadInvalid as exc:
+            raise ScriptError(
+                step.line,
+                f"payload of item event {event!r} invalid at {exc.json_path}: {exc.problem}",
             ) from None
         self._collect(step.line)
 
@@ -350,6 +463,9 @@ class Simulation:
             cancelled=tuple(changes["cancelled"]),
             paused=tuple(changes["paused"]),
             resumed=tuple(changes["resumed"]),
+            item_id=row.item_id,
+            item_from=row.item_from,
+            item_to=row.item_to,
         )
 
     def _note_nothing(self, step: ScriptStep, at: datetime) -> None:

@@ -88,6 +88,9 @@ class TimelineEntry:
     resumed: tuple[TimerChange, ...] = ()
     actions: tuple[str, ...] = ()  # host actions the step ran (delivered from the outbox)
     clock: str | None = None  # a case clock fired: "deadline" or "watchdog" (a lapse)
+    item_id: str | None = None  # the work item the row changed (None on case rows)
+    item_from: str | None = None  # its state before (None when the row created it)
+    item_to: str | None = None  # its state after
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +114,9 @@ class TimelineEntry:
             "paused": [c.to_dict() for c in self.paused],
             "resumed": [c.to_dict() for c in self.resumed],
             "actions": list(self.actions),
+            "item_id": self.item_id,
+            "item_from": self.item_from,
+            "item_to": self.item_to,
         }
 
 
@@ -180,6 +186,10 @@ def render_timeline(t: Timeline, *, day_of: Any = None) -> str:
             f"{_transition(e)}"
         )
         pad = " " * 32
+        if e.item_id is not None:
+            was = e.item_from or "(new)"
+            change = f"{was} → {e.item_to}" if e.item_from != e.item_to else f"stays {e.item_to}"
+            lines.append(f"{pad}item {e.item_id}: {change}")
         if e.kind == "timer" and e.skipped_periods:
             lines.append(f"{pad}caught up: {e.skipped_periods} period(s) skipped")
         if e.lateness_seconds:
@@ -224,7 +234,7 @@ def _who(e: TimelineEntry) -> str:
 
 
 def _event(e: TimelineEntry) -> str:
-    return e.event
+    return f"{e.item_id} {e.event}" if e.item_id is not None else e.event
 
 
 def _due(c: TimerChange, t: Timeline, day_of: Any) -> str:

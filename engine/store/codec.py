@@ -12,6 +12,8 @@ from typing import Any
 
 from engine.definitions.build import action_specs
 from engine.definitions.business_keys import BusinessKey
+from engine.definitions.continuity import Reopening, Transfer
+from engine.definitions.items import ItemClock, ItemCreate, ItemState, ItemType
 from engine.definitions.model import (
     CatchUp,
     Model,
@@ -24,6 +26,7 @@ from engine.definitions.model import (
     Transition,
     WorkflowDefinition,
 )
+from engine.definitions.ownership import Ownership, Weights
 from engine.store.clock_codec import (
     calendar_from_json,
     calendar_to_json,
@@ -95,6 +98,7 @@ def _transition(t: Transition) -> dict[str, Any]:
         "actions": list(t.actions),
         "description": t.description,
         "location": _loc(t.location),
+        "case_event": t.case_event,
     }
 
 
@@ -111,6 +115,63 @@ def _untransition(d: dict[str, Any]) -> Transition:
         actions=tuple(d["actions"]),
         description=d["description"],
         location=_unloc(d["location"]),
+        case_event=d.get("case_event"),  # absent in rows stored before work items
+    )
+
+
+def _transfer(t: Transfer) -> dict[str, Any]:
+    return {
+        "event": t.event,
+        "to": t.to_workflow,
+        "sources": list(t.sources),
+        "target": t.target,
+        "entry": t.entry,
+        "record": [list(p) for p in t.record],
+        "clocks": [list(p) for p in t.clocks],
+        "roles": list(t.roles),
+        "description": t.description,
+        "location": _loc(t.location),
+    }
+
+
+def _untransfer(d: dict[str, Any]) -> Transfer:
+    return Transfer(
+        event=d["event"],
+        to_workflow=d["to"],
+        sources=tuple(d["sources"]),
+        target=d["target"],
+        entry=d["entry"],
+        record=tuple((a, b) for a, b in d["record"]),
+        clocks=tuple((a, b) for a, b in d["clocks"]),
+        roles=tuple(d["roles"]),
+        description=d["description"],
+        location=_unloc(d["location"]),
+    )
+
+
+def _reopening(r: Reopening) -> dict[str, Any]:
+    return {
+        "event": r.event,
+        "sources": list(r.sources),
+        "target": r.target,
+        "within": duration_to_json(r.within),
+        "within_of": r.within_of,
+        "roles": list(r.roles),
+        "description": r.description,
+        "location": _loc(r.location),
+    }
+
+
+def _unreopening(d: dict[str, Any]) -> Reopening:
+    return Reopening(
+        event=d["event"],
+        sources=tuple(d["sources"]),
+        target=d["target"],
+        within=duration_from_json(d["within"]),
+        within_of=d["within_of"],
+        roles=tuple(d["roles"]),
+        description=d["description"],
+        location=_unloc(d["location"]),
     )
 
 
@@ -125,6 +186,7 @@ def _state(s: State) -> dict[str, Any]:
         "on_exit": list(s.on_exit),
         "timers": [_timer(t) for t in s.timers],
         "location": _loc(s.location),
+        **({"requires_assignee": True} if s.requires_assignee else {}),
     }
 
 
@@ -139,6 +201,151 @@ def _unstate(d: dict[str, Any]) -> State:
         on_exit=tuple(d["on_exit"]),
         timers=tuple(_untimer(t) for t in d["timers"]),
         location=_unloc(d["location"]),
+        requires_assignee=bool(d.get("requires_assignee", False)),
+    )
+
+
+def _item_type(t: ItemType) -> dict[str, Any]:
+    c = t.create
+    return {
+        "name": t.name,
+        "data_schema": t.data_schema,
+        "initial": t.initial,
+        "states": [
+            {
+                "name": s.name,
+                "description": s.description,
+                "final": s.final,
+                "on_enter": list(s.on_enter),
+                "on_exit": list(s.on_exit),
+                "timers": [_timer(x) for x in s.timers],
+                "location": _loc(s.location),
+            }
+            for s in t.states.values()
+        ],
+        "transitions": [_transition(x) for x in t.transitions],
+        "create": {
+            "roles": list(c.roles),
+            "case_states": list(c.case_states),
+            "payload_schema": c.payload_schema,
+            "writes": [list(w) for w in c.writes],
+            "copy_payload": c.copy_payload,
+            "sets": [list(x) for x in c.sets],
+            "actions": list(c.actions),
+            "case_event": c.case_event,
+            "description": c.description,
+            "location": _loc(c.location),
+        },
+        "clocks": [
+            {
+                "name": k.name,
+                "states": list(k.states),
+                "event": k.event,
+                "kind": k.kind.value,
+                "after": duration_to_json(k.after),
+                "business_days": k.business_days,
+                "at": k.at,
+                "offset": duration_to_json(k.offset),
+                "calendar": k.calendar,
+                "description": k.description,
+                "location": _loc(k.location),
+            }
+            for k in t.clocks
+        ],
+        "max_items": t.max_items,
+        "title": t.title,
+        "description": t.description,
+        "location": _loc(t.location),
+    }
+
+
+def _unitem_type(d: dict[str, Any]) -> ItemType:
+    c = d["create"]
+    states = [
+        ItemState(
+            name=s["name"],
+            description=s["description"],
+            final=bool(s["final"]),
+            on_enter=tuple(s["on_enter"]),
+            on_exit=tuple(s["on_exit"]),
+            timers=tuple(_untimer(x) for x in s["timers"]),
+            location=_unloc(s["location"]),
+        )
+        for s in d["states"]
+    ]
+    return ItemType(
+        name=d["name"],
+        data_schema=d["data_schema"],
+        initial=d["initial"],
+        states={s.name: s for s in states},
+        transitions=tuple(_untransition(x) for x in d["transitions"]),
+        create=ItemCreate(
+            roles=tuple(c["roles"]),
+            case_states=tuple(c["case_states"]),
+            payload_schema=c["payload_schema"],
+            writes=tuple((a, b) for a, b in c["writes"]),
+            copy_payload=bool(c["copy_payload"]),
+            sets=tuple((a, b) for a, b in c["sets"]),
+            actions=tuple(c["actions"]),
+            case_event=c["case_event"],
+            description=c["description"],
+            location=_unloc(c["location"]),
+        ),
+        clocks=tuple(
+            ItemClock(
+                name=k["name"],
+                states=tuple(k["states"]),
+                event=k["event"],
+                kind=TimerKind(k["kind"]),
+                after=duration_from_json(k["after"]),
+                business_days=k["business_days"],
+                at=k["at"],
+                offset=duration_from_json(k["offset"]),
+                calendar=k["calendar"],
+                description=k["description"],
+                location=_unloc(k["location"]),
+            )
+            for k in d["clocks"]
+        ),
+        max_items=int(d["max_items"]),
+        title=d["title"],
+        description=d["description"],
+        location=_unloc(d["location"]),
+    )
+
+
+def _ownership(o: Ownership | None) -> dict[str, Any] | None:
+    if o is None:
+        return None
+    w = o.weights
+    return {
+        "assign_roles": list(o.assign_roles),
+        "teams": list(o.teams),
+        "caseload_target": o.caseload_target,
+        "target_parameter": o.target_parameter,
+        "weights": None
+        if w is None
+        else {"field": w.field, "values": dict(w.values), "default": w.default, "source": w.source},
+    }
+
+
+def _unownership(d: dict[str, Any] | None) -> Ownership | None:
+    if d is None:
+        return None
+    w = d.get("weights")
+    return Ownership(
+        assign_roles=tuple(d["assign_roles"]),
+        teams=tuple(d["teams"]),
+        caseload_target=d.get("caseload_target"),
+        target_parameter=d.get("target_parameter"),
+        weights=None
+        if w is None
+        else Weights(
+            w["field"],
+            tuple((k, float(v)) for k, v in w["values"].items()),
+            w["default"],
+            w["source"],
+        ),
     )
 
 
@@ -173,6 +380,10 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
         "content_hash": d.content_hash,
         "business_keys": [[k.name, k.unique] for k in d.business_keys],
         "open_roles": list(d.open_roles),
+        "items": [_item_type(t) for t in d.item_types.values()],
+        **({"ownership": _ownership(d.ownership)} if d.ownership is not None else {}),
+        "transfers": [_transfer(t) for t in d.transfers],
+        "reopenings": [_reopening(r) for r in d.reopenings],
     }
 
 
@@ -201,4 +412,8 @@ def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefi
         content_hash=data["content_hash"],
         business_keys=tuple(BusinessKey(n, bool(u)) for n, u in data.get("business_keys", [])),
         open_roles=tuple(data.get("open_roles", ())),  # absent in rows stored before it
+        item_types={t.name: t for t in map(_unitem_type, data.get("items", ()))},
+        ownership=_unownership(data.get("ownership")),
+        transfers=tuple(_untransfer(t) for t in data.get("transfers", ())),
+        reopenings=tuple(_unreopening(r) for r in data.get("reopenings", ())),
     )

@@ -20,6 +20,8 @@ from typing import Any
 from engine.store.records import (
     AccessRecord,
     CaseKeyRecord,
+    CaseLinkRecord,
+    CaseloadRow,
     CaseQuery,
     CaseRecord,
     CaseSort,
@@ -28,10 +30,16 @@ from engine.store.records import (
     DefinitionRecord,
     HistoryRecord,
     IdempotencyRecord,
+    ItemRecord,
     OutboxRecord,
     OutboxStatus,
+    OwnerRecord,
+    StaffRecord,
     TimerRecord,
+    TimerScope,
     TimerStatus,
+    WorklistQuery,
+    WorklistRow,
 )
 
 
@@ -164,6 +172,57 @@ class StoreTransaction(ABC):
     @abstractmethod
     def count_cases(self, query: CaseQuery, *, now: datetime) -> int:
         """How many cases match every filter of ``query``. Raises nothing."""
+
+    # -- work items (revision 0011) ----------------------------------------------------
+
+    @abstractmethod
+    def insert_item(self, item: ItemRecord) -> None:
+        """Add a work item to its case (locked by the caller).
+
+        Raises DuplicateKey (at the latest when the transaction ends) when the
+        case already has an item with that id.
+        """
+
+    @abstractmethod
+    def update_item(self, before: ItemRecord, after: ItemRecord) -> bool:
+        """Replace ``before`` (as read, at ``before.version``) by ``after``.
+
+        Returns False, writing nothing, when the stored item is no longer at
+        ``before.version``. Raises nothing.
+        """
+
+    @abstractmethod
+    def get_item(self, case_id: str, item_id: str) -> ItemRecord | None:
+        """One item of a case, or None. Raises nothing."""
+
+    @abstractmethod
+    def items_of(
+        self, case_id: str, *, item_type: str | None = None, state: str | None = None
+    ) -> list[ItemRecord]:
+        """The case's items (of a type, in a state), oldest first. Raises nothing."""
+
+    @abstractmethod
+    def items_for(self, case_ids: Sequence[str]) -> dict[str, list[ItemRecord]]:
+        """The items of several cases, by case id, each list oldest first. Raises nothing."""
+
+    @abstractmethod
+    def count_items(self, case_id: str, item_type: str) -> int:
+        """How many items of ``item_type`` the case holds (open and closed). Raises nothing."""
+
+    @abstractmethod
+    def cancel_item_timers(
+        self, case_id: str, item_id: str | None, scopes: Sequence[TimerScope]
+    ) -> int:
+        """Cancel the pending and paused timer rows of ``scopes`` (item state timers,
+        item clocks) of one item, or of every item of the case when ``item_id`` is None;
+        returns how many. Raises nothing."""
+
+    @abstractmethod
+    def item_timers_of(self, case_id: str, item_id: str | None) -> list[TimerRecord]:
+        """The pending and paused timer rows of one item (every item: None), by id.
+
+        Raises nothing.
+        """
 
     # -- history and audit ---------------------------------------------------------------
 
@@ -460,6 +519,83 @@ class StoreTransaction(ABC):
         self, workflow: str | None, keys: Sequence[tuple[str, str]], *, open_only: bool, limit: int
     ) -> list[str]:
         """Ids of the cases with every (key name, value) given, by id. Raises nothing."""
+
+    # -- ownership (revision 0012) ---------------------------------------------------
+
+    @abstractmethod
+    def get_staff(self, person: str) -> StaffRecord | None:
+        """The directory entry of ``person``, or None. Raises nothing."""
+
+    @abstractmethod
+    def list_staff(self, *, limit: int, after: str | None) -> list[StaffRecord]:
+        """Directory entries by id after ``after``. Raises nothing."""
+
+    @abstractmethod
+    def put_staff(self, staff: StaffRecord) -> None:
+        """Insert or replace a directory entry. Raises DuplicateKey when a concurrent
+        transaction inserted the same id first."""
+
+    @abstractmethod
+    def get_owner(self, case_id: str) -> OwnerRecord | None:
+        """Who holds the case (None: never assigned). Raises nothing."""
+
+    @abstractmethod
+    def put_owner(self, owner: OwnerRecord) -> None:
+        """Insert or replace the case's owner row (the case locked by the caller).
+
+        Raises nothing beyond the driver's errors."""
+
+    @abstractmethod
+    def sync_owner(self, case_id: str, weight: float, closed_at: datetime | None) -> None:
+        """Keep the case's owner row (if any) in step: its weight and closure. Raises nothing."""
+
+    @abstractmethod
+    def owned_cases(
+        self,
+        *,
+        assignee: str | None,
+        team: str | None,
+        workflow: str | None,
+        limit: int,
+        after: str | None,
+    ) -> list[str]:
+        """Ids of the open cases held by ``assignee`` and/or ``team``, by id. Raises nothing."""
+
+    @abstractmethod
+    def caseloads(self, by: str, holders: Sequence[str] | None = None) -> list[CaseloadRow]:
+        """Open cases and summed weight per (assignee or team, workflow). Raises nothing."""
+
+    @abstractmethod
+    def worklist(
+        self,
+        query: WorklistQuery,
+        *,
+        now: datetime,
+        limit: int,
+        after: tuple[datetime, str, int] | None,
+    ) -> list[WorklistRow]:
+        """The deadlines of the cases in scope by (due_at, source, ref) after ``after``.
+
+        Raises nothing."""
+
+    @abstractmethod
+    def ownership_stats(self, now: datetime) -> dict[str, Any]:
+        """Counts for the ownership metrics (engine/runtime/ownership.py). Raises nothing."""
+    @abstractmethod
+    def insert_case_link(self, link: CaseLinkRecord) -> None:
+        """Record two linked cases (revision 0013).
+
+        Raises DuplicateKey (at the latest when the transaction ends) when either
+        history row already has a link.
+        """
+
+    @abstractmethod
+    def case_links(self, case_id: str) -> list[CaseLinkRecord]:
+        """The links the case is the source or the target of, oldest first. Raises nothing."""
+
+    @abstractmethod
+    def link_batches(self, batch: int = 1000) -> Iterator[CaseLinkRecord]:
+        """Every link, oldest first, read in batches (the audit walk). Raises nothing."""
 
 
 class CaseStore(ABC):

@@ -23,6 +23,7 @@ from engine.store.records import (
     HistoryOutcome,
     HistoryRecord,
     IdempotencyRecord,
+    ItemRecord,
     OutboxRecord,
     OutboxStatus,
     TimerRecord,
@@ -54,6 +55,8 @@ DEFINITION_FIELDS = _names(DefinitionRecord)
 DEFINITION_COLUMNS = _columns(t.workflow_definitions, DefinitionRecord)
 ACCESS_FIELDS = _names(AccessRecord)
 ACCESS_COLUMNS = _columns(t.access_log, AccessRecord)
+ITEM_FIELDS = _names(ItemRecord)
+ITEM_COLUMNS = _columns(t.case_items, ItemRecord)
 CHECKPOINT_FIELDS = _names(CheckpointRecord)
 CHECKPOINT_COLUMNS = _columns(t.audit_checkpoints, CheckpointRecord)
 
@@ -76,6 +79,7 @@ case_values = _values(CASE_FIELDS)
 definition_values = _values(DEFINITION_FIELDS)
 access_values = _values(ACCESS_FIELDS)
 checkpoint_values = _values(CHECKPOINT_FIELDS)
+item_values = _values(ITEM_FIELDS)
 _timer_values = _values(TIMER_FIELDS[1:])
 _outbox_values = _values(OUTBOX_FIELDS[1:])
 
@@ -101,6 +105,9 @@ def history_values(h: HistoryRecord) -> dict[str, Any]:
         "record_hash": h.record_hash,
         "head_hash": h.head_hash,
         "client": h.client,
+        "item_id": h.item_id,
+        "item_from": h.item_from,
+        "item_to": h.item_to,
     }
 
 
@@ -132,7 +139,7 @@ def case_record(row: Sequence[Any]) -> CaseRecord:
 
 def timer_record(row: Sequence[Any]) -> TimerRecord:
     return TimerRecord(  # type: ignore[call-arg]
-        *row[:7], _TIMER_STATUS[row[7]], *row[8:17], _TIMER_SCOPE[row[17]]
+        *row[:7], _TIMER_STATUS[row[7]], *row[8:17], _TIMER_SCOPE[row[17]], row[18]
     )
 
 
@@ -145,6 +152,10 @@ def history_record(row: Sequence[Any]) -> HistoryRecord:
     return HistoryRecord(
         cid, seq, ev, fs, ts, actor, tuple(roles), payload, key, wv, at, _OUTCOME[outcome], *rest
     )
+
+
+def item_record(row: Sequence[Any]) -> ItemRecord:
+    return ItemRecord(*row)
 
 
 def idempotency_record(row: Sequence[Any]) -> IdempotencyRecord:

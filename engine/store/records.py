@@ -32,6 +32,8 @@ class TimerScope(StrEnum):
 
     STATE = "state"  #: a state's timer: armed on entry, cancelled when the state entry ends
     CLOCK = "clock"  #: a case clock: runs across states until stopped (engine/runtime/clocks.py)
+    ITEM = "item"  #: a work item's state timer (``item_id`` set; revision 0011)
+    ITEM_CLOCK = "item_clock"  #: a work item's clock, across the item's states (revision 0011)
 
 
 LIVE_TIMER_STATUSES = (TimerStatus.PENDING, TimerStatus.PAUSED)
@@ -53,6 +55,13 @@ class HistoryOutcome(StrEnum):
     INTERNAL = "internal"  #: an event was applied without leaving the state
     TIMER = "timer"  #: a timer fired and its event was applied
     TIMER_IGNORED = "timer_ignored"  #: a timer fired and no transition accepted its event
+    ITEM_CREATED = "item_created"  #: a work item was added to the case (event ``@create``)
+    ASSIGNED = "assigned"  #: the case's assignee or team changed (event '@assign')
+    #: a transfer closed the case here; its payload's ``@link`` names the linked case
+    TRANSFERRED_OUT = "transferred_out"
+    #: the case was opened by a transfer from another workflow (``@link`` names the source)
+    TRANSFERRED_IN = "transferred_in"
+    REOPENED = "reopened"  #: a closed case was reopened (a ``reopen:`` declaration)
     #: the case moved to another version of its workflow (``casework migrate run``)
     MIGRATED = "migrated"
     #: the case was brought in from another system (``casework import``), in its state
@@ -66,6 +75,13 @@ class RejectionReason(StrEnum):
     GUARD_FALSE = "guard_false"  #: every candidate transition's guard was false
     ROLE_MISSING = "role_missing"  #: the sender has none of the roles the transition needs
     GUARD_ERROR = "guard_error"  #: a guard could not be evaluated over the case data
+    #: work items (revision 0011): the workflow declares no such item type
+    UNKNOWN_ITEM_TYPE = "unknown_item_type"
+    CASE_STATE = "case_state"  #: the item type may not be added in the case's state
+    ITEM_LIMIT = "item_limit"  #: the case holds the type's maximum number of items
+    ITEM_CLOSED = "item_closed"  #: the item is in a final state: nothing changes it
+    #: the target state requires an assignee and the case has none (ownership)
+    ASSIGNEE_MISSING = "assignee_missing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +147,18 @@ class HistoryRecord:
     client: str | None = None
     #: the row's place in the change feed: commit order (assigned by the store on insert)
     change_seq: int | None = None
+    #: revision 0011: the work item an item event changed (None on case rows), its state
+    #: before (None on its creation row) and after; covered by the hash when ``item_id`` is set
+    item_id: str | None = None
+    item_from: str | None = None
+    item_to: str | None = None
 
     def hashed_fields(self) -> dict[str, Any]:
         """The fields :func:`engine.runtime.audit.row_hash` covers, by name."""
         return {
+            "item_id": self.item_id,
+            "item_from": self.item_from,
+            "item_to": self.item_to,
             "case_id": self.case_id,
             "seq": self.seq,
             "event": self.event,
@@ -178,6 +202,33 @@ class TimerRecord:
     attempts: int = 0  # failed firings so far, each postponed with backoff (revision 0005)
     last_error: str | None = None  # exception type of the last failed firing
     scope: TimerScope = TimerScope.STATE  # a state's timer or a case clock (revision 0006)
+    item_id: str | None = None  # the work item of an item timer or clock (revision 0011)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """One work item of a case (``case_items``, revision 0011)."""
+
+    case_id: str
+    item_id: str
+    workflow_name: str
+    type: str
+    state: str
+    data: dict[str, Any]
+    version: int  # 1 when created, +1 on every change of the item
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None  # set when the item entered a final state
+    opened_seq: int  # the case history seq that created it
+    state_entry_seq: int  # the case history seq that entered its current state
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+
+#: The fields a change of an item may set.
+ITEM_MUTABLE = ("state", "data", "version", "updated_at", "closed_at", "state_entry_seq")
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,3 +359,106 @@ class CaseKeyRecord:
     value: str
     unique: bool
     open: bool
+
+
+# -- ownership (revision 0012; engine/runtime/ownership.py) -------------------------------
+
+
+class StaffSource(StrEnum):
+    """``staff.source``: who keeps a directory entry."""
+
+    API = "api"  #: written through the API (``PUT /v1/staff/{id}``, ``Engine.put_staff``)
+    FILE = "file"  #: imported from the configured directory file (``casework staff import``)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffRecord:
+    """A person cases may be assigned to (``staff``). Ids only: no names, no contact data."""
+
+    id: str
+    active: bool
+    teams: tuple[str, ...]
+    roles: tuple[str, ...]  # the workflow roles the person holds (what a worklist offers)
+    source: StaffSource
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRecord:
+    """Who holds one case (``case_owners``); assignee and team None: unassigned."""
+
+    case_id: str
+    workflow_name: str
+    assignee: str | None
+    team: str | None
+    weight: float
+    opened_at: datetime
+    assigned_at: datetime
+    first_assigned_at: datetime | None
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseloadRow:
+    """Open cases of one assignee (or team) in one workflow, counted and weighted."""
+
+    holder: str
+    workflow_name: str
+    cases: int
+    weighted: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistQuery:
+    """Whose deadlines: an assignee, a team, or the (workflow, state) pairs a role may act
+    in; and which: due before an instant, or overdue only. None means "any"."""
+
+    assignee: str | None = None
+    team: str | None = None
+    states: tuple[tuple[str, str], ...] | None = None
+    due_before: datetime | None = None
+    overdue: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistRow:
+    """One deadline on a worklist: from a timer or clock row (``source``), of one case."""
+
+    due_at: datetime
+    source: str  # 'timer' | 'clock' (work items add theirs, engine/store/worklist_queries.py)
+    ref: int  # the id of the row it came from, unique within its source
+    name: str
+    event: str
+    status: str
+    case_id: str
+    workflow_name: str
+    state: str
+    assignee: str | None
+    team: str | None
+class CaseLinkKind(StrEnum):
+    """``case_links.kind`` (revision 0013)."""
+
+    TRANSFER = "transfer"  #: the source closed in its workflow and continues as the target
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLinkRecord:
+    """Two cases linked by a transfer (``case_links``, revision 0013).
+
+    ``source_seq``/``source_hash`` are the source's closing history row and
+    ``target_seq``/``target_hash`` the target's opening row: each row's payload
+    names the other case under ``@link``, and the target's row carries the
+    source row's hash, so the audit walk checks the link from both sides.
+    """
+
+    kind: CaseLinkKind
+    source_case_id: str
+    source_seq: int
+    source_hash: str
+    target_case_id: str
+    target_seq: int
+    target_hash: str
+    actor: str
+    created_at: datetime
+    id: int | None = None

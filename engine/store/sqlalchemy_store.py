@@ -23,8 +23,11 @@ from engine.errors import DuplicateKey, SchemaOutOfDate
 from engine.store import bulk_queries as bq
 from engine.store import case_queries as cq
 from engine.store import change_queries as chq
+from engine.store import item_queries as iq
 from engine.store import key_queries as kq
+from engine.store import link_queries as lq
 from engine.store import outbox_queries as oq
+from engine.store import owner_queries as owq
 from engine.store import records as r
 from engine.store import revisions
 from engine.store import timer_queries as tq
@@ -128,6 +131,35 @@ class SqlAlchemyTransaction(StoreTransaction):
 
     def count_cases(self, query: r.CaseQuery, *, now: datetime) -> int:
         return wq.count_cases(self.conn, query, now=now)
+
+    def insert_item(self, item: r.ItemRecord) -> None:
+        with _translate_errors():
+            iq.insert_item(self.conn, item)
+
+    def update_item(self, before: r.ItemRecord, after: r.ItemRecord) -> bool:
+        return iq.update_item(self.conn, before, after)
+
+    def get_item(self, case_id: str, item_id: str) -> r.ItemRecord | None:
+        return iq.get_item(self.conn, case_id, item_id)
+
+    def items_of(
+        self, case_id: str, *, item_type: str | None = None, state: str | None = None
+    ) -> list[r.ItemRecord]:
+        return iq.items_of(self.conn, case_id, item_type=item_type, state=state)
+
+    def items_for(self, case_ids: Sequence[str]) -> dict[str, list[r.ItemRecord]]:
+        return iq.items_for(self.conn, case_ids)
+
+    def count_items(self, case_id: str, item_type: str) -> int:
+        return iq.count_items(self.conn, case_id, item_type)
+
+    def cancel_item_timers(
+        self, case_id: str, item_id: str | None, scopes: Sequence[r.TimerScope]
+    ) -> int:
+        return iq.cancel_item_timers(self.conn, case_id, item_id, scopes)
+
+    def item_timers_of(self, case_id: str, item_id: str | None) -> list[r.TimerRecord]:
+        return iq.item_timers_of(self.conn, case_id, item_id)
 
     def history(self, case_id: str) -> list[r.HistoryRecord]:
         return cq.history(self.conn, case_id)
@@ -311,6 +343,67 @@ class SqlAlchemyTransaction(StoreTransaction):
         self, workflow: str | None, keys: Sequence[tuple[str, str]], *, open_only: bool, limit: int
     ) -> list[str]:
         return kq.cases_with_keys(self.conn, workflow, keys, open_only=open_only, limit=limit)
+
+    # -- ownership (revision 0012) -----------------------------------------------
+
+    def get_staff(self, person: str) -> r.StaffRecord | None:
+        return owq.get_staff(self.conn, person)
+
+    def list_staff(self, *, limit: int, after: str | None) -> list[r.StaffRecord]:
+        return owq.list_staff(self.conn, limit=limit, after=after)
+
+    def put_staff(self, staff: r.StaffRecord) -> None:
+        owq.put_staff(self.conn, staff)
+
+    def get_owner(self, case_id: str) -> r.OwnerRecord | None:
+        return owq.get_owner(self.conn, case_id)
+
+    def put_owner(self, owner: r.OwnerRecord) -> None:
+        owq.put_owner(self.conn, owner)
+
+    def sync_owner(self, case_id: str, weight: float, closed_at: datetime | None) -> None:
+        owq.sync_owner(self.conn, case_id, weight, closed_at)
+
+    def owned_cases(
+        self,
+        *,
+        assignee: str | None,
+        team: str | None,
+        workflow: str | None,
+        limit: int,
+        after: str | None,
+    ) -> list[str]:
+        return owq.owned_cases(
+            self.conn, assignee=assignee, team=team, workflow=workflow, limit=limit, after=after
+        )
+
+    def caseloads(self, by: str, holders: Sequence[str] | None = None) -> list[r.CaseloadRow]:
+        return owq.caseloads(self.conn, by, holders)
+
+    def worklist(
+        self,
+        query: r.WorklistQuery,
+        *,
+        now: datetime,
+        limit: int,
+        after: tuple[datetime, str, int] | None,
+    ) -> list[r.WorklistRow]:
+        return wq.worklist(self.conn, query, now=now, limit=limit, after=after)
+
+    def ownership_stats(self, now: datetime) -> dict[str, Any]:
+        stats = owq.ownership_stats(self.conn)
+        stats["overdue_by_assignee"] = wq.overdue_by_holder(self.conn, "assignee", now)
+        stats["overdue_by_team"] = wq.overdue_by_holder(self.conn, "team", now)
+        return stats
+    def insert_case_link(self, link: r.CaseLinkRecord) -> None:
+        with _translate_errors():
+            lq.insert_case_link(self.conn, link)
+
+    def case_links(self, case_id: str) -> list[r.CaseLinkRecord]:
+        return lq.case_links(self.conn, case_id)
+
+    def link_batches(self, batch: int = 1000) -> Iterator[r.CaseLinkRecord]:
+        return lq.link_batches(self.conn, batch)
 
 
 class SqlAlchemyStore(CaseStore):

@@ -140,6 +140,11 @@ history = sa.Table(
     # so that feed order is commit order (see engine/store/change_queries.py)
     sa.Column("client", sa.String(200), nullable=True),
     sa.Column("change_seq", sa.BigInteger, nullable=True),
+    # revision 0011: the work item an item event changed (NULL on case rows), its state
+    # before (NULL when the row created it) and after; covered by the hash when set
+    sa.Column("item_id", sa.String(64), nullable=True),
+    sa.Column("item_from", sa.String(200), nullable=True),
+    sa.Column("item_to", sa.String(200), nullable=True),
     sa.UniqueConstraint("case_id", "seq"),
     sa.Index(None, "change_seq", unique=True),
 )
@@ -168,6 +173,25 @@ case_keys = sa.Table(
     sa.UniqueConstraint("open_unique", "name", "value"),
 )
 
+# revision 0013: cases linked by a transfer between workflows; each side's history row
+# (source_seq: the closing row, target_seq: the opening row) names the other case
+case_links = sa.Table(
+    "case_links",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("source_case_id", sa.String(36), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("source_seq", sa.Integer, nullable=False),
+    sa.Column("source_hash", sa.String(64), nullable=False),
+    sa.Column("target_case_id", sa.String(36), sa.ForeignKey("cases.id"), nullable=False),
+    sa.Column("target_seq", sa.Integer, nullable=False),
+    sa.Column("target_hash", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("source_case_id", "source_seq"),
+    sa.UniqueConstraint("target_case_id", "target_seq"),
+)
+
 timers = sa.Table(
     "timers",
     metadata,
@@ -192,9 +216,33 @@ timers = sa.Table(
     sa.Column("last_error", sa.String(200), nullable=True),
     # 'state' (a state's timer) or 'clock' (a case clock, across states) (revision 0006)
     sa.Column("scope", sa.String(16), nullable=False, default="state", server_default="state"),
+    # revision 0011: the work item of an 'item' (item state timer) or 'item_clock' row
+    sa.Column("item_id", sa.String(64), nullable=True),
     # the claim's order (due_at, id) as an index scan with LIMIT (revision 0003)
     sa.Index(None, "status", "due_at", "id"),
     sa.Index(None, "case_id", "status"),
+)
+
+# revision 0011: work items, records with a lifecycle of their own inside a case
+# (engine/definitions/items.py). Every change of an item is a change of its case: the
+# case row's version is bumped and a history row naming the item is appended.
+case_items = sa.Table(
+    "case_items",
+    metadata,
+    sa.Column("case_id", sa.String(36), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("item_id", sa.String(64), primary_key=True),
+    sa.Column("workflow_name", sa.String(200), nullable=False),
+    sa.Column("type", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(200), nullable=False),
+    sa.Column("data", _json(), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("opened_seq", sa.Integer, nullable=False),  # the history seq that created it
+    sa.Column("state_entry_seq", sa.Integer, nullable=False),  # the seq that entered its state
+    # items of a type in a state across cases (worklists), in opening order
+    sa.Index(None, "workflow_name", "type", "state", "opened_at"),
 )
 
 outbox = sa.Table(
@@ -260,4 +308,53 @@ audit_checkpoints = sa.Table(
     sa.Column("prev_digest", sa.String(64), nullable=False),
     sa.Column("signed", sa.Boolean, nullable=False),
     sa.Column("digest", sa.String(64), nullable=False),
+)
+
+# revision 0012: the staff directory assignees come from (docs/ownership.md), kept by the
+# API and by `casework staff import`; ``source`` says which ('api' or 'file')
+staff = sa.Table(
+    "staff",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("teams", _json(), nullable=False),
+    sa.Column("roles", _json(), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+)
+
+# revision 0012: who holds each case that was ever assigned (the assignments themselves
+# are history rows, event '@assign'). Partial indexes over the open rows: caseloads per
+# assignee and per team from the index alone; one assignee's open cases for a worklist.
+case_owners = sa.Table(
+    "case_owners",
+    metadata,
+    sa.Column("case_id", sa.String(36), sa.ForeignKey("cases.id"), primary_key=True),
+    sa.Column("workflow_name", sa.String(200), nullable=False),
+    sa.Column("assignee", sa.String(200), nullable=True),
+    sa.Column("team", sa.String(64), nullable=True),
+    sa.Column("weight", sa.Float, nullable=False),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("assigned_at", UTCDateTime, nullable=False),
+    sa.Column("first_assigned_at", UTCDateTime, nullable=True),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Index(
+        "ix_case_owners_open_assignee",
+        "assignee",
+        "workflow_name",
+        "weight",
+        "case_id",
+        "closed_at",  # always NULL here: named so that SQLite counts the index as covering
+        **partial("closed_at", False),
+    ),
+    sa.Index(
+        "ix_case_owners_open_team",
+        "team",
+        "workflow_name",
+        "weight",
+        "case_id",
+        "closed_at",  # always NULL here: named so that SQLite counts the index as covering
+        **partial("closed_at", False),
+    ),
 )

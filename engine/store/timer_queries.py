@@ -268,7 +268,7 @@ def claim_next_due_timer(
     if row is None:
         return None
     at = row[_NT + _NC] if now is None else now
-    status = claimed_status(row[_NT - 1], bool(row[8]))
+    status = claimed_status(row[17], bool(row[8]))  # scope, recurring
     update_timer(conn, int(row[0]), {"status": status, "fired_at": at})
     timer = timer_record((*row[:7], status, *row[8:12], at, *row[13:_NT]))
     return ClaimedTimer(timer, case_record(row[_NT:]), at)

@@ -63,13 +63,15 @@ def first_due(
     definition: WorkflowDefinition,
     case: Mapping[str, Any],
     now: datetime,
+    item: Mapping[str, Any] | None = None,
 ) -> datetime | None:
     """The UTC instant ``timer`` is first due after its state was entered at ``entered_at``.
 
     ``after``: calendar parts in the workflow's zone (DST-safe), clock parts
     exact. ``business_days``: the workflow calendar's working days, same local
     time of day. ``every``: ``entered_at + every``. ``at``: the CEL expression
-    over ``case``/``params``/``now`` (``event`` is ``{}``), plus ``offset``.
+    over ``case``/``params``/``now`` (``event`` is ``{}``; ``item`` too for a work
+    item's timer), plus ``offset``.
 
     Returns None when an ``at`` expression has no value (the field it reads is
     absent or null): the timer is then not armed. Raises
@@ -91,7 +93,7 @@ def first_due(
         return cal.add_business_days(entered, n)
     if kind is TimerKind.AT:
         source = _need(timer.at, timer, "at")
-        value = _evaluate_at(source, timer, definition, case, _utc(now, "now"))
+        value = _evaluate_at(source, timer, definition, case, _utc(now, "now"), item)
         if value is None:
             return None
         instant = parse_at_value(value, tz, timer_name=timer.name)
@@ -214,13 +216,14 @@ def _evaluate_at(
     definition: WorkflowDefinition,
     case: Mapping[str, Any],
     now: datetime,
+    item: Mapping[str, Any] | None = None,
 ) -> Any:
     # Imported lazily: the expressions module needs the CEL extension.
     from engine.definitions.expressions import ExpressionError, compile_expression
 
     expr = compile_expression(source)
     try:
-        return expr.evaluate(case=case, event={}, params=definition.parameters, now=now)
+        return expr.evaluate(case=case, event={}, params=definition.parameters, now=now, item=item)
     except ExpressionError as exc:
         # A field the expression reads is absent: the timer has no due instant yet.
         if isinstance(exc.__context__, KeyError):

@@ -45,7 +45,7 @@ def _clients(paths: list[dict[str, Any]]) -> tuple[ClientRegistry, dict[tuple[st
     keys = {("admissions", "case_manager")}  # hospital's open_roles
     for p in paths:
         for step in p["steps"]:
-            if "event" in step:
+            if "event" in step or "add_item" in step:
                 keys.add((step.get("actor", "someone"), *step.get("roles", [])))
     for i, key in enumerate(sorted(keys)):
         token = f"e2e-token-{i:03d}-abcdefghijklmnop"
@@ -88,21 +88,37 @@ def test_http_client_drives_a_hospital_case_from_admission_to_closure(database_u
                             pass
                     else:
                         key = (step.get("actor", "someone"), *step.get("roles", []))
+                        payload = step.get("payload") or {}
+                        if "add_item" in step:  # a work item: an authorization, an education topic
+                            url, ok = f"/v1/cases/{case_id}/items", 201
+                            body = {"type": step["add_item"], "payload": payload}
+                            if step.get("item_id"):
+                                body["item_id"] = step["item_id"]
+                        elif "item" in step:
+                            url, ok = f"/v1/cases/{case_id}/items/{step['item']}/events", 200
+                            body = {"event": step["event"], "payload": payload}
+                        else:
+                            url, ok = f"/v1/cases/{case_id}/events", 200
+                            body = {"event": step["event"], "payload": payload}
                         r = http.post(
-                            f"/v1/cases/{case_id}/events",
-                            json={"event": step["event"], "payload": step.get("payload") or {}},
+                            url,
+                            json=body,
                             headers={
                                 **auth(key),
                                 "If-Match": etag,
                                 "Idempotency-Key": f"{p['name']}-{i}",
                             },
                         )
-                        assert r.status_code == 200, f"{where}: {r.text}"
+                        assert r.status_code == ok, f"{where}: {r.text}"
                     r = http.get(f"/v1/cases/{case_id}", headers=intake)
                     assert r.status_code == 200
                     etag = r.headers["etag"]
                     if "expect" in step:
                         assert r.json()["state"] == step["expect"], where
+                    if "expect_items" in step:
+                        items = {item["id"]: item["state"] for item in r.json()["items"]}
+                        for item_id, state in step["expect_items"].items():
+                            assert items.get(item_id) == state, f"{where}: item {item_id}"
                 case = http.get(f"/v1/cases/{case_id}", headers=intake).json()
                 assert case["state"] == p["final"]
                 assert case["state"] in final_states

@@ -1,7 +1,7 @@
 """Every action of the bundled workflows' scripted paths reaches a webhook receiver or a puller.
 
-The paths of tests/paths/<workflow>.yaml run through the Python API, one
-workflow per database (advances move a manual clock and fire timers, as a
+The paths of tests/paths/<workflow>.yaml (work-item steps too) run through
+the Python API, one workflow per database (advances move a manual clock and fire timers, as a
 worker would); every second action
 name is delivered by webhook to the loopback receiver (verifying with
 ``standardwebhooks``), the others are pulled and completed. At the end each
@@ -43,10 +43,21 @@ def _drive(eng: Engine, clock: ManualClock, name: str) -> None:
         case = eng.open_case(name, p["record"], actor="intake-1", roles=opener)
         step: dict[str, Any]
         for step in p["steps"]:
+            who = {"actor": step.get("actor", "someone"), "roles": step.get("roles", [])}
             if "advance" in step:
                 _advance(clock, step["advance"])
                 while eng.fire_due_timers(limit=500):
                     pass
+            elif "add_item" in step:
+                eng.add_item(
+                    case.id,
+                    step["add_item"],
+                    step.get("payload"),
+                    item_id=step.get("item_id"),
+                    **who,
+                )
+            elif "item" in step:
+                eng.send_item(case.id, step["item"], step["event"], step.get("payload"), **who)
             else:
                 eng.send(
                     case.id,

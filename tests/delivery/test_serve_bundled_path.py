@@ -68,6 +68,31 @@ def _drive(http: httpx.Client, workflow: str, name: str, *, by_key: bool, log: l
         )
     for step in path["steps"]:
         payload = step.get("payload") or {}
+        if "add_item" in step or "item" in step:
+            # work items are addressed by case id (the by-key route takes case events)
+            if "add_item" in step:
+                url = f"/v1/cases/{case_id}/items"
+                body = {"type": step["add_item"], "payload": payload}
+                if step.get("item_id"):
+                    body["item_id"] = step["item_id"]
+            else:
+                url = f"/v1/cases/{case_id}/items/{step['item']}/events"
+                body = {"event": step["event"], "payload": payload}
+            r = http.post(url, json=body)
+            if by_key:
+                log.append(
+                    {
+                        "request": f"POST {url}",
+                        "body": r.request.content.decode(),
+                        "status": r.status_code,
+                        "response": r.json(),
+                    }
+                )
+            assert r.status_code in (200, 201), r.text
+            assert r.json()["id"] == case_id
+            if "expect" in step:
+                assert r.json()["state"] == step["expect"]
+            continue
         if by_key:
             body = {"workflow": workflow, "keys": {"patient_id": patient}, "event": step["event"]}
             r = http.post("/v1/cases/by-key/events", json={**body, "payload": payload})

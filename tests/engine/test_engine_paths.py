@@ -1,7 +1,9 @@
 """Every bundled workflow driven from intake to closure through the Python API.
 
 The scripted paths live in ``tests/paths/<workflow>.yaml``; ``advance`` steps
-move the manual clock and fire due timers, as a worker would.
+move the manual clock and fire due timers, as a worker would; ``add_item`` and
+``item`` steps add and change the case's work items, and ``expect_items``
+checks their states.
 """
 
 from __future__ import annotations
@@ -50,10 +52,21 @@ def test_workflow_runs_to_closure(name: str, database_url: str) -> None:
             case = eng.open_case(name, p["record"], actor="intake-1", roles=opener)
             for i, step in enumerate(p["steps"]):
                 where = f"{name}/{p['name']} step {i + 1}"
+                who = {"actor": step.get("actor", "someone"), "roles": step.get("roles", [])}
                 if "advance" in step:
                     _advance(clock, step["advance"])
                     while eng.fire_due_timers(limit=500):
                         pass
+                elif "add_item" in step:
+                    eng.add_item(
+                        case.id,
+                        step["add_item"],
+                        step.get("payload"),
+                        item_id=step.get("item_id"),
+                        **who,
+                    )
+                elif "item" in step:
+                    eng.send_item(case.id, step["item"], step["event"], step.get("payload"), **who)
                 else:
                     eng.send(
                         case.id,
@@ -64,6 +77,10 @@ def test_workflow_runs_to_closure(name: str, database_url: str) -> None:
                     )
                 if "expect" in step:
                     assert eng.get(case.id).state == step["expect"], where
+                if "expect_items" in step:
+                    states = {i.id: i.state for i in eng.items(case.id)}
+                    for item_id, expected in step["expect_items"].items():
+                        assert states.get(item_id) == expected, f"{where}: item {item_id}"
             final = eng.get(case.id)
             assert final.state == p["final"], f"{name}/{p['name']}"
             assert final.state in final_states

@@ -113,8 +113,21 @@ TARGETED = Model(
         'day 200 put_on_hold as case_manager {"hold_reason": "hospitalised"}',
         "day 230 resume as case_manager expect monitoring_follow_up",
     ),
-    watched_contact="tcm_service_recorded as case_manager "
-    + json.dumps({"service_date": "2026-02-14", "activity": "monitoring", "units": 1}),
+    watched_contact="item add service_entry as case_manager "
+    + json.dumps(
+        {
+            "date": "2026-02-14",
+            "provider_agency": "tcm-agency-02",
+            "provider_person": "cm-41",
+            "nature": "monitoring",
+            "content": "service_check",
+            "units": 1,
+            "mode": "phone",
+            "location": "office",
+            "duration_minutes": 15,
+            "goals_achieved": "partly_achieved",
+        }
+    ),
     contact_day=40,
     contact_interval=(1, 0),  # monthly (North Carolina TCM rule)
 )
@@ -144,7 +157,10 @@ BROKERAGE = Model(
             plan_services=["transport"],
             plan_start_date="2026-01-25",
         ),
-        'day 30 services_linked as case_manager {"linked_providers": 1} expect monitoring',
+        'day 21 item add referral id ref-1 as case_manager {"provider": "ride-line-02", '
+        '"service": "transport", "sent_on": "2026-01-26"} expect referrals_pending',
+        'day 30 item ref-1 accepted as case_manager {"answered_on": "2026-02-04"} '
+        "expect monitoring",
     ),
     # Plan renewed annually from the plan (South Dakota program rule).
     review_event="annual_review_due",
@@ -170,9 +186,10 @@ CLINICAL = Model(
             clinical_needs=["mobility"],
             risk_level="high",
         ),
+        "day 4 item add service as nurse_case_manager "
+        '{"service": "physical_therapy", "goals": ["Walk without crutches"]}',
         "day 5 care_plan_agreed as nurse_case_manager "
-        '{"planned_services": ["physical_therapy"], "plan_start_date": "2026-01-10"} '
-        "expect coordinating_services",
+        '{"plan_start_date": "2026-01-10"} expect coordinating_services',
     ),
     # 90 days from the agreed plan (agency policy).
     review_event="plan_review_due",
@@ -181,7 +198,8 @@ CLINICAL = Model(
         'day 20 put_on_hold as case_manager {"hold_reason": "hospitalised"}',
         "day 50 resume as case_manager expect coordinating_services",
     ),
-    watched_contact='check_in_completed as case_manager {"contact_date": "2026-01-25"}',
+    watched_contact="item add contact as case_manager "
+    '{"date": "2026-01-25", "mode": "phone", "kind": "check_in"}',
     contact_day=20,
     contact_interval=timedelta(weeks=4),  # every 1 to 4 weeks (clinical model)
 )
@@ -192,12 +210,12 @@ STRENGTHS = Model(
         f"day 0 open {_rec(patient_id='P-9004', program='strengths-mh')}",
         'day 1 first_contact_made as case_manager {"contact_date": "2026-01-06"}',
         "day 2 client_engaged as case_manager",
-        "day 4 strengths_assessment_completed as case_manager "
-        '{"strengths": [{"domain": "leisure", "strength": "Plays guitar"}], '
-        '"natural_supports": [{"kind": "family"}], "risk_level": "moderate"}',
-        "day 6 recovery_plan_agreed as case_manager "
-        '{"personal_goals": [{"goal": "Get my own apartment", "domain": "housing"}]} '
-        "expect working_on_goals",
+        "day 4 item add strengths_assessment as case_manager "
+        '{"domains": [{"domain": "leisure", "current_status": "Plays guitar"}], '
+        '"natural_supports": [{"kind": "family"}], "updated_on": "2026-01-09"}',
+        'day 4 strengths_assessment_completed as case_manager {"risk_level": "moderate"}',
+        'day 5 item add goal as case_manager {"goal": "Get my own apartment", "domain": "housing"}',
+        "day 6 recovery_plan_agreed as case_manager expect working_on_goals",
     ),
     # 6 months from the agreed plan (agency policy, the strengths model's fidelity-review cycle).
     review_event="plan_review_due",
@@ -239,7 +257,17 @@ INTENSIVE = Model(
         'day 30 put_on_hold as case_manager {"hold_reason": "hospitalised"}',
         "day 60 resume as case_manager expect active_treatment",
     ),
-    watched_contact='face_to_face_contact as case_manager {"contact_date": "2026-01-13"}',
+    watched_contact="item add contact as case_manager "
+    + json.dumps(
+        {
+            "date": "2026-01-13",
+            "mode": "face_to_face",
+            "location": "home",
+            "duration_minutes": 45,
+            "units": 3,
+            "purpose": "treatment",
+        }
+    ),
     contact_day=8,
     contact_interval=timedelta(days=7),  # at least weekly (intensive case management)
 )
@@ -339,7 +367,8 @@ def _review(when: str, days: int) -> str:
 
 DISCHARGE = [
     "day 1 discharge_planning_started as case_manager",
-    'day 1 patient_education_completed as case_manager {"education_topics": ["medication"]}',
+    'day 1 item add education id edu-1 as case_manager {"topic": "medication"}',
+    "day 1 item edu-1 teach_back_passed as case_manager",
     'day 1 10:00 discharge_ordered as attending_physician {"disposition": "home"}',
 ]
 
@@ -421,22 +450,20 @@ def test_continued_stay_review_fires_once_while_an_authorization_is_pending() ->
             "day 0 10:00 im_notice_delivered as case_manager",
             _review("day 0 11:00", 3),
             "day 1 discharge_planning_started as case_manager",
-            _ev(
-                "day 1 10:00",
-                "post_acute_authorization_requested",
-                "case_manager",
-                expect="awaiting_standard_authorization",
-                urgency="standard",
-                service="skilled_nursing",
-            ),
-            "day 4 authorization_approved as payer expect discharge_planning",
+            "day 1 10:00 item add authorization id auth-snf as case_manager "
+            '{"service": "skilled_nursing", "urgency": "standard", '
+            '"payer_type": "medicaid_managed_care"} expect discharge_planning',
+            "day 4 item auth-snf approved as payer expect discharge_planning",
             "day 10 nothing",
         ],
     )
     reviews = _fired(tl, "continued_stay_review_due")
     assert len(reviews) == 1
     assert (reviews[0].local.date, reviews[0].local.time) == ("2026-01-08", "11:00")
-    assert reviews[0].from_state == "awaiting_standard_authorization"
+    # the case stays in discharge planning while the payer decides (the request is an item)
+    assert reviews[0].from_state == "discharge_planning"
+    approved = [e for e in tl.entries if e.item_id == "auth-snf" and e.event == "approved"]
+    assert [(e.item_from, e.item_to) for e in approved] == [("requested", "approved")]
 
 
 def test_stale_discharge_copy_is_detected_and_does_not_count() -> None:

@@ -88,5 +88,91 @@ def test_path_steps_become_script_steps() -> None:
     assert steps[1].roles == ("clerk",)
     assert steps[2].when.after is not None
     assert steps[2].when.after.days == 8
-    with pytest.raises(ScriptError, match="event` or `advance"):
+    with pytest.raises(ScriptError, match="needs `event`, `add_item`, `item` or `advance`"):
         steps_from_path({"record": {}, "steps": [{"wait": 1}]})
+
+
+def test_item_steps_parse_type_id_event_roles_actor_payload_and_expectation() -> None:
+    steps = parse_script(
+        f"""
+        {OPEN}
+        day 1 item add referral id ref-housing as case_manager by cm-17 {{"provider": "HF"}}
+        day 2 item add contact {{"mode": "phone"}} expect monitoring
+        day 9 item ref-housing accepted as provider,case_manager {{"answered_on": "2026-01-14"}}
+        +P1D item contact-1 voided
+        """
+    )
+    assert [s.action for s in steps] == ["open", "item_add", "item_add", "item_event", "item_event"]
+    add = steps[1]
+    assert (add.item_type, add.item_id, add.roles, add.actor) == (
+        "referral",
+        "ref-housing",
+        ("case_manager",),
+        "cm-17",
+    )
+    assert add.payload == {"provider": "HF"}
+    assert (steps[2].item_type, steps[2].item_id, steps[2].expect) == (
+        "contact",
+        None,
+        "monitoring",
+    )
+    send = steps[3]
+    assert (send.item_id, send.event, send.roles) == (
+        "ref-housing",
+        "accepted",
+        ("provider", "case_manager"),
+    )
+    assert send.payload == {"answered_on": "2026-01-14"}
+    assert (steps[4].item_id, steps[4].event, steps[4].roles) == ("contact-1", "voided", ())
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("day 1 item", "item add TYPE"),
+        ("day 1 item add", "item add TYPE"),
+        ("day 1 item add Referral", "item add TYPE"),
+        ("day 1 item ref-1", "item add TYPE"),
+        ("day 1 item add referral id", "unexpected text"),
+        ("day 1 item ref-1 accepted extra", "unexpected text"),
+    ],
+)
+def test_bad_item_steps_name_the_line(text: str, words: str) -> None:
+    with pytest.raises(ScriptError) as info:
+        parse_script(f"{OPEN}\n{text}")
+    assert info.value.line == 2
+    assert words in str(info.value)
+
+
+def test_path_item_steps_become_script_steps() -> None:
+    steps = steps_from_path(
+        {
+            "record": {"patient_id": "P-1"},
+            "steps": [
+                {
+                    "add_item": "referral",
+                    "item_id": "ref-1",
+                    "actor": "cm-1",
+                    "roles": ["case_manager"],
+                    "payload": {"provider": "HF"},
+                    "expect": "referrals_pending",
+                    "expect_items": {"ref-1": "sent"},
+                },
+                {"item": "ref-1", "event": "accepted", "expect_items": {"ref-1": "accepted"}},
+                {"advance": "P1D", "expect_items": {"ref-1": "accepted"}},
+            ],
+        }
+    )
+    assert [s.action for s in steps] == ["open", "item_add", "item_event", "nothing"]
+    assert (steps[1].item_type, steps[1].item_id, steps[1].payload) == (
+        "referral",
+        "ref-1",
+        {"provider": "HF"},
+    )
+    assert steps[1].expect_items == {"ref-1": "sent"}
+    assert (steps[2].item_id, steps[2].event) == ("ref-1", "accepted")
+    assert steps[3].expect_items == {"ref-1": "accepted"}
+    with pytest.raises(ScriptError, match="needs the `event`"):
+        steps_from_path({"record": {}, "steps": [{"item": "ref-1"}]})
+    with pytest.raises(ScriptError, match="maps item ids to item states"):
+        steps_from_path({"record": {}, "steps": [{"item": "r", "event": "e", "expect_items": [1]}]})

@@ -18,7 +18,7 @@ def test_timer_status_values_are_the_stored_strings() -> None:
 
 
 def test_timer_scope_values_are_the_stored_strings() -> None:
-    assert [s.value for s in TimerScope] == ["state", "clock"]
+    assert [s.value for s in TimerScope] == ["state", "clock", "item", "item_clock"]
 
 
 def test_outbox_status_values_are_the_stored_strings() -> None:
@@ -32,6 +32,11 @@ def test_history_outcome_values_are_the_stored_strings() -> None:
         "internal",
         "timer",
         "timer_ignored",
+        "item_created",
+        "assigned",
+        "transferred_out",
+        "transferred_in",
+        "reopened",
         "migrated",
         "imported",
     ]
@@ -43,6 +48,11 @@ def test_rejection_reason_values_are_the_strings_in_problems() -> None:
         "guard_false",
         "role_missing",
         "guard_error",
+        "unknown_item_type",
+        "case_state",
+        "item_limit",
+        "item_closed",
+        "assignee_missing",
     ]
 
 
