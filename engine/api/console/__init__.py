@@ -1,7 +1,7 @@
 """The operator web console at ``/console``: server-rendered pages over the engine facade.
 
 :func:`install_console` adds it to the API app (``engine/api/app.py``): the
-pages (``auth_pages.py``, ``case_pages.py``, ``ops_pages.py``), the vendored
+pages (``auth_pages.py``, ``case_pages.py``, ``ops_pages.py``, ``owner_pages.py``), the vendored
 static files (``static/``: Mermaid, the stylesheet, a small script) and the
 handlers that turn :class:`~engine.api.console.web.LoginRequired` into a
 redirect to the login page and :class:`~engine.api.console.web.Refused` into
@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from engine.api.console import auth_pages, case_pages, ops_pages
+from engine.api.console import auth_pages, case_pages, ops_pages, owner_pages
 from engine.api.console.sessions import SessionStore
 from engine.api.console.web import (
     HERE,
@@ -54,7 +54,7 @@ def install_console(app: FastAPI, settings: ConsoleSettings | None = None) -> No
         sessions=SessionStore(idle_seconds=settings.idle_seconds, max_seconds=settings.max_seconds),
         templates=make_templates(),
     )
-    for router in (auth_pages.router, case_pages.router, ops_pages.router):
+    for router in (auth_pages.router, case_pages.router, ops_pages.router, owner_pages.router):
         app.include_router(router, include_in_schema=False)
     app.mount(PREFIX + "/static", _StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(LoginRequired, _login_required)

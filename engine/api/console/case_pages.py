@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from engine.api import cursors
+from engine.api.console.assignment import assignment_context
 from engine.api.console.diagram import case_mermaid, path_taken
 from engine.api.console.forms import FormInvalid, event_schema, fields_for, payload_from
 from engine.api.console.web import (
@@ -166,6 +167,8 @@ def _case_context(request: Request, op: Operator, case_id: str) -> dict[str, Any
         "record": sorted(view.record.items()),
         "notice": None,
         "problem": None,
+        "assigned": None,
+        **assignment_context(op, view, defn, history),
     }
 
 
@@ -175,8 +178,11 @@ def case_page(
     op: Annotated[Operator, Depends(operator)],
     case_id: CaseId,
     sent: Text = "",
+    assigned: Text = "",
 ) -> Response:
     context = _case_context(request, op, case_id)
+    if assigned in ("0", "1"):
+        context["assigned"] = assigned == "1"
     if sent and sent in context["defn"].events:
         context["notice"] = f"Sent {sent}: the case is now in {context['case'].state}."
     return render(request, "case.html", op=op, **context)
