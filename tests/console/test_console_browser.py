@@ -197,3 +197,73 @@ def test_an_idle_operator_is_logged_off(served_briefly: Served, browser: Any) ->
     assert "/console/login?expired=1" in page.url
     context.close()
     assert ("console:admin", None, "console:idle-logoff") in served_briefly.access_rows()
+
+
+def test_a_supervisor_sees_caseloads_opens_a_worklist_and_reassigns_a_case(
+    served: Served, browser: Any, database_url: str
+) -> None:
+    from engine.runtime.engine import Engine
+    from tests.console.seed import CM, RECORD, WORKFLOWS
+
+    backend = database_url.split(":", 1)[0].split("+", 1)[0]
+    url = served.url
+    held = served.seeded.overdue + served.seeded.on_time
+    with Engine.open(database_url, workflows=WORKFLOWS) as eng:
+        for person, team in (("cm-ana", "north"), ("cm-ben", "north"), ("cm-cy", "south")):
+            eng.put_staff(person, teams=[team], roles=["case_manager"], actor="test")
+        for case_id in held:
+            eng.assign(case_id, "cm-ana", reason="intake", actor="test", roles=["supervisor"])
+        for n in range(11):  # ACT's ratio is 10: cm-ben is over it
+            case = eng.open_case("intensive", {**RECORD, "patient_id": f"P-9{n:04d}"},
+                                 actor="test", roles=CM)  # fmt: skip
+            eng.assign(case.id, "cm-ben", reason="intake", actor="test", roles=["supervisor"])
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    _login(page, url)
+
+    page.click("nav >> text=Caseloads")
+    page.wait_for_url(f"{url}/console/caseloads")
+    ben = page.locator("#caseloads-assignee tbody tr", has_text="cm-ben")
+    assert "Over target" in ben.inner_text()  # in words, not colour alone
+    assert "110 %" in ben.inner_text()
+    assert "Within target" in page.locator("#caseloads-assignee tr", has_text="cm-ana").inner_text()
+    _axe(page)
+    _shot(page, "caseloads", backend)
+
+    page.locator("#caseloads-assignee tr", has_text="cm-ana").locator("a").click()
+    page.wait_for_url(re.compile(r".*/console/worklist\?assignee=cm-ana"))
+    rows = page.locator("#worklist tbody tr")
+    assert rows.count() >= len(held)
+    assert "Overdue" in rows.first.inner_text()  # overdue first
+    _axe(page)
+    _shot(page, "worklist", backend)
+
+    page.click("nav >> text=Worklist")  # the page without a holder chosen, then a filter
+    page.fill("#assignee", "cm-ana")
+    page.select_option("#overdue", "yes")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url(re.compile(r".*overdue=yes.*"))
+    overdue_ids = {a.inner_text() for a in page.locator("#worklist tbody a").all()}
+    assert overdue_ids == set(served.seeded.overdue)
+
+    most_late = served.seeded.overdue[0]
+    page.locator("#worklist tbody a", has_text=most_late).first.click()
+    page.wait_for_url(f"{url}/console/cases/{most_late}")
+    assert page.inner_text("#current-assignee") == "cm-ana"
+    page.fill("#assign-assignee", "cm-cy")
+    page.fill("#assign-reason", "cm-ana on leave")
+    page.click("text=Save assignment")
+    page.wait_for_url(re.compile(r".*assigned=1"))
+    assert page.inner_text("#current-assignee") == "cm-cy"
+    assert page.inner_text("#current-team") == "south"
+    assert "@assign" in page.locator("#history tbody tr").first.inner_text()
+    _diagrams_rendered(page)
+    _axe(page)
+    page.locator("#assignment").screenshot(path=str(ARTEFACTS / f"{backend}-case-assignment.png"))
+    context.close()
+
+    rows_seen = served.access_rows()
+    for what in ("console:caseloads", "console:worklist"):
+        assert ("console:admin", None, what) in rows_seen
+    assert ("console:admin", most_late, "console:case") in rows_seen
