@@ -82,7 +82,7 @@ def assign(
             reason=reason,
             actor=op.actor,
             roles=list(op.client.roles_for(defn.roles)),
-            client=op.client.name,
+            client=op.client.via,
             expected_version=expected,
         )
     except ConcurrencyConflict as exc:
