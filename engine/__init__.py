@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from engine.definitions.diagram import render_dot, render_mermaid
     from engine.runtime.engine import Engine
     from engine.runtime.explain import CaseExplanation
+    from engine.runtime.item_search import ItemMatch
     from engine.runtime.views import (
         ActionContext,
         AuditReport,
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
     )
     from engine.scheduling.worker import TimerWorker
     from engine.simulation.simulator import Simulation
+    from engine.store.records import ItemQuery
 
 _LAZY: dict[str, str] = {
     # definitions: YAML -> checked model
@@ -84,6 +86,8 @@ _LAZY: dict[str, str] = {
     # runtime: the engine facade and what it returns
     "Engine": "engine.runtime.engine",
     "CaseExplanation": "engine.runtime.explain",
+    "ItemMatch": "engine.runtime.item_search",  # work items across cases (find_items)
+    "ItemQuery": "engine.store.records",
     "ActionContext": "engine.runtime.views",
     "AuditReport": "engine.runtime.views",
     "BrokenLink": "engine.runtime.views",
@@ -133,6 +137,8 @@ __all__ = [
     "EventRejected",
     "HistoryEntry",
     "IdempotencyKeyReused",
+    "ItemMatch",
+    "ItemQuery",
     "ManualClock",
     "OpenDenied",
     "OutboxItem",
