@@ -42,3 +42,14 @@ def test_engine_core_does_not_import_fastapi() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "False"
+
+
+def test_work_item_names_are_public() -> None:
+    from engine.errors import EngineError
+
+    assert {"ItemView", "ItemNotFound", "ItemIdTaken"} <= set(engine.__all__)
+    assert issubclass(engine.ItemNotFound, EngineError)
+    assert issubclass(engine.ItemIdTaken, EngineError)
+    for name in ("add_item", "send_item", "items", "allowed_item_events"):
+        assert callable(getattr(engine.Engine, name))
+    assert "items" in engine.CaseView.__dataclass_fields__

@@ -206,6 +206,22 @@ def _print_show(view: CaseView, why: CaseExplanation) -> None:
         ],
         ["TIMER", "EVENT", "DUE", "", "STATUS"],
     )
+    if view.items:
+        out.heading("Work items")
+        out.table(
+            [
+                (
+                    i.id,
+                    i.type,
+                    i.state,
+                    "closed" if i.closed else "open",
+                    i.updated_at,
+                    ", ".join(f"{t.name} {t.due_at}" for t in i.timers) or "-",
+                )
+                for i in view.items
+            ],
+            ["ITEM", "TYPE", "STATE", "", "UPDATED", "TIMERS"],
+        )
     out.heading("Events (every role)")
     out.table(
         [
@@ -240,11 +256,19 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
 # -- history and send ----------------------------------------------------------------
 
 
+def _history_event(e: HistoryEntry) -> str:
+    """The event, and for an item event's row the item and its change."""
+    if e.item_id is None:
+        return e.event
+    change = e.item_to if e.item_from in (None, e.item_to) else f"{e.item_from}->{e.item_to}"
+    return f"{e.event} [item {e.item_id}: {change}]"
+
+
 def _history_row(e: HistoryEntry) -> Sequence[Any]:
     return (
         e.seq,
         e.recorded_at,
-        e.event,
+        _history_event(e),
         e.from_state,
         e.to_state,
         e.actor,

@@ -15,7 +15,7 @@ from engine.clock import ManualClock
 from .conftest import TOKENS, LiveServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "engine"))
-from items_support import open_engine  # noqa: E402
+from items_support import open_engine
 
 PROVIDER_TOKEN = "provider-token-0123456789"
 CM = {"Authorization": f"Bearer {TOKENS['cm']}"}
@@ -90,7 +90,8 @@ def test_add_send_and_read_items(http: httpx.Client) -> None:
     listed = http.get(f"/v1/cases/{cid}/items", params={"state": "accepted"}, headers=CM).json()
     assert [i["id"] for i in listed["items"]] == ["ref-housing"]
     one = http.get(f"/v1/cases/{cid}/items/ref-housing", headers=CM)
-    assert one.status_code == 200 and one.json()["state"] == "accepted"
+    assert one.status_code == 200
+    assert one.json()["state"] == "accepted"
     case = http.get(f"/v1/cases/{cid}", headers=CM).json()
     assert case["items"][0]["id"] == "ref-housing"
     history = http.get(f"/v1/cases/{cid}/history", headers=CM).json()["entries"]
@@ -122,22 +123,28 @@ def test_rejections_are_problems_naming_item_state_event_and_allowed(http: httpx
         "referral-1",
         "waitlisted",
     )
-    assert p["event"] == "declined" and p["allowed_events"] == ["accepted"]
+    assert p["event"] == "declined"
+    assert p["allowed_events"] == ["accepted"]
     missing = http.post(
         f"/v1/cases/{cid}/items/nope/events", json={"event": "accepted"}, headers=PROVIDER
     )
-    assert missing.status_code == 404 and missing.json()["error"] == "item-not-found"
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "item-not-found"
     assert missing.json()["item_id"] == "nope"
     bad = _add(http, cid, payload={"provider": "X", "service": "spa"})
-    assert bad.status_code == 422 and bad.json()["json_path"] == "$.service"
+    assert bad.status_code == 422
+    assert bad.json()["json_path"] == "$.service"
     taken = _add(http, cid, item_id="referral-1")
-    assert taken.status_code == 409 and taken.json()["error"] == "item-id-taken"
+    assert taken.status_code == 409
+    assert taken.json()["error"] == "item-id-taken"
     role = http.post(
         f"/v1/cases/{cid}/items/referral-1/events", json={"event": "accepted"}, headers=CM
     )
-    assert role.status_code == 403 and role.json()["error"] == "role-missing"
+    assert role.status_code == 403
+    assert role.json()["error"] == "role-missing"
     unknown = _add(http, cid, type="goal")
-    assert unknown.status_code == 409 and unknown.json()["reason"] == "unknown_item_type"
+    assert unknown.status_code == 409
+    assert unknown.json()["reason"] == "unknown_item_type"
     stale = _add(http, cid, headers={"If-Match": '"1"'})
     assert stale.status_code == 412
     nocase = http.get("/v1/cases/00000000-0000-0000-0000-000000000000/items", headers=CM)
@@ -156,7 +163,8 @@ def test_idempotency_key_replays_an_item_write(http: httpx.Client) -> None:
         payload={"provider": "F", "service": "food"},
         headers={"Idempotency-Key": "add-1"},
     )
-    assert other.status_code == 422 and other.json()["error"] == "idempotency-key-reused"
+    assert other.status_code == 422
+    assert other.json()["error"] == "idempotency-key-reused"
 
 
 def test_deny_by_default(http: httpx.Client) -> None:

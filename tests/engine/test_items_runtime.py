@@ -85,12 +85,15 @@ def test_send_item_closes_it_and_its_case_event_moves_the_case(eng: Engine) -> N
     assert view.state == "linking"  # the case guard: every referral settled; one is open
     assert view.item("referral-1") is not None
     first = view.item("referral-1")
-    assert first is not None and first.closed and first.state == "accepted"
+    assert first is not None
+    assert first.closed
+    assert first.state == "accepted"
     assert first.timers == ()  # a closed item's timers are cancelled
     view = eng.send_item(cid, "referral-2", "declined", {"reason": "full"}, **PROVIDER)
     assert view.state == "monitoring"
     second = view.item("referral-2")
-    assert second is not None and second.data["reason"] == "full"
+    assert second is not None
+    assert second.data["reason"] == "full"
     last = eng.history(cid)[-2:]
     assert [(h.event, h.item_id, h.from_state, h.to_state) for h in last] == [
         ("declined", "referral-2", "linking", "linking"),
@@ -106,7 +109,9 @@ def test_internal_item_transition_with_guard_and_set(eng: Engine) -> None:
     eng.send_item(cid, "referral-1", "chase", **CM)
     view = eng.send_item(cid, "referral-1", "chase", **CM)
     item = view.item("referral-1")
-    assert item is not None and item.data["attempts"] == 2 and item.state == "sent"
+    assert item is not None
+    assert item.data["attempts"] == 2
+    assert item.state == "sent"
     with pytest.raises(EventRejected) as err:
         eng.send_item(cid, "referral-1", "chase", **CM)
     assert err.value.reason == "guard_false"
@@ -134,7 +139,8 @@ def test_allowed_item_events_say_what_is_allowed_and_why_not(eng: Engine) -> Non
     options = {o.event: o for o in eng.allowed_item_events(cid, "referral-1", ["provider"])}
     assert options["accepted"].allowed
     assert options["waitlist"].allowed
-    assert not options["chase"].allowed and options["chase"].reason == "role_missing"
+    assert not options["chase"].allowed
+    assert options["chase"].reason == "role_missing"
     assert not options["no_answer"].allowed  # only the engine sends it
     mine = {o.event: o for o in eng.allowed_item_events(cid, "referral-1", ["case_manager"])}
     assert mine["chase"].allowed
@@ -171,7 +177,8 @@ def test_event_in_the_wrong_item_state_names_item_state_and_allowed_events(eng: 
         "linking",
     )
     assert e.allowed_events == ("accepted",)
-    assert "referral-1" in str(e) and "waitlisted" in str(e)
+    assert "referral-1" in str(e)
+    assert "waitlisted" in str(e)
     assert e.to_dict()["item_id"] == "referral-1"
     assert _snapshot(eng, cid) == before
 
@@ -265,7 +272,9 @@ def test_items_of_a_closed_case_refuse_events(eng: Engine) -> None:
     eng.add_item(cid, "referral", HOUSING, **CM)
     view = eng.send(cid, "close", **CM)
     item = view.item("referral-1")
-    assert item is not None and item.state == "sent" and item.timers == ()  # stays, timers end
+    assert item is not None
+    assert item.state == "sent"
+    assert item.timers == ()
     with pytest.raises(EventRejected) as err:
         eng.send_item(cid, "referral-1", "accepted", **PROVIDER)
     assert err.value.reason == "case_state"
@@ -309,7 +318,8 @@ def test_audit_verifies_with_item_rows_and_catches_an_edited_item_row(
     eng.add_item(cid, "referral", HOUSING, **CM)
     eng.send_item(cid, "referral-1", "waitlist", **PROVIDER)
     report = eng.verify_audit()
-    assert report.ok and report.rows_checked == 4
+    assert report.ok
+    assert report.rows_checked == 4
     import sqlalchemy as sa
 
     db = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
@@ -321,4 +331,5 @@ def test_audit_verifies_with_item_rows_and_catches_an_edited_item_row(
     db.dispose()
     broken = eng.verify_audit()
     assert not broken.ok
-    assert broken.first_broken is not None and broken.first_broken.seq == 4
+    assert broken.first_broken is not None
+    assert broken.first_broken.seq == 4
