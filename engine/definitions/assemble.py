@@ -253,6 +253,16 @@ def assemble(main: YamlDocument, main_path: Path, read: DocReader) -> Assembled:
                 )
             )
             continue
+        if "items" in fdata:
+            asm.diagnostics.append(
+                frag.diagnostic(
+                    ("items",),
+                    "a fragment may not declare item types: declare them under 'items' "
+                    "in the workflow file",
+                    "items-in-fragment",
+                    key=True,
+                )
+            )
         asm.fragments.append(frag)
         asm.fragment_includes.append(inc)
         sections.append((frag, fdata))

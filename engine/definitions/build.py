@@ -9,23 +9,19 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from engine.definitions.assemble import Assembled, Origin, RawTransition, as_dict, str_list
+from engine.definitions.assemble import Assembled, as_dict, str_list
+from engine.definitions.build_parts import build_timer, build_transition, location_of
 from engine.definitions.business_keys import build_business_keys
 from engine.definitions.clocks import build_calendar, build_calendars, build_clocks
+from engine.definitions.item_build import build_item_types
 from engine.definitions.model import (
     ActionSpec,
-    CatchUp,
     Model,
     Phase,
     Role,
-    SourceLocation,
     State,
-    Timer,
-    TimerKind,
-    Transition,
     WorkflowDefinition,
 )
-from engine.definitions.resolve import resolve_business_days, resolve_duration
 
 FRAGMENT_SEPARATOR = "\n---\n# fragment: {path}\n"
 
@@ -42,11 +38,6 @@ def source_text(asm: Assembled) -> str:
         parts.append(FRAGMENT_SEPARATOR.format(path=inc))
         parts.append(frag.text)
     return "".join(parts)
-
-
-def _location(origin: Origin) -> SourceLocation:
-    line, col = origin.position()
-    return SourceLocation(origin.doc.file, line, col)
 
 
 def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
@@ -66,7 +57,7 @@ def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
             for name, r in asm.roles.items()
         },
         states=states,
-        transitions=tuple(_transition(t) for t in asm.transitions),
+        transitions=tuple(build_transition(t) for t in asm.transitions),
         timezone=data.get("timezone", "UTC"),
         calendar=build_calendar(data.get("calendar")),
         parameters={name: as_dict(p.data).get("value") for name, p in asm.parameters.items()},
@@ -78,6 +69,7 @@ def build_definition(asm: Assembled, source_path: str) -> WorkflowDefinition:
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         business_keys=build_business_keys(data),
         open_roles=tuple(str_list(data.get("open_roles"))),
+        item_types=build_item_types(asm),
     )
 
 
@@ -99,7 +91,7 @@ def _state(asm: Assembled, name: str) -> State:
     raw = asm.states[name]
     data = raw.data
     timers = tuple(
-        _timer(asm, name, t, raw.origin.child("timers", i))
+        build_timer(asm, name, t, raw.origin.child("timers", i))
         for i, t in enumerate(data.get("timers", []))
     )
     return State(
@@ -111,60 +103,5 @@ def _state(asm: Assembled, name: str) -> State:
         on_enter=tuple(data.get("on_enter", ())),
         on_exit=tuple(data.get("on_exit", ())),
         timers=timers,
-        location=_location(raw.origin),
-    )
-
-
-def _timer(asm: Assembled, state: str, t: dict[str, Any], origin: Origin) -> Timer:
-    def dur(key: str) -> Any:
-        return resolve_duration(asm, t[key])[0] if key in t else None
-
-    if "after" in t:
-        kind = TimerKind.AFTER
-    elif "business_days" in t:
-        kind = TimerKind.BUSINESS_DAYS
-    elif "at" in t:
-        kind = TimerKind.AT
-    else:
-        kind = TimerKind.EVERY
-    business_days = (
-        resolve_business_days(asm, t["business_days"])[0] if "business_days" in t else None
-    )
-    return Timer(
-        name=t["name"],
-        state=state,
-        event=t["event"],
-        kind=kind,
-        after=dur("after"),
-        business_days=business_days,
-        at=t.get("at"),
-        offset=dur("offset"),
-        every=dur("every"),
-        catch_up=CatchUp(t.get("catch_up", "once")),
-        pausable=t.get("pausable", False),
-        description=t.get("description", ""),
-        location=_location(origin),
-        calendar=t.get("calendar"),
-    )
-
-
-def _transition(t: RawTransition) -> Transition:
-    data = t.data
-    writes = data.get("writes")
-    if isinstance(writes, dict):
-        pairs = tuple((k, v) for k, v in writes.items())
-    else:
-        pairs = tuple((w, w) for w in writes or ())
-    return Transition(
-        source=t.source,
-        event=data["event"],
-        target=t.target,
-        guard=data.get("guard"),
-        roles=tuple(data.get("roles", ())),
-        payload_schema=data.get("payload"),
-        writes=pairs,
-        sets=tuple((k, v) for k, v in as_dict(data.get("set")).items()),
-        actions=tuple(data.get("actions", ())),
-        description=data.get("description", ""),
-        location=_location(t.origin),
+        location=location_of(raw.origin),
     )

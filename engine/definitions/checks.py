@@ -36,7 +36,7 @@ from engine.definitions.assemble import (
 from engine.definitions.business_keys import business_key_diagnostics
 from engine.definitions.clock_checks import ClockChecks
 from engine.definitions.diagnostics import Diagnostic
-from engine.definitions.durations import is_duration_syntax
+from engine.definitions.durations import is_duration_syntax, is_offset_syntax
 from engine.definitions.field_checks import FieldChecks
 from engine.definitions.graph_checks import graph_diagnostics
 from engine.definitions.model import PHASE_ORDER, Phase
@@ -289,9 +289,11 @@ class _Checker(FieldChecks, ClockChecks):
                 )
             for key in ("after", "every", "offset"):
                 raw = timer.get(key)
-                if isinstance(raw, str) and (raw.startswith("$") or is_duration_syntax(raw)):
+                signed = key == "offset"
+                syntax = is_offset_syntax if signed else is_duration_syntax
+                if isinstance(raw, str) and (raw.startswith("$") or syntax(raw)):
                     # other literals break the schema's pattern, which says so already
-                    _, p = resolve_duration(self.asm, raw)
+                    _, p = resolve_duration(self.asm, raw, signed=signed)
                     self.problem(origin, (key,), p)
             if "business_days" in timer:
                 _, p = resolve_business_days(self.asm, timer["business_days"])

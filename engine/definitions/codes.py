@@ -41,6 +41,7 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "duplicate-role": "a role defined in two places",
     "duplicate-parameter": "a parameter defined in two places",
     "unknown-state": "a shared transition's from/except names a state that does not exist",
+    "items-in-fragment": "a fragment declares item types (only the workflow file may)",
     "not-a-workflow": "a fragment file was loaded as a workflow",
     "duplicate-workflow": "two files define the same workflow name and version",
     # static checks

@@ -19,6 +19,29 @@ def is_duration_syntax(text: str) -> bool:
     return isinstance(text, str) and _DURATION.match(text) is not None
 
 
+def is_offset_syntax(text: str) -> bool:
+    """True when ``text`` is a duration, or one with a leading ``-`` (an offset before)."""
+    return isinstance(text, str) and is_duration_syntax(text.removeprefix("-"))
+
+
+def parse_offset(text: str) -> Duration:
+    """Parse an ``offset``: a duration, or ``-`` and a duration (every part negated,
+    e.g. ``-P1D`` for the day before an instant); raises ValueError."""
+    if isinstance(text, str) and text.startswith("-"):
+        d = parse_duration(text[1:])
+        return Duration(
+            text=text,
+            years=-d.years,
+            months=-d.months,
+            weeks=-d.weeks,
+            days=-d.days,
+            hours=-d.hours,
+            minutes=-d.minutes,
+            seconds=-d.seconds,
+        )
+    return parse_duration(text)
+
+
 def parse_duration(text: str) -> Duration:
     """Parse an ISO 8601 duration with integer parts; raises ValueError.
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections import deque
 
-from engine.definitions.assemble import PREVIOUS, Assembled, RawTransition, as_list, str_list
+from engine.definitions.assemble import (
+    PREVIOUS,
+    Assembled,
+    RawTransition,
+    as_dict,
+    as_list,
+    str_list,
+)
 from engine.definitions.diagnostics import Diagnostic
 
 
@@ -107,11 +114,12 @@ class _Graph:
         self.check_ways_out()
 
     def check_ways_out(self) -> None:
+        item_events = item_case_events(self.asm)
         for name, state in self.states.items():
             if state.final or as_list(state.data.get("timers")):
                 continue
             if any(
-                _leaves(t) and str_list(t.data.get("roles"))
+                _leaves(t) and (str_list(t.data.get("roles")) or t.event in item_events)
                 for t in self.asm.transitions_from(name)
             ):
                 continue
@@ -124,6 +132,19 @@ class _Graph:
                     severity="warning",
                 )
             )
+
+
+def item_case_events(asm: Assembled) -> set[str]:
+    """Events the workflow's items send to the case (``case_event`` of a creation or an
+    item transition): a case state one of them leaves has a way out."""
+    events: set[str] = set()
+    for raw in as_dict(asm.data.get("items")).values():
+        item = as_dict(raw)
+        events.update(str_list([as_dict(item.get("create")).get("case_event")]))
+        for sdata in as_dict(item.get("states")).values():
+            for t in as_list(as_dict(sdata).get("transitions")):
+                events.update(str_list([as_dict(t).get("case_event")]))
+    return events
 
 
 def _leaves(t: RawTransition) -> bool:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.definitions.assemble import Assembled, as_dict, did_you_mean
-from engine.definitions.durations import parse_duration
+from engine.definitions.durations import parse_duration, parse_offset
 from engine.definitions.model import Duration
 
 
@@ -30,8 +30,15 @@ def param_value(asm: Assembled, ref: str) -> tuple[Any, Problem | None]:
     return as_dict(param.data).get("value"), None
 
 
-def resolve_duration(asm: Assembled, raw: Any) -> tuple[Duration | None, Problem | None]:
-    """A duration literal or ``$param`` -> Duration."""
+def resolve_offset(asm: Assembled, raw: Any) -> tuple[Duration | None, Problem | None]:
+    """An ``offset`` literal (``P1D``, ``-P1D``) or ``$param`` -> Duration."""
+    return resolve_duration(asm, raw, signed=True)
+
+
+def resolve_duration(
+    asm: Assembled, raw: Any, *, signed: bool = False
+) -> tuple[Duration | None, Problem | None]:
+    """A duration literal or ``$param`` -> Duration (``signed``: a leading ``-`` is allowed)."""
     if not isinstance(raw, str):
         return None, None  # the schema reports the type
     text = raw
@@ -47,7 +54,7 @@ def resolve_duration(asm: Assembled, raw: Any) -> tuple[Duration | None, Problem
             )
         text = value
     try:
-        return parse_duration(text), None
+        return (parse_offset(text) if signed else parse_duration(text)), None
     except ValueError as exc:
         where = f" (value of parameter '{raw[1:]}')" if raw.startswith("$") else ""
         return None, Problem(f"{exc}{where}", "invalid-duration")

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.definitions.build import action_specs
 from engine.definitions.business_keys import BusinessKey
+from engine.definitions.items import ItemClock, ItemCreate, ItemState, ItemType
 from engine.definitions.model import (
     CatchUp,
     Model,
@@ -141,6 +142,115 @@ def _unstate(d: dict[str, Any]) -> State:
         on_enter=tuple(d["on_enter"]),
         on_exit=tuple(d["on_exit"]),
         timers=tuple(_untimer(t) for t in d["timers"]),
+        location=_unloc(d["location"]),
+    )
+
+
+def _item_type(t: ItemType) -> dict[str, Any]:
+    c = t.create
+    return {
+        "name": t.name,
+        "data_schema": t.data_schema,
+        "initial": t.initial,
+        "states": [
+            {
+                "name": s.name,
+                "description": s.description,
+                "final": s.final,
+                "on_enter": list(s.on_enter),
+                "on_exit": list(s.on_exit),
+                "timers": [_timer(x) for x in s.timers],
+                "location": _loc(s.location),
+            }
+            for s in t.states.values()
+        ],
+        "transitions": [_transition(x) for x in t.transitions],
+        "create": {
+            "roles": list(c.roles),
+            "case_states": list(c.case_states),
+            "payload_schema": c.payload_schema,
+            "writes": [list(w) for w in c.writes],
+            "copy_payload": c.copy_payload,
+            "sets": [list(x) for x in c.sets],
+            "actions": list(c.actions),
+            "case_event": c.case_event,
+            "description": c.description,
+            "location": _loc(c.location),
+        },
+        "clocks": [
+            {
+                "name": k.name,
+                "states": list(k.states),
+                "event": k.event,
+                "kind": k.kind.value,
+                "after": duration_to_json(k.after),
+                "business_days": k.business_days,
+                "at": k.at,
+                "offset": duration_to_json(k.offset),
+                "calendar": k.calendar,
+                "description": k.description,
+                "location": _loc(k.location),
+            }
+            for k in t.clocks
+        ],
+        "max_items": t.max_items,
+        "title": t.title,
+        "description": t.description,
+        "location": _loc(t.location),
+    }
+
+
+def _unitem_type(d: dict[str, Any]) -> ItemType:
+    c = d["create"]
+    states = [
+        ItemState(
+            name=s["name"],
+            description=s["description"],
+            final=bool(s["final"]),
+            on_enter=tuple(s["on_enter"]),
+            on_exit=tuple(s["on_exit"]),
+            timers=tuple(_untimer(x) for x in s["timers"]),
+            location=_unloc(s["location"]),
+        )
+        for s in d["states"]
+    ]
+    return ItemType(
+        name=d["name"],
+        data_schema=d["data_schema"],
+        initial=d["initial"],
+        states={s.name: s for s in states},
+        transitions=tuple(_untransition(x) for x in d["transitions"]),
+        create=ItemCreate(
+            roles=tuple(c["roles"]),
+            case_states=tuple(c["case_states"]),
+            payload_schema=c["payload_schema"],
+            writes=tuple((a, b) for a, b in c["writes"]),
+            copy_payload=bool(c["copy_payload"]),
+            sets=tuple((a, b) for a, b in c["sets"]),
+            actions=tuple(c["actions"]),
+            case_event=c["case_event"],
+            description=c["description"],
+            location=_unloc(c["location"]),
+        ),
+        clocks=tuple(
+            ItemClock(
+                name=k["name"],
+                states=tuple(k["states"]),
+                event=k["event"],
+                kind=TimerKind(k["kind"]),
+                after=duration_from_json(k["after"]),
+                business_days=k["business_days"],
+                at=k["at"],
+                offset=duration_from_json(k["offset"]),
+                calendar=k["calendar"],
+                description=k["description"],
+                location=_unloc(k["location"]),
+            )
+            for k in d["clocks"]
+        ),
+        max_items=int(d["max_items"]),
+        title=d["title"],
+        description=d["description"],
         location=_unloc(d["location"]),
     )
 

@@ -154,12 +154,12 @@ def test_folder_check_skips_fragments_as_workflows():
     assert isinstance(report, CheckReport)
     assert report.ok
     assert not report.diagnostics
-    assert [d.name for d in report.definitions] == ["referral"]
-    assert len(report.files) == 2
+    assert [d.name for d in report.definitions] == ["items_demo", "referral"]
+    assert len(report.files) == 3
 
 
 def test_load_workflows_returns_every_definition():
-    assert [d.key for d in load_workflows([VALID])] == [("referral", 1)]
+    assert [d.key for d in load_workflows([VALID])] == [("items_demo", 1), ("referral", 1)]
 
 
 def test_fragment_alone_is_not_a_workflow():
@@ -174,7 +174,7 @@ def test_same_name_and_version_twice_is_an_error(tmp_path: Path):
     report = check_paths([tmp_path / "a"])
     (dup,) = report.diagnostics
     assert (dup.code, dup.json_path, dup.line) == ("duplicate-workflow", "$.name", 2)
-    assert len(report.definitions) == 1
+    assert sorted(d.name for d in report.definitions) == ["items_demo", "referral"]
     with pytest.raises(DefinitionError):
         load_workflows([tmp_path / "a"])
 
@@ -200,7 +200,7 @@ def test_check_paths_never_raises_for_a_mix_of_good_and_bad(tmp_path: Path):
     report = check_paths([VALID, bad])
     assert not report.ok
     assert [d.code for d in report.errors] == ["yaml-syntax"]
-    assert [d.name for d in report.definitions] == ["referral"]
+    assert [d.name for d in report.definitions] == ["items_demo", "referral"]
 
 
 def test_schema_and_workflow_dirs_exist():
@@ -223,8 +223,8 @@ def test_definition_error_message_lists_every_error(tmp_path: Path):
 def test_a_file_named_twice_is_checked_once():
     report = check_paths([VALID, REFERRAL])
     assert report.ok
-    assert [d.name for d in report.definitions] == ["referral"]
-    assert len(report.files) == 2
+    assert [d.name for d in report.definitions] == ["items_demo", "referral"]
+    assert len(report.files) == 3
 
 
 def _copy_with(tmp_path: Path, old: str, new: str) -> Path:
@@ -339,7 +339,7 @@ def test_type_list_message_reads_naturally(tmp_path: Path):
 
 
 def test_a_lone_path_is_accepted_where_a_list_is_expected():
-    assert [d.key for d in load_workflows(str(VALID))] == [("referral", 1)]
+    assert [d.key for d in load_workflows(str(VALID))] == [("items_demo", 1), ("referral", 1)]
     assert check_paths(VALID).ok
 
 
