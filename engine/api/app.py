@@ -29,6 +29,7 @@ from engine.api.routes_actions import router as actions_router
 from engine.api.routes_cases import router as cases_router
 from engine.api.routes_changes import router as changes_router
 from engine.api.routes_definitions import router as definitions_router
+from engine.api.routes_item_search import router as item_search_router
 from engine.api.routes_items import router as items_router
 from engine.api.routes_keys import router as keys_router
 from engine.api.routes_ops import metrics_router
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(keys_router)  # before cases_router: /cases/{case_id}/events matches too
     app.include_router(cases_router)
     app.include_router(items_router)
+    app.include_router(item_search_router)
     app.include_router(changes_router)
     app.include_router(definitions_router)
     install_console(app)  # the operator web console at /console (engine/api/console)
