@@ -52,7 +52,7 @@ class ItemPage(BaseModel):
     "state), `open` (true: not in a final state), `overdue` (true: a timer or clock of the "
     "item is past due). Every case of the page is audited as read.",
 )
-async def list_items(
+async def find_items(
     request: Request,
     client: Annotated[Client, Depends(require("read"))],
     workflow: Name = None,
