@@ -8,8 +8,9 @@ unknown-role, invalid-duration, invalid-case-schema, invalid-payload-schema,
 unknown-write-field, unknown-set-field, empty-phase, previous-not-hold,
 offset-without-at, transition-target, invalid-timezone, invalid-calendar;
 warning: shadowed-transition. Clocks, named calendars and payload usage are
-checked by :mod:`clock_checks`. Graph checks (unreachable-state, cannot-close,
-warning no-way-out) live in :mod:`graph_checks`; YAML, schema and include
+checked by :mod:`clock_checks`, item types by :mod:`item_checks`. Graph checks
+(unreachable-state, cannot-close, warning no-way-out) live in
+:mod:`graph_checks`; YAML, schema and include
 codes in :mod:`yaml_reader`, :mod:`schema_validation` and :mod:`assemble`.
 """
 
@@ -32,6 +33,7 @@ from engine.definitions.assemble import (
     as_list,
     as_str,
     did_you_mean,
+    str_list,
 )
 from engine.definitions.business_keys import business_key_diagnostics
 from engine.definitions.clock_checks import ClockChecks
@@ -39,6 +41,7 @@ from engine.definitions.diagnostics import Diagnostic
 from engine.definitions.durations import is_duration_syntax, is_offset_syntax
 from engine.definitions.field_checks import FieldChecks
 from engine.definitions.graph_checks import graph_diagnostics
+from engine.definitions.item_checks import ItemChecks
 from engine.definitions.model import PHASE_ORDER, Phase
 from engine.definitions.resolve import Problem, resolve_business_days, resolve_duration
 from engine.definitions.schema_patterns import pattern_problems
@@ -58,12 +61,16 @@ def schema_properties(schema: Any) -> set[str] | None:
     return set(props) if isinstance(props, dict) else None
 
 
-class _Checker(FieldChecks, ClockChecks):
+class _Checker(FieldChecks, ClockChecks, ItemChecks):
     def __init__(self, asm: Assembled) -> None:
         self.asm = asm
         self.out: list[Diagnostic] = []
         self.states = asm.states
         self.case_fields = schema_properties(asm.data.get("case_schema"))
+        self.item_fields = {
+            name: schema_properties(as_dict(raw).get("schema"))
+            for name, raw in as_dict(asm.data.get("items")).items()
+        }
 
     def add(
         self,
@@ -91,6 +98,7 @@ class _Checker(FieldChecks, ClockChecks):
         self.check_transitions()
         self.check_action_arguments()
         self.check_clocks()
+        self.check_items()
         self.check_payload_usage()
         self.out.extend(graph_diagnostics(self.asm))
         self.out.extend(business_key_diagnostics(self.asm))
@@ -121,6 +129,7 @@ class _Checker(FieldChecks, ClockChecks):
         actions = self.asm.data.get("actions")
         if not isinstance(actions, dict):
             return
+        by_items = _item_action_names(as_dict(self.asm.data.get("items")))
         for name, entry in actions.items():
             arguments = as_dict(entry).get("arguments")
             if not isinstance(arguments, dict):
@@ -128,7 +137,9 @@ class _Checker(FieldChecks, ClockChecks):
             for arg, source in arguments.items():
                 if isinstance(source, str):
                     sub = ("actions", name, "arguments", arg)
-                    self.check_cel(self.asm.origin(), sub, source, payload=None)
+                    self.check_cel(
+                        self.asm.origin(), sub, source, payload=None, item_allowed=name in by_items
+                    )
 
     def check_calendar_at(self, origin: Origin, cal: dict[str, Any]) -> None:
         import holidays
@@ -254,59 +265,84 @@ class _Checker(FieldChecks, ClockChecks):
 
     def check_timers(self, name: str) -> None:
         state = self.states[name]
-        if state.final and as_list(state.data.get("timers")):
+        handled = {t.event for t in self.asm.transitions_from(name) if t.event is not None}
+        self.check_timer_entries(
+            state.origin, state.data, handled, state=f"state '{name}'", final=state.final
+        )
+
+    def check_timer_entries(
+        self,
+        origin: Origin,
+        data: dict[str, Any],
+        handled: set[str],
+        *,
+        state: str,
+        final: bool,
+        item_type: str | None = None,
+    ) -> None:
+        """The ``timers`` of a case state or an item state (``origin``/``data`` the state's;
+        ``handled`` the events its transitions handle; ``state`` how messages name it)."""
+        timers = as_list(data.get("timers"))
+        if final and timers:
+            closed = "the item is closed there" if item_type else "the case is closed there"
             self.add(
-                state.origin,
+                origin,
                 ("timers",),
-                f"final state '{name}' must not have timers: the case is closed there",
+                f"final {state} must not have timers: {closed}",
                 "final-has-timers",
                 key=True,
             )
-        handled = {t.event for t in self.asm.transitions_from(name)}
         seen: dict[str, int] = {}
-        for i, timer in enumerate(as_list(state.data.get("timers"))):
+        for i, timer in enumerate(timers):
             if not isinstance(timer, dict):
                 continue
-            origin = state.origin.child("timers", i)
+            torigin = origin.child("timers", i)
             tname = as_str(timer.get("name"))
             if tname is not None:
                 if tname in seen:
                     self.add(
-                        origin,
+                        torigin,
                         ("name",),
-                        f"timer '{tname}' is defined twice in state '{name}'",
+                        f"timer '{tname}' is defined twice in {state}",
                         "duplicate-timer",
                     )
                 seen.setdefault(tname, i)
             event = as_str(timer.get("event"))
             if event is not None and event not in handled:
                 self.add(
-                    origin,
+                    torigin,
                     ("event",),
-                    f"no transition of state '{name}' handles the timer's event '{event}'",
+                    f"no transition of {state} handles the timer's event '{event}'",
                     "timer-event-unhandled",
-                    hint=did_you_mean(event, handled - {None}),
+                    hint=did_you_mean(event, handled),
                 )
-            for key in ("after", "every", "offset"):
-                raw = timer.get(key)
-                signed = key == "offset"
-                syntax = is_offset_syntax if signed else is_duration_syntax
-                if isinstance(raw, str) and (raw.startswith("$") or syntax(raw)):
-                    # other literals break the schema's pattern, which says so already
-                    _, p = resolve_duration(self.asm, raw, signed=signed)
-                    self.problem(origin, (key,), p)
-            if "business_days" in timer:
-                _, p = resolve_business_days(self.asm, timer["business_days"])
-                self.problem(origin, ("business_days",), p)
-            if "calendar" in timer:
-                self.check_calendar_name(origin, timer.get("calendar"))
-            if "offset" in timer and "at" not in timer:
-                self.add(
-                    origin, ("offset",), "offset is only allowed with 'at'", "offset-without-at"
-                )
-            at = timer.get("at")
-            if isinstance(at, str):
-                self.check_cel(origin, ("at",), at, payload=None, allow_event=False)
+            self.check_timing(torigin, timer, item_type=item_type)
+
+    def check_timing(
+        self, origin: Origin, timer: dict[str, Any], *, item_type: str | None = None
+    ) -> None:
+        """Durations, $params, calendar, offset and the ``at`` expression of a timer
+        (or of an item clock: the same keys)."""
+        for key in ("after", "every", "offset"):
+            raw = timer.get(key)
+            signed = key == "offset"
+            syntax = is_offset_syntax if signed else is_duration_syntax
+            if isinstance(raw, str) and (raw.startswith("$") or syntax(raw)):
+                # other literals break the schema's pattern, which says so already
+                _, p = resolve_duration(self.asm, raw, signed=signed)
+                self.problem(origin, (key,), p)
+        if "business_days" in timer:
+            _, p = resolve_business_days(self.asm, timer["business_days"])
+            self.problem(origin, ("business_days",), p)
+        if "calendar" in timer:
+            self.check_calendar_name(origin, timer.get("calendar"))
+        if "offset" in timer and "at" not in timer:
+            self.add(origin, ("offset",), "offset is only allowed with 'at'", "offset-without-at")
+        at = timer.get("at")
+        if isinstance(at, str):
+            self.check_cel(
+                origin, ("at",), at, payload=None, allow_event=False, item_type=item_type
+            )
 
     # -- transitions -----------------------------------------------------------------
 
@@ -374,7 +410,6 @@ class _Checker(FieldChecks, ClockChecks):
             self.flush_grouped()
 
     def _check_transitions(self) -> None:
-        roles = self.asm.roles
         for t in self.asm.transitions:
             data, origin = t.data, t.origin
             source = self.states[t.source]
@@ -405,40 +440,87 @@ class _Checker(FieldChecks, ClockChecks):
                         "unknown-target",
                         hint=did_you_mean(target, self.states),
                     )
-            for j, role in enumerate(as_list(data.get("roles"))):
-                if isinstance(role, str) and role not in roles:
-                    self.add(
-                        origin,
-                        ("roles", j),
-                        f"role '{role}' is not declared under roles",
-                        "unknown-role",
-                        hint=did_you_mean(role, roles),
-                    )
-            payload = data.get("payload")
-            payload_fields: set[str] | None = None
-            if isinstance(payload, dict):
-                self.check_json_schema(
-                    origin.child("payload"), payload, "invalid-payload-schema", "payload"
+            self.check_transition_body(origin, data)
+
+    def check_roles(self, origin: Origin, roles: Any) -> None:
+        """Each of ``roles`` (the ``roles`` list under ``origin``) is declared."""
+        declared = self.asm.roles
+        for j, role in enumerate(as_list(roles)):
+            if isinstance(role, str) and role not in declared:
+                self.add(
+                    origin,
+                    ("roles", j),
+                    f"role '{role}' is not declared under roles",
+                    "unknown-role",
+                    hint=did_you_mean(role, declared),
                 )
-                payload_fields = schema_properties(payload)
-            guard = data.get("guard")
-            if isinstance(guard, str):
-                self.check_cel(origin, ("guard",), guard, payload=payload_fields)
-            self.check_writes(origin, data.get("writes"), payload_fields)
-            if isinstance(payload, dict):
-                self.check_write_types(origin, data.get("writes"), payload)
-            for field, expr in as_dict(data.get("set")).items():
-                if self.case_fields is not None and field not in self.case_fields:
-                    self.add(
-                        origin,
-                        ("set", field),
-                        f"'set' names case field '{field}' that case_schema does not declare",
-                        "unknown-set-field",
-                        key=True,
-                        hint=did_you_mean(field, self.case_fields),
-                    )
-                if isinstance(expr, str):
-                    self.check_cel(origin, ("set", field), expr, payload=payload_fields)
+
+    def check_transition_body(
+        self,
+        origin: Origin,
+        data: dict[str, Any],
+        *,
+        item_type: str | None = None,
+        create: bool = False,
+    ) -> None:
+        """Roles, payload schema, guard, writes and set of a case transition, or of a
+        transition (or the creation rule) of ``item_type``, whose writes and sets name
+        the item's data fields."""
+        self.check_roles(origin, data.get("roles"))
+        payload = data.get("payload")
+        payload_fields: set[str] | None = None
+        if isinstance(payload, dict):
+            self.check_json_schema(
+                origin.child("payload"), payload, "invalid-payload-schema", "payload"
+            )
+            payload_fields = schema_properties(payload)
+        elif create and item_type is not None:
+            # an item's creation without a payload schema: the data schema checks it
+            payload_fields = self.item_fields.get(item_type)
+        guard = data.get("guard")
+        if isinstance(guard, str):
+            self.check_cel(origin, ("guard",), guard, payload=payload_fields, item_type=item_type)
+        self.check_writes(origin, data.get("writes"), payload_fields, item_type=item_type)
+        if isinstance(payload, dict):
+            target_schema = None
+            if item_type is not None:
+                target_schema = as_dict(self.item_data(item_type).get("schema"))
+            self.check_write_types(origin, data.get("writes"), payload, target_schema=target_schema)
+        if item_type is None:
+            fields, what = self.case_fields, "case field '{}' that case_schema does not declare"
+        else:
+            fields = self.item_fields.get(item_type)
+            what = f"item data field '{{}}' that the schema of item type '{item_type}' lacks"
+        for field, expr in as_dict(data.get("set")).items():
+            if fields is not None and field not in fields:
+                self.add(
+                    origin,
+                    ("set", field),
+                    "'set' names " + what.format(field),
+                    "unknown-set-field",
+                    key=True,
+                    hint=did_you_mean(field, fields),
+                )
+            if isinstance(expr, str):
+                self.check_cel(
+                    origin, ("set", field), expr, payload=payload_fields, item_type=item_type
+                )
+
+
+def _item_action_names(items: dict[str, Any]) -> set[str]:
+    """Actions an item queues (creation, item transitions, item states' on_enter/on_exit):
+    their arguments may read ``item``."""
+    names: set[str] = set()
+    for raw in items.values():
+        item = as_dict(raw)
+        names.update(str_list(as_dict(item.get("create")).get("actions")))
+        for sdata in as_dict(item.get("states")).values():
+            state = as_dict(sdata)
+            names.update(str_list(state.get("on_enter")))
+            names.update(str_list(state.get("on_exit")))
+            for t in as_list(state.get("transitions")):
+                names.update(str_list(as_dict(t).get("actions")))
+    return names
 
 
 @lru_cache(maxsize=1024)

@@ -61,6 +61,8 @@ class ClockChecks:
         *,
         payload: set[str] | None,
         allow_event: bool = True,
+        item_type: str | None = None,
+        item_allowed: bool = False,
     ) -> None:
         raise NotImplementedError  # provided by FieldChecks
 

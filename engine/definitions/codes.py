@@ -40,7 +40,8 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "duplicate-state": "a state defined in two places (workflow and fragment, or two fragments)",
     "duplicate-role": "a role defined in two places",
     "duplicate-parameter": "a parameter defined in two places",
-    "unknown-state": "a shared transition's from/except names a state that does not exist",
+    "unknown-state": "a shared transition's from/except, a clock or an item type's create.in "
+    "names a case state that does not exist",
     "items-in-fragment": "a fragment declares item types (only the workflow file may)",
     "not-a-workflow": "a fragment file was loaded as a workflow",
     "duplicate-workflow": "two files define the same workflow name and version",
@@ -91,7 +92,19 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "clock-never-stops": "no stop of a clock (or final state) can be reached while it runs",
     "clock-anchor-type": "a clock's anchor reads a case field that is not a date or date-time "
     "string",
+    # work item types (items:)
+    "invalid-item-schema": "an item type's schema is not a valid JSON Schema (2020-12) or not "
+    "of type object",
+    "item-initial-missing": "an item type's initial state is not one of its states",
+    "unknown-item-state": "an item transition's target or an item clock's states name a state "
+    "the item type does not have",
+    "unreachable-item-state": "no item transition leads from the item's initial state to this one",
+    "unknown-item-type": "a CEL expression reads items.T for a type not declared under items",
+    "unknown-item-field": "a CEL expression reads item.data.X (or r.data.X of items.T) that the "
+    "item schema does not declare, or an item key that does not exist",
     # warnings
+    "item-event-never-sent": "an item event no role may send and no item timer or clock sends",
+    "case-event-unhandled": "an item's case_event that no case transition handles (always a no-op)",
     "payload-missing": "an event carries data (writes, event. in set) without a payload schema",
     "payload-field-unused": "a payload field is never written to the case record nor read",
     "no-way-out": "an open state no role can leave and that has no timer",
@@ -102,5 +115,12 @@ DIAGNOSTIC_CODES: dict[str, str] = {
 }
 
 WARNING_CODES: frozenset[str] = frozenset(
-    {"no-way-out", "shadowed-transition", "payload-missing", "payload-field-unused"}
+    {
+        "no-way-out",
+        "shadowed-transition",
+        "payload-missing",
+        "payload-field-unused",
+        "item-event-never-sent",
+        "case-event-unhandled",
+    }
 )

@@ -197,9 +197,10 @@ def variables_of(source: str) -> list[str]:
 _MACROS = {"all", "exists", "exists_one", "map", "filter"}
 
 
-def unknown_variables(source: str) -> list[str]:
-    """Variables other than case, event, params, now and macro-bound names (``x`` in
-    ``list.all(x, ...)``): almost always a misspelt root such as ``evnt``."""
+def unknown_variables(source: str, allowed: tuple[str, ...] = VARIABLES) -> list[str]:
+    """Variables other than ``allowed`` (case, event, params, now, items; an item's own
+    expressions also ``item``) and macro-bound names (``x`` in ``list.all(x, ...)``):
+    almost always a misspelt root such as ``evnt``."""
     toks = _tokens(source)
     bound: set[str] = set()
     for i in range(len(toks) - 4):
@@ -212,7 +213,7 @@ def unknown_variables(source: str) -> list[str]:
             and toks[i + 4][1] == ","
         ):
             bound.add(toks[i + 3][1])
-    return [v for v in variables_of(source) if v not in VARIABLES and v not in bound]
+    return [v for v in variables_of(source) if v not in allowed and v not in bound]
 
 
 # -- static references ---------------------------------------------------------------
@@ -295,3 +296,91 @@ def field_references(source: str) -> list[FieldReference]:
             if value is not None:
                 refs.append(FieldReference(text, value, pos))
     return refs
+
+
+# -- references to items -----------------------------------------------------------------
+
+ITEM_KEYS = ("id", "type", "state", "data", "opened_at", "closed_at", "closed")
+"""What an item map holds (``item.state``, ``r.data.provider``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemReference:
+    """A reference to items written in an expression.
+
+    ``kind`` is ``"type"`` for ``items.T`` (``item_type`` T, ``name`` T), ``"key"`` for
+    ``item.X`` or ``r.X`` (an item's own key), ``"data"`` for ``item.data.X`` or
+    ``r.data.X``. ``item_type`` is None for ``item`` (the expression's own item) and
+    the type for ``r`` bound by ``items.T.all(r, ...)`` (or exists, map, filter...).
+    """
+
+    kind: str
+    item_type: str | None
+    name: str
+    offset: int
+
+
+def _member(toks: list[tuple[str, str, int]], i: int) -> tuple[str, int] | None:
+    """The member read at token ``i`` (``.x`` or ``["x"]``) and the index after it."""
+    if i + 1 < len(toks) and toks[i][1] == "." and toks[i + 1][0] == "ident":
+        return toks[i + 1][1], i + 2
+    if (
+        i + 2 < len(toks)
+        and toks[i][1] == "["
+        and toks[i + 1][0] == "string"
+        and toks[i + 2][1] == "]"
+    ):
+        value = _string_value(toks[i + 1][1])
+        if value is not None:
+            return value, i + 3
+    return None
+
+
+def item_references(source: str) -> list[ItemReference]:
+    """Every ``items.T``, ``item.X``, ``item.data.X`` and, for ``r`` bound by a macro
+    over ``items.T``, ``r.X`` / ``r.data.X`` in ``source`` (a static scan, as
+    :func:`field_references`)."""
+    toks = _tokens(source)
+    refs: list[ItemReference] = []
+    bound: dict[str, str] = {}
+    for i, (kind, text, pos) in enumerate(toks):
+        if kind != "ident" or text != "items" or (i > 0 and toks[i - 1][1] == "."):
+            continue
+        member = _member(toks, i + 1)
+        if member is None:
+            continue
+        type_name, j = member
+        refs.append(ItemReference("type", type_name, type_name, pos))
+        if (
+            j + 4 < len(toks)
+            and toks[j][1] == "."
+            and toks[j + 1][1] in _MACROS
+            and toks[j + 2][1] == "("
+            and toks[j + 3][0] == "ident"
+            and toks[j + 4][1] == ","
+        ):
+            bound[toks[j + 3][1]] = type_name
+    for i, (kind, text, pos) in enumerate(toks):
+        if kind != "ident" or (i > 0 and toks[i - 1][1] == "."):
+            continue
+        if text == "item":
+            item_type: str | None = None
+        elif text in bound:
+            item_type = bound[text]
+        else:
+            continue
+        member = _member(toks, i + 1)
+        if member is None or _called(toks, member[1]):
+            continue  # not a member, or a method call such as r.size()
+        key, j = member
+        if key != "data":
+            refs.append(ItemReference("key", item_type, key, pos))
+            continue
+        field_member = _member(toks, j)
+        if field_member is not None and not _called(toks, field_member[1]):
+            refs.append(ItemReference("data", item_type, field_member[0], pos))
+    return refs
+
+
+def _called(toks: list[tuple[str, str, int]], i: int) -> bool:
+    return i < len(toks) and toks[i][1] == "("

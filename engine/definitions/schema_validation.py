@@ -226,6 +226,13 @@ def _choice(error: ValidationError, doc: YamlDocument, path: JsonPath) -> Diagno
                 "transition-target",
                 key=True,
             )
+        if set(names) == {"after", "business_days", "at"}:
+            return doc.diagnostic(
+                path,
+                "an item clock needs exactly one of after, business_days, at",
+                "timer-kind",
+                key=True,
+            )
         if set(names) == {"after", "business_days", "at", "every"}:
             return doc.diagnostic(
                 path,

@@ -33,7 +33,6 @@ from engine.store.clock_codec import (
     duration_from_json,
     duration_to_json,
 )
-from engine.store.item_codec import item_types_from_json, item_types_to_json
 
 CODEC_VERSION = 1
 
@@ -114,7 +113,7 @@ def _untransition(d: dict[str, Any]) -> Transition:
         actions=tuple(d["actions"]),
         description=d["description"],
         location=_unloc(d["location"]),
-        case_event=d.get("case_event"),  # absent in rows stored before work items
+        case_event=d.get("case_event"),  # absent in rows stored before items
     )
 
 
@@ -286,7 +285,7 @@ def definition_to_json(d: WorkflowDefinition) -> dict[str, Any]:
         "content_hash": d.content_hash,
         "business_keys": [[k.name, k.unique] for k in d.business_keys],
         "open_roles": list(d.open_roles),
-        "item_types": item_types_to_json(d.item_types, timer=_timer, transition=_transition),
+        "items": [_item_type(t) for t in d.item_types.values()],
     }
 
 
@@ -315,7 +314,5 @@ def definition_from_json(data: dict[str, Any], source_text: str) -> WorkflowDefi
         content_hash=data["content_hash"],
         business_keys=tuple(BusinessKey(n, bool(u)) for n, u in data.get("business_keys", [])),
         open_roles=tuple(data.get("open_roles", ())),  # absent in rows stored before it
-        item_types=item_types_from_json(
-            data.get("item_types", []), timer=_untimer, transition=_untransition
-        ),
+        item_types={t.name: t for t in map(_unitem_type, data.get("items", ()))},
     )

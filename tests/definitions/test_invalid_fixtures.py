@@ -218,7 +218,7 @@ def test_warning_fixture_still_loads(name: str):
 def test_macro_bound_names_are_not_unknown_variables():
     report = check_paths([INVALID / "unknown_variable.yaml"])
     assert [d.message for d in report.diagnostics] == [
-        "unknown variable 'evnt': expressions see case, event, params and now"
+        "unknown variable 'evnt': expressions see case, event, params, now and items"
     ]
 
 
