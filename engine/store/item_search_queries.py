@@ -28,6 +28,7 @@ __all__ = [
     "count_items_matching",
     "find_items",
     "find_items_statement",
+    "item_stats",
 ]
 
 _I = t.case_items.c
@@ -116,3 +117,15 @@ def case_item_conditions(query: CaseQuery, now: datetime) -> list[sa.ColumnEleme
         late = sa.select(_I.case_id).where(*inner, *item_conditions(ItemQuery(overdue=True), now))
         conds.append(c.id.not_in(late))
     return conds
+
+
+def item_stats(conn: sa.Connection, now: datetime) -> dict[str, Any]:
+    """``items_by_state`` ((workflow, type, state) -> items) and ``overdue_items`` (items
+    with a timer or clock of their own past due) for the metrics."""
+    q = sa.select(_I.workflow_name, _I.type, _I.state, sa.func.count()).group_by(
+        _I.workflow_name, _I.type, _I.state
+    )
+    by_state = {(str(w), str(k), str(st)): int(n) for w, k, st, n in conn.execute(q)}
+    late = _overdue_rows(now).subquery()
+    overdue = conn.execute(sa.select(sa.func.count()).select_from(late)).scalar_one()
+    return {"items_by_state": by_state, "overdue_items": int(overdue)}

@@ -100,3 +100,22 @@ def test_case_search_filters_by_item(served) -> None:
     assert ids(item_type="appointment") == []
     r = http.get("/v1/items", params={"overdue": "true"}, headers=READER)
     assert [(i["case_id"], i["overdue"]) for i in r.json()["items"]] == [(late, True)]
+
+
+def test_metrics_count_items_by_type_and_state_and_the_overdue_ones(served) -> None:
+    engine, clock, http = served
+    cid = linking_case(engine)
+    engine.add_item(cid, "referral", HOUSING, **CM)
+    engine.add_item(cid, "referral", FOOD, **CM)
+    engine.send_item(cid, "referral-2", "declined", **PROVIDER)
+    clock.advance(timedelta(days=15))  # referral-1's 14-day follow-up is past due
+    admin = {"Authorization": f"Bearer {TOKENS['admin']}"}
+    text = http.get("/metrics", headers=admin).text
+    sent = 'casework_items{state="sent",type="referral",workflow="items_demo"} 1.0'
+    declined = 'casework_items{state="declined",type="referral",workflow="items_demo"} 1.0'
+    assert sent in text
+    assert declined in text
+    assert "casework_items_overdue 1.0" in text
+    stats = engine.stats()
+    assert stats.items_by_state[("items_demo", "referral", "sent")] == 1
+    assert stats.overdue_items == 1
