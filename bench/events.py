@@ -19,6 +19,10 @@ afterwards. One JSON line per database:
 * ``open_per_s``: cases opened per second; ``rss_mb_at_10pct`` and
   ``rss_mb_at_100pct``: resident memory after opening 10% and 100% of
   ``--cases`` cases (flat memory: the two should be close).
+
+Then, on the same database, one line of bench/items.py (a case with 50 work
+items receiving item events against its own same-run baseline; memory as the
+case grows; reading a case with 200 items vs none); ``--no-items`` skips it.
 """
 
 from __future__ import annotations
@@ -294,21 +298,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--event-cases", type=int, default=400, help="cases that receive the 5 events each"
     )
+    ap.add_argument("--no-items", action="store_true", help="skip bench/items.py's line")
     args = ap.parse_args(argv)
     event_cases = min(args.event_cases, args.cases)
+
+    def items_line(url: str, label: str) -> None:
+        if not args.no_items:
+            from items import bench as items_bench
+
+            print(json.dumps({"bench": "items", **items_bench(url, label, 50, 4, 500)}), flush=True)
+
     if args.database_url:
         for url in args.database_url:
             label = sa.engine.make_url(url).get_backend_name()
             print(json.dumps(bench(url, label, args.cases, event_cases)), flush=True)
+            items_line(url, label)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         print(json.dumps(bench(url, "sqlite", args.cases, event_cases)), flush=True)
+        items_line(url, "sqlite")
     pg = _pg_fresh()
     if pg is not None:
         url, admin, name = pg
         try:
             print(json.dumps(bench(url, "postgresql", args.cases, event_cases)), flush=True)
+            items_line(url, "postgresql")
         finally:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

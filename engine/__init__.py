@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from engine.runtime.continuity import TransferResult
     from engine.runtime.engine import Engine
     from engine.runtime.explain import CaseExplanation
+    from engine.runtime.item_search import ItemMatch
     from engine.runtime.migration import CannotMove, MigrationReport, StateReport
     from engine.runtime.ownership import Assignment, BulkOutcome, BulkReport, Caseload
     from engine.runtime.views import (
@@ -81,6 +82,7 @@ if TYPE_CHECKING:
     from engine.runtime.worklists import WorklistEntry, WorklistPage
     from engine.scheduling.worker import TimerWorker
     from engine.simulation.simulator import Simulation
+    from engine.store.records import ItemQuery
 
 _LAZY: dict[str, str] = {
     # definitions: YAML -> checked model
@@ -109,6 +111,8 @@ _LAZY: dict[str, str] = {
     "CaseExplanation": "engine.runtime.explain",
     "CaseLink": "engine.runtime.case_continuity",  # transfers and reopening
     "TransferResult": "engine.runtime.continuity",
+    "ItemMatch": "engine.runtime.item_search",  # work items across cases (find_items)
+    "ItemQuery": "engine.store.records",
     "ActionContext": "engine.runtime.views",
     "AuditReport": "engine.runtime.views",
     "BrokenLink": "engine.runtime.views",
@@ -177,7 +181,9 @@ __all__ = [
     "ImportProblem",
     "ImportReport",
     "ItemIdTaken",
+    "ItemMatch",
     "ItemNotFound",
+    "ItemQuery",
     "ItemView",
     "ManualClock",
     "MigrationPlan",

@@ -30,6 +30,7 @@ from engine.api.routes_cases import router as cases_router
 from engine.api.routes_changes import router as changes_router
 from engine.api.routes_continuity import router as continuity_router
 from engine.api.routes_definitions import router as definitions_router
+from engine.api.routes_item_search import router as item_search_router
 from engine.api.routes_items import router as items_router
 from engine.api.routes_keys import router as keys_router
 from engine.api.routes_ops import metrics_router
@@ -91,6 +92,7 @@ def create_app(
     app.include_router(cases_router)
     app.include_router(items_router)
     app.include_router(continuity_router)
+    app.include_router(item_search_router)
     app.include_router(changes_router)
     app.include_router(definitions_router)
     app.include_router(ownership_router)

@@ -62,6 +62,19 @@ class _StatsCollector(Collector):
             "How far past due the oldest pending timer is (0 when none is late)",
             value=lag,
         )
+        items = GaugeMetricFamily(
+            "casework_items",
+            "Work items by workflow, item type and item state",
+            labels=["workflow", "type", "state"],
+        )
+        for (workflow, kind, state), n in sorted(s.items_by_state.items()):
+            items.add_metric([workflow, kind, state], n)
+        yield items
+        yield GaugeMetricFamily(
+            "casework_items_overdue",
+            "Work items with a timer or clock of their own past due",
+            value=s.overdue_items,
+        )
         outbox = GaugeMetricFamily("casework_outbox", "Outbox items by status", labels=["status"])
         outbox.add_metric(["pending"], s.outbox_pending)
         outbox.add_metric(["dead"], s.outbox_dead)

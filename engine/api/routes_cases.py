@@ -290,6 +290,15 @@ def search_cases(
     closed: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    item_type: Annotated[
+        str | None, Query(max_length=128, description="cases holding a work item of this type")
+    ] = None,
+    item_state: Annotated[
+        str | None, Query(max_length=128, description="... a work item in this state")
+    ] = None,
+    item_overdue: Annotated[
+        bool | None, Query(description="... an overdue work item (true) or none (false)")
+    ] = None,
 ) -> dict[str, Any]:
     engine = _engine(request)
     secret: bytes = request.app.state.cursor_secret
@@ -313,6 +322,9 @@ def search_cases(
             closed=closed,
             limit=limit,
             cursor=inner,
+            item_type=item_type,
+            item_state=item_state,
+            item_overdue=item_overdue,
         )
     except (ValueError, TypeError, IndexError, KeyError):
         raise ApiProblem(400, "invalid-cursor", "the cursor is not valid") from None

@@ -86,6 +86,9 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
                     sort=args.sort,
                     with_total=first,
                     keys=keys,
+                    item_type=args.item_type,
+                    item_state=args.item_state,
+                    item_overdue=True if args.item_overdue else None,
                 )
             except ValueError as exc:
                 raise out.UsageError(f"--cursor: {exc}") from None
@@ -373,6 +376,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         metavar="NAME=VALUE",
         help="a business key value, e.g. --key patient_id=P-0001 (repeatable: all must match)",
+    )
+    p.add_argument("--item-type", metavar="TYPE", help="cases holding a work item of TYPE")
+    p.add_argument("--item-state", metavar="STATE", help="... a work item in STATE")
+    p.add_argument(
+        "--item-overdue", action="store_true", help="... a work item past a deadline of its own"
     )
     out.add_paging_options(p, default_limit=100)
     p.set_defaults(func=out.guarded(cmd_cases_list))

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "engine.cli.database",  # db upgrade / db current
     "engine.cli.audit",  # audit verify / checkpoint
     "engine.cli.cases",  # cases
+    "engine.cli.items",  # items list / add / send
     "engine.cli.timers",  # timers
     "engine.cli.outbox",  # outbox
     "engine.cli.worker",  # worker
@@ -55,6 +56,7 @@ COMMAND_MODULE = {
     "db": "engine.cli.database",
     "audit": "engine.cli.audit",
     "cases": "engine.cli.cases",
+    "items": "engine.cli.items",
     "timers": "engine.cli.timers",
     "outbox": "engine.cli.outbox",
     "worker": "engine.cli.worker",

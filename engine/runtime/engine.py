@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import Clock, SystemClock
 from engine.definitions.model import WorkflowDefinition
 from engine.errors import CaseNotFound, ConcurrencyConflict, DuplicateKey, EngineError
-from engine.runtime import access, case_search, delivery, firing, items_api
+from engine.runtime import access, case_search, delivery, firing, item_search, items_api
 from engine.runtime.audit import fingerprint
 from engine.runtime.audit_trail import Checkpoint, append_access, take_checkpoint, verify_audit
 from engine.runtime.business_keys import search_keys
@@ -39,6 +39,7 @@ from engine.runtime.explain import CaseExplanation, explain_case
 from engine.runtime.host_services import HostServices
 from engine.runtime.idempotency import remember, replay, run_idempotent
 from engine.runtime.inspection import allowed_events as _allowed_events
+from engine.runtime.item_search import ItemMatch
 from engine.runtime.json_policy import (
     MAX_PAYLOAD_BYTES,
     MAX_RECORD_BYTES,
@@ -66,7 +67,7 @@ from engine.runtime.views import (
 from engine.runtime.worklists import SearchPage, search_cases
 from engine.store import open_store
 from engine.store.interface import CaseStore, StoreTransaction
-from engine.store.records import CaseQuery, CaseSort, HistoryOutcome, OutboxStatus
+from engine.store.records import CaseQuery, CaseSort, HistoryOutcome, ItemQuery, OutboxStatus
 
 if TYPE_CHECKING:
     from engine.definitions.migration_plan import MigrationPlan
@@ -505,20 +506,54 @@ class Engine(HostServices, OwnershipServices, CaseContinuity):
         sort: CaseSort | str = CaseSort.OPENED,
         with_total: bool = False,
         keys: Mapping[str, Any] | None = None,
+        item_type: str | None = None,
+        item_state: str | None = None,
+        item_overdue: bool | None = None,
     ) -> Page[CaseView]:
-        """Cases matching every filter given (``keys``: business key values), oldest first
-        (``sort="due"``: most late first), with ``Page.total`` when ``with_total``; raises
-        ValueError on a bad cursor (:mod:`engine.runtime.case_search`)."""
+        """Cases matching every filter given (``keys``: business key values; ``item_type``,
+        ``item_state``, ``item_overdue``: holding such a work item, the same item when several
+        are given), oldest first (``sort="due"``: most late first), with ``Page.total`` when
+        ``with_total``; raises ValueError on a bad cursor (:mod:`engine.runtime.case_search`)."""
         pairs = search_keys(keys)
+        names = (workflow, state, phase, item_type, item_state, *dict(pairs or ()))
         if pairs is None or not all(
-            valid_identifier(v) for v in (workflow, state, phase, *dict(pairs)) if v is not None
+            valid_identifier(v) for v in names if v is not None
         ):  # no case can match such a filter
             return Page(items=(), next_cursor=None, total=0 if with_total else None)
         query = CaseQuery(
-            workflow, state, phase, overdue, opened_after, opened_before, closed, pairs
+            workflow,
+            state,
+            phase,
+            overdue,
+            opened_after,
+            opened_before,
+            closed,
+            pairs,
+            item_type=item_type,
+            item_state=item_state,
+            item_overdue=item_overdue,
         )
         return case_search.find(
             self._context, query, limit=limit, cursor=cursor, sort=sort, with_total=with_total
+        )
+
+    def find_items(
+        self,
+        query: ItemQuery | None = None,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        with_total: bool = False,
+    ) -> Page[ItemMatch]:
+        """Work items of every case matching ``query`` (workflow, item type, state, open,
+        overdue), oldest opened first, with ``Page.total`` when ``with_total``; raises
+        ValueError on a bad cursor or limit (:mod:`engine.runtime.item_search`)."""
+        query = query or ItemQuery()
+        names = (query.workflow, query.item_type, query.state)
+        if not all(valid_identifier(v) for v in names if v is not None):
+            return Page(items=(), next_cursor=None, total=0 if with_total else None)
+        return item_search.find_items(
+            self._context, query, limit=limit, cursor=cursor, with_total=with_total
         )
 
     def timers(

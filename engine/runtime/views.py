@@ -342,6 +342,9 @@ class EngineStats:
     outbox_dead: int
     overdue_clocks: int = 0  # case clocks that fired and were not yet stopped or restarted
     clock_lapses: int = 0  # clock firings ever recorded: deadlines passed, watchdog lapses
+    #: (workflow, item type, item state) -> work items, open and closed
+    items_by_state: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    overdue_items: int = 0  # work items with a timer or clock of their own past due
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -360,4 +363,9 @@ class EngineStats:
             "outbox_dead": self.outbox_dead,
             "overdue_clocks": self.overdue_clocks,
             "clock_lapses": self.clock_lapses,
+            "items_by_state": [
+                {"workflow": w, "type": k, "state": s, "count": n}
+                for (w, k, s), n in sorted(self.items_by_state.items())
+            ],
+            "overdue_items": self.overdue_items,
         }

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from engine.store import tables as t
 from engine.store.change_queries import BUMP, next_change_seq
+from engine.store.item_search_queries import case_item_conditions
 from engine.store.mapping import (
     ACCESS_COLUMNS,
     CASE_COLUMNS,
@@ -232,6 +233,7 @@ def case_conditions(
     for name, value in query.keys:
         k = t.case_keys.c
         conds.append(c.id.in_(sa.select(k.case_id).where(k.name == name, k.value == value)))
+    conds += case_item_conditions(query, now)  # item_type / item_state / item_overdue
     return conds
 
 

@@ -30,6 +30,7 @@ from engine.store.records import (
     DefinitionRecord,
     HistoryRecord,
     IdempotencyRecord,
+    ItemQuery,
     ItemRecord,
     OutboxRecord,
     OutboxStatus,
@@ -174,6 +175,22 @@ class StoreTransaction(ABC):
         """How many cases match every filter of ``query``. Raises nothing."""
 
     # -- work items (revision 0011) ----------------------------------------------------
+
+    @abstractmethod
+    def find_items(
+        self,
+        query: ItemQuery,
+        *,
+        now: datetime,
+        limit: int,
+        after: tuple[datetime, str, str] | None,
+    ) -> list[ItemRecord]:
+        """Items of every case matching ``query``, by (opened_at, case_id, item_id) after
+        ``after``. Raises nothing of its own."""
+
+    @abstractmethod
+    def count_items_matching(self, query: ItemQuery, *, now: datetime) -> int:
+        """How many items match ``query``. Raises nothing of its own."""
 
     @abstractmethod
     def insert_item(self, item: ItemRecord) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.store import tables as t
+from engine.store.item_search_queries import item_stats
 from engine.store.mapping import OUTBOX_COLUMNS, outbox_record, outbox_values
 from engine.store.records import OutboxRecord, OutboxStatus, TimerScope, TimerStatus
 from engine.store.timer_queries import next_timer_due
@@ -189,4 +190,5 @@ def stats(conn: sa.Connection, now: datetime) -> dict[str, Any]:
         "outbox_dead": int(outbox_counts.get(_DEAD, 0)),
         "overdue_clocks": int(overdue_clocks),
         "clock_lapses": int(lapses),
+        **item_stats(conn, now),  # work items (revision 0011)
     }

@@ -299,6 +299,24 @@ class CaseQuery:
     opened_before: datetime | None = None
     closed: bool | None = None
     keys: tuple[tuple[str, str], ...] = ()  # business keys (name, value as text), revision 0008
+    item_type: str | None = None  # cases with an item of this type (revision 0011)
+    item_state: str | None = None  # ... with an item in this state (of item_type, if given)
+    item_overdue: bool | None = None  # cases with (True) / without (False) an overdue item
+
+
+@dataclass(frozen=True, slots=True)
+class ItemQuery:
+    """Filters of a cross-case item listing (:meth:`engine.Engine.find_items`); None: any.
+
+    ``overdue``: an open item with a pending timer or clock of its own past due (the
+    worker has not fired it yet) or an item clock row left overdue.
+    """
+
+    workflow: str | None = None
+    item_type: str | None = None
+    state: str | None = None
+    open: bool | None = None  # True: not in a final state; False: closed
+    overdue: bool | None = None
 
 
 class CaseSort(StrEnum):

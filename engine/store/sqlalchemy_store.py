@@ -24,6 +24,7 @@ from engine.store import bulk_queries as bq
 from engine.store import case_queries as cq
 from engine.store import change_queries as chq
 from engine.store import item_queries as iq
+from engine.store import item_search_queries as isq
 from engine.store import key_queries as kq
 from engine.store import link_queries as lq
 from engine.store import outbox_queries as oq
@@ -131,6 +132,19 @@ class SqlAlchemyTransaction(StoreTransaction):
 
     def count_cases(self, query: r.CaseQuery, *, now: datetime) -> int:
         return wq.count_cases(self.conn, query, now=now)
+
+    def find_items(
+        self,
+        query: r.ItemQuery,
+        *,
+        now: datetime,
+        limit: int,
+        after: tuple[datetime, str, str] | None,
+    ) -> list[r.ItemRecord]:
+        return isq.find_items(self.conn, query, now=now, limit=limit, after=after)
+
+    def count_items_matching(self, query: r.ItemQuery, *, now: datetime) -> int:
+        return isq.count_items_matching(self.conn, query, now=now)
 
     def insert_item(self, item: r.ItemRecord) -> None:
         with _translate_errors():

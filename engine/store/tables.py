@@ -243,6 +243,18 @@ case_items = sa.Table(
     sa.Column("state_entry_seq", sa.Integer, nullable=False),  # the seq that entered its state
     # items of a type in a state across cases (worklists), in opening order
     sa.Index(None, "workflow_name", "type", "state", "opened_at"),
+    # cross-case item listings (Engine.find_items) and case search by item type/state,
+    # each in the listing's keyset order (opened_at, case_id, item_id)
+    sa.Index(None, "type", "state", "opened_at", "case_id", "item_id"),
+    sa.Index(None, "type", "opened_at", "case_id", "item_id"),
+    sa.Index(None, "opened_at", "case_id", "item_id"),
+    sa.Index(
+        "ix_case_items_open_opened_at",
+        "opened_at",
+        "case_id",
+        "item_id",
+        **partial("closed_at", False),
+    ),
 )
 
 outbox = sa.Table(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -33,6 +34,10 @@ from engine.errors import (
     PayloadInvalid,
 )
 from engine.store.records import CaseQuery, CaseSort
+
+if TYPE_CHECKING:
+    from engine.runtime.engine import Engine
+    from engine.runtime.views import CaseView
 
 router = APIRouter(prefix=PREFIX, dependencies=[Depends(operator)])  # deny by default
 
@@ -152,7 +157,9 @@ def _case_context(request: Request, op: Operator, case_id: str) -> dict[str, Any
         for o in mine
         if o.allowed and op.may("write")
     ]
+    items = _item_forms(engine, defn, view, roles, may_write=op.may("write"))
     return {
+        **items,
         "case": view,
         "defn": defn,
         "explanation": explanation,
@@ -170,6 +177,37 @@ def _case_context(request: Request, op: Operator, case_id: str) -> dict[str, Any
         "assigned": None,
         **assignment_context(op, view, defn, history),
     }
+
+
+def _item_forms(
+    engine: Engine, defn: Any, view: Any, roles: list[str], *, may_write: bool
+) -> dict[str, Any]:
+    """The "Work items" section: each item with the events the operator may send it now,
+    and the item types the operator may add here, each form's fields from its schema."""
+    item_forms = []
+    add_forms = []
+    if may_write and view.closed_at is None:
+        for item in view.items:
+            if item.closed:
+                continue
+            it = defn.item_types[item.type]
+            for o in engine.allowed_item_events(view.id, item.id, roles):
+                if not o.allowed:
+                    continue
+                schema = next(
+                    (
+                        t.payload_schema
+                        for t in it.transitions
+                        if t.source == item.state and t.event == o.event and t.payload_schema
+                    ),
+                    None,
+                )
+                item_forms.append((item, o.event, fields_for(schema)))
+        for it in defn.item_types.values():
+            where = it.create.case_states
+            if set(it.create.roles) & set(roles) and (not where or view.state in where):
+                add_forms.append((it, fields_for(it.create.payload_schema or it.data_schema)))
+    return {"items": list(view.items), "item_forms": item_forms, "add_forms": add_forms}
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
@@ -237,3 +275,101 @@ def send_event(
     context = _case_context(request, op, case_id)
     context["problem"] = problem
     return render(request, "case.html", status=status, op=op, **context)
+
+
+def _item_write(
+    request: Request,
+    post: Posted,
+    case_id: str,
+    write: Callable[[Engine, Any, list[str], int], CaseView],
+    done: str,
+) -> Response:
+    """Run an item form's write at the form's case version; a refusal re-renders the page."""
+    op = post.op
+    require_write(op)
+    engine = engine_of(request)
+    try:
+        expected = int(post.one("version"))
+    except ValueError:
+        raise Refused(400, "the form has no case version") from None
+    try:
+        current = engine.get(case_id)
+    except CaseNotFound:
+        raise Refused(404, "no case has that id") from None
+    defn = engine.definition(current.workflow, current.workflow_version)
+    roles = list(op.client.roles_for(defn.roles))
+    status, problem = 422, ""
+    try:
+        if expected != current.version:  # the engine checks again, under the case's lock
+            raise ConcurrencyConflict(
+                case_id=case_id,
+                expected_version=expected,
+                actual_version=current.version,
+                state=current.state,
+            )
+        view = write(engine, defn, roles, expected)
+    except ConcurrencyConflict as exc:
+        status = 409
+        problem = (
+            f"Refused: this form was for version {expected} of the case, and the case has "
+            f"changed since (it is at version {exc.actual_version}, in {exc.state}). "
+            "Nothing was sent. Review the case below and send again if still needed."
+        )
+    except (EventRejected, PayloadInvalid, FormInvalid) as exc:
+        problem = f"Refused: {getattr(exc, 'message', str(exc))}"
+    except EngineError as exc:
+        problem = f"Refused: {exc.message}"
+    else:
+        return redirect(f"/cases/{view.id}?sent={done}")
+    context = _case_context(request, op, case_id)
+    context["problem"] = problem
+    return render(request, "case.html", status=status, op=op, **context)
+
+
+@router.post("/cases/{case_id}/items", response_class=HTMLResponse)
+def add_item(
+    request: Request,
+    post: Annotated[Posted, Depends(posted)],
+    case_id: CaseId,
+) -> Response:
+    item_type = post.one("type")
+
+    def write(engine: Engine, defn: Any, roles: list[str], expected: int) -> CaseView:
+        it = defn.item_types.get(item_type)
+        if it is None:
+            raise FormInvalid(f"no item type {item_type!r} in this workflow")
+        payload = payload_from(post.form, fields_for(it.create.payload_schema or it.data_schema))
+        return engine.add_item(
+            case_id, item_type, payload, actor=post.op.actor, roles=roles, expected_version=expected
+        )
+
+    return _item_write(request, post, case_id, write, "")
+
+
+@router.post("/cases/{case_id}/items/{item_id}/events", response_class=HTMLResponse)
+def send_item_event(
+    request: Request,
+    post: Annotated[Posted, Depends(posted)],
+    case_id: CaseId,
+    item_id: Annotated[str, Path(min_length=1, max_length=64)],
+) -> Response:
+    event = post.one("event")
+
+    def write(engine: Engine, defn: Any, roles: list[str], expected: int) -> CaseView:
+        item = engine.item(case_id, item_id)
+        it = defn.item_types[item.type]
+        schema = next(
+            (
+                t.payload_schema
+                for t in it.transitions
+                if t.source == item.state and t.event == event and t.payload_schema
+            ),
+            None,
+        )
+        payload = payload_from(post.form, fields_for(schema))
+        return engine.send_item(
+            case_id, item_id, event, payload, actor=post.op.actor, roles=roles,
+            expected_version=expected,
+        )  # fmt: skip
+
+    return _item_write(request, post, case_id, write, "")

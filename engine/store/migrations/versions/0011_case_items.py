@@ -30,6 +30,13 @@ def _ts() -> sa.types.TypeEngine[Any]:
     return sa.DateTime(timezone=True).with_variant(sa.String(32), "sqlite")
 
 
+_LISTING_INDEXES = (
+    ("ix_case_items_type_state_opened_at_case_id_item_id", ["type", "state", "opened_at", "case_id", "item_id"]),
+    ("ix_case_items_type_opened_at_case_id_item_id", ["type", "opened_at", "case_id", "item_id"]),
+    ("ix_case_items_opened_at_case_id_item_id", ["opened_at", "case_id", "item_id"]),
+)
+
+
 def upgrade() -> None:
     op.create_table(
         "case_items",
@@ -55,6 +62,17 @@ def upgrade() -> None:
         "case_items",
         ["workflow_name", "type", "state", "opened_at"],
     )
+    # cross-case item listings and case search by item type/state (Engine.find_items),
+    # each in the listing's keyset order (opened_at, case_id, item_id)
+    for name, columns in _LISTING_INDEXES:
+        op.create_index(name, "case_items", columns)
+    op.create_index(
+        "ix_case_items_open_opened_at",
+        "case_items",
+        ["opened_at", "case_id", "item_id"],
+        sqlite_where=sa.text("closed_at IS NULL"),
+        postgresql_where=sa.text("closed_at IS NULL"),
+    )
     with op.batch_alter_table("timers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("item_id", sa.String(64), nullable=True))
     with op.batch_alter_table("history", schema=None) as batch_op:
@@ -71,5 +89,8 @@ def downgrade() -> None:
         batch_op.drop_column("item_id")
     with op.batch_alter_table("timers", schema=None) as batch_op:
         batch_op.drop_column("item_id")
+    op.drop_index("ix_case_items_open_opened_at", table_name="case_items")
+    for name, _ in _LISTING_INDEXES:
+        op.drop_index(name, table_name="case_items")
     op.drop_index("ix_case_items_workflow_name_type_state_opened_at", table_name="case_items")
     op.drop_table("case_items")
