@@ -84,6 +84,12 @@ def _print_migration(rep: MigrationReport) -> None:
         changes.append("removes " + ", ".join(rep.record_removed))
     if changes:
         print(f"record: {'; '.join(changes)}")
+    items: dict[str, int] = {}
+    for st in rep.states.values():
+        for what, n in st.items.items():
+            items[what] = items.get(what, 0) + n
+    if items:
+        print("items: " + ", ".join(f"{what} ({n})" for what, n in sorted(items.items())))
     print(
         f"{rep.moved} {verb}, {len(rep.refused)} cannot move, "
         f"{rep.already} already on v{rep.to_version}"

@@ -103,7 +103,8 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "unknown-item-state": "an item transition's target, an item clock's states or a state name "
     "compared with item.state (r.state) in CEL name a state the item type does not have",
     "unreachable-item-state": "no item transition leads from the item's initial state to this one",
-    "unknown-item-type": "a CEL expression reads items.T for a type not declared under items",
+    "unknown-item-type": "a CEL expression reads items.T for a type not declared under items, "
+    "or a transfer carries items of a type this workflow does not declare",
     "unknown-item-field": "a CEL expression reads item.data.X (or r.data.X of items.T) that the "
     "item schema does not declare, or an item key that does not exist",
     "transfer-target-not-final": "a transfer's target (the state it closes the case in) is "
@@ -113,6 +114,8 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "continuity-event-reused": "a transfer's or reopening's event is also another transition's "
     "or declaration's event",
     "unknown-clock": "a transfer carries a clock this workflow does not declare",
+    "transfer-item-closed": "a transfer maps a final state of an item type: only open items "
+    "are carried",
     # warnings
     "item-event-never-sent": "an item event no role may send and no item timer or clock sends",
     "case-event-unhandled": "an item's case_event that no case transition handles (always a no-op)",

@@ -41,6 +41,7 @@ from engine.definitions.model import Duration, SourceLocation
 from engine.definitions.resolve import Problem, resolve_duration
 
 __all__ = [
+    "ItemCarry",
     "Reopening",
     "Transfer",
     "build_reopenings",
@@ -65,6 +66,25 @@ _TRANSITION_KEYS = (
 
 
 @dataclass(frozen=True, slots=True)
+class ItemCarry:
+    """Open work items of one type carried by a transfer (``items:`` of a transfer).
+
+    ``states`` maps a source item state to the target type's state; when empty, an
+    item keeps its state's name. An open item whose state has no counterpart is not
+    carried (it stays, with the closed source case, where it was)."""
+
+    source_type: str
+    target_type: str
+    states: tuple[tuple[str, str], ...] = ()  # (source item state, target item state)
+
+    def target_state(self, state: str) -> str | None:
+        """The target state for an item in ``state``; None: not carried."""
+        if not self.states:
+            return state
+        return dict(self.states).get(state)
+
+
+@dataclass(frozen=True, slots=True)
 class Transfer:
     """A declared transfer to another workflow (see the module docstring)."""
 
@@ -78,6 +98,7 @@ class Transfer:
     roles: tuple[str, ...] = ()
     description: str = ""
     location: SourceLocation | None = None
+    items: tuple[ItemCarry, ...] = ()  # work items carried, by source type
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +171,22 @@ def build_transfers(asm: Assembled) -> tuple[Transfer, ...]:
             roles=tuple(str_list(d.get("roles"))),
             description=str(d.get("description", "")),
             location=_location(origin),
+            items=_item_carries(d.get("items")),
         )
         for d, origin in _declarations(asm, "transfers")
     )
+
+
+def _item_carries(raw: Any) -> tuple[ItemCarry, ...]:
+    out = []
+    for src, value in as_dict(raw).items():
+        if isinstance(value, str):
+            out.append(ItemCarry(str(src), value))
+            continue
+        v = as_dict(value)
+        states = tuple((str(a), str(b)) for a, b in as_dict(v.get("states")).items())
+        out.append(ItemCarry(str(src), str(v.get("to", src)), states))
+    return tuple(out)
 
 
 def build_reopenings(asm: Assembled) -> tuple[Reopening, ...]:
@@ -180,7 +214,8 @@ def build_reopenings(asm: Assembled) -> tuple[Reopening, ...]:
 
 class ContinuityChecks:
     """Codes: transfer-target-not-final, reopen-from-not-final, reopen-target-final,
-    continuity-event-reused, unknown-clock (and unknown-state, invalid-duration and the
+    continuity-event-reused, unknown-clock, transfer-item-closed, unknown-item-type,
+    unknown-item-state (and unknown-state, invalid-duration and the
     CEL codes shared with the other checks)."""
 
     asm: Assembled
@@ -285,6 +320,44 @@ class ContinuityChecks:
                     key=True,
                     hint=did_you_mean(name, clocks),
                 )
+        self._check_item_carries(origin, as_dict(d.get("items")))
+
+    def _check_item_carries(self, origin: Origin, raw: dict[str, Any]) -> None:
+        """The source side of ``items:`` (the target workflow is checked when the transfer
+        runs: it is another file, maybe loaded later)."""
+        types = as_dict(self.asm.data.get("items"))
+        for name, value in raw.items():
+            declared = as_dict(types.get(name))
+            if name not in types:
+                self.add(
+                    origin,
+                    ("items", name),
+                    f"unknown item type '{name}': only this workflow's item types can be carried",
+                    "unknown-item-type",
+                    key=True,
+                    hint=did_you_mean(str(name), types),
+                )
+                continue
+            states = as_dict(declared.get("states"))
+            for old in as_dict(as_dict(value).get("states")):
+                if old not in states:
+                    self.add(
+                        origin,
+                        ("items", name, "states", old),
+                        f"unknown state '{old}' of item type '{name}'",
+                        "unknown-item-state",
+                        key=True,
+                        hint=did_you_mean(str(old), states),
+                    )
+                elif as_dict(states[old]).get("final") is True:
+                    self.add(
+                        origin,
+                        ("items", name, "states", old),
+                        f"state '{old}' of item type '{name}' is final: only open items "
+                        "are carried",
+                        "transfer-item-closed",
+                        key=True,
+                    )
 
     def _check_reopening(self, origin: Origin, d: dict[str, Any], payload: set[str] | None) -> None:
         states = self.asm.states

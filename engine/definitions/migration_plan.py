@@ -19,12 +19,20 @@ every finding is a :class:`~engine.definitions.diagnostics.Diagnostic` with
       assessment_due: recompute    # keep | recompute | cancel
     clocks:                        # its case clocks, by name
       annual_reassessment: keep
+    items:                         # work items: v1 type -> v2 type, item states renamed
+      referral: {to: referral, states: {waitlisted: pending}}
 
-Refused (``migrate plan``): an unknown state on either side, a v1 state with no
-counterpart, a target state that is final or from which the case could never
-close, a required v2 field the moved record would lack (or that the plan
-removes), a CEL expression that does not compile, an unknown timer or clock, a
-``keep`` or ``recompute`` for a timer or clock v2 does not have.
+Items of a type ``items:`` does not list keep their type (and each its state's name);
+a case holding an item v2 cannot place (its type or state is not in v2, its data
+breaks the v2 type's schema) cannot move, with the item named. Item timers and item
+clocks follow ``timers:`` and ``clocks:`` by name like the case's own.
+
+Refused (``migrate plan``): an unknown state (item type, item state) on either
+side, a v1 state with no counterpart, a target state that is final or from
+which the case could never close, a required v2 field the moved record would
+lack (or that the plan removes), a CEL expression that does not compile, an
+unknown timer or clock, a ``keep`` or ``recompute`` for a timer or clock v2 does
+not have, an item state mapped across the open/closed line.
 
 Nothing here knows about cases: :mod:`engine.runtime.migration` applies a plan.
 """
@@ -47,6 +55,7 @@ from engine.definitions.yaml_reader import read_file
 from engine.errors import DefinitionError
 
 __all__ = [
+    "ItemMove",
     "MigrationPlan",
     "StateMove",
     "TimerPolicy",
@@ -63,6 +72,7 @@ _TOP_KEYS = (
     "record",
     "timers",
     "clocks",
+    "items",
 )
 
 
@@ -84,6 +94,18 @@ class StateMove:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemMove:
+    """Where the items of one v1 item type go (``items:`` of a plan)."""
+
+    source: str
+    target: str
+    states: tuple[tuple[str, str], ...] = ()  # (v1 item state, v2 item state); others keep
+
+    def state(self, name: str) -> str:
+        return dict(self.states).get(name, name)
+
+
+@dataclass(frozen=True, slots=True)
 class MigrationPlan:
     """A checked plan (:func:`check_plan`): every non-final v1 state has its move."""
 
@@ -95,6 +117,7 @@ class MigrationPlan:
     removes: tuple[str, ...] = ()
     timers: dict[str, TimerPolicy] = field(default_factory=dict)  # as written (others default)
     clocks: dict[str, TimerPolicy] = field(default_factory=dict)
+    items: dict[str, ItemMove] = field(default_factory=dict)  # by v1 item type, as written
     description: str = ""
     source_path: str = ""
     content_hash: str = ""  # sha256 of the plan's text: names the plan in history rows
@@ -114,6 +137,13 @@ class MigrationPlan:
         if written is not None:
             return written
         return TimerPolicy.KEEP if v2_has_it else TimerPolicy.CANCEL
+
+    def item_place(self, item_type: str, state: str) -> tuple[str, str]:
+        """(v2 type, v2 state) of a v1 item: as mapped under ``items:``, else unchanged."""
+        move = self.items.get(item_type)
+        if move is None:
+            return item_type, state
+        return move.target, move.state(state)
 
 
 @dataclass
@@ -180,10 +210,21 @@ def check_plan(path: str | Path, v1: WorkflowDefinition, v2: WorkflowDefinition)
         r.error(("to_version",), "from_version and to_version are the same", "plan-invalid")
     states = _states(r, data.get("states"), v1, v2)
     sets, removes = _record(r, data.get("record"), v1, v2)
-    timers = _policies(r, "timers", data.get("timers"), _timer_names(v1))
-    clocks = _policies(r, "clocks", data.get("clocks"), {c.name for c in v1.clocks})
+    timers = _policies(r, "timers", data.get("timers"), _timer_names(v1) | _item_timers(v1))
+    clocks = _policies(
+        r, "clocks", data.get("clocks"), {c.name for c in v1.clocks} | _item_clocks(v1)
+    )
+    items = _items(r, data.get("items"), v1, v2)
     _check_timers(r, timers, states, v1, v2)
     for name, policy in clocks.items():
+        if policy is not TimerPolicy.CANCEL and name in _item_clocks(v1):
+            if name not in _item_clocks(v2):
+                r.error(
+                    ("clocks", name),
+                    f"v{v2.version} declares no item clock '{name}' to {policy.value}: cancel it",
+                    "plan-unknown-clock",
+                )
+            continue
         if policy is not TimerPolicy.CANCEL and v2.clock(name) is None:
             r.error(
                 ("clocks", name),
@@ -203,6 +244,7 @@ def check_plan(path: str | Path, v1: WorkflowDefinition, v2: WorkflowDefinition)
         removes=removes,
         timers=timers,
         clocks=clocks,
+        items=items,
         description=description if isinstance(description, str) else "",
         source_path=doc.file,
         content_hash=hashlib.sha256(doc.text.encode()).hexdigest(),
@@ -217,6 +259,86 @@ def _message(found: list[Diagnostic], file: str) -> str:
 
 def _timer_names(d: WorkflowDefinition) -> set[str]:
     return {t.name for s in d.states.values() for t in s.timers}
+
+
+def _item_timers(d: WorkflowDefinition) -> set[str]:
+    return {t.name for it in d.item_types.values() for s in it.states.values() for t in s.timers}
+
+
+def _item_clocks(d: WorkflowDefinition) -> set[str]:
+    return {c.name for it in d.item_types.values() for c in it.clocks}
+
+
+def _items(
+    r: _Reader, raw: Any, v1: WorkflowDefinition, v2: WorkflowDefinition
+) -> dict[str, ItemMove]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        r.error(("items",), "items: a mapping of v1 item type to {to, states}", "plan-invalid")
+        return {}
+    out: dict[str, ItemMove] = {}
+    for src, value in raw.items():
+        path: JsonPath = ("items", src)
+        it1 = v1.item_type(str(src))
+        if it1 is None:
+            r.error(
+                path,
+                f"unknown item type '{src}' of v{v1.version}",
+                "plan-unknown-item-type",
+                key=True,
+                hint=did_you_mean(str(src), v1.item_types),
+            )
+            continue
+        if isinstance(value, str):
+            value = {"to": value}
+        if not isinstance(value, dict) or not isinstance(value.get("to"), str):
+            r.error(path, "{to: a v2 item type, states: {v1 state: v2 state}}", "plan-invalid")
+            continue
+        for k in value:
+            if k not in ("to", "states"):
+                r.error((*path, k), f"unknown key '{k}' (to, states)", "plan-invalid", key=True)
+        it2 = v2.item_type(value["to"])
+        if it2 is None:
+            r.error(
+                (*path, "to"),
+                f"unknown item type '{value['to']}' of v{v2.version}",
+                "plan-unknown-item-type",
+                hint=did_you_mean(value["to"], v2.item_types),
+            )
+            continue
+        states_raw = value.get("states") or {}
+        if not isinstance(states_raw, dict):
+            r.error((*path, "states"), "states: v1 item state -> v2 item state", "plan-invalid")
+            states_raw = {}
+        states: list[tuple[str, str]] = []
+        for old, new in states_raw.items():
+            spath: JsonPath = (*path, "states", old)
+            if old not in it1.states:
+                r.error(
+                    spath,
+                    f"unknown state '{old}' of item type '{src}' (v{v1.version})",
+                    "plan-unknown-item-state",
+                    key=True,
+                    hint=did_you_mean(str(old), it1.states),
+                )
+            elif not isinstance(new, str) or new not in it2.states:
+                r.error(
+                    spath,
+                    f"unknown state '{new}' of item type '{it2.name}' (v{v2.version})",
+                    "plan-unknown-item-state",
+                    hint=did_you_mean(str(new), it2.states),
+                )
+            elif it1.states[old].final != it2.states[new].final:
+                r.error(
+                    spath,
+                    f"'{old}' -> '{new}': a migration neither closes nor reopens an item",
+                    "plan-final-state",
+                )
+            else:
+                states.append((str(old), new))
+        out[str(src)] = ItemMove(str(src), it2.name, tuple(states))
+    return out
 
 
 def _can_close(d: WorkflowDefinition) -> set[str]:
@@ -452,6 +574,12 @@ def _check_timers(
     for name, policy in timers.items():
         if policy is TimerPolicy.CANCEL:
             continue
+        if name in _item_timers(v1) and name not in _item_timers(v2):
+            r.error(
+                ("timers", name),
+                f"no item state of v{v2.version} has a timer '{name}' to {policy.value}: cancel it",
+                "plan-unknown-timer",
+            )
         for move in states.values():
             if name not in {t.name for t in v1.states[move.source].timers}:
                 continue

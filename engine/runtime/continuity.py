@@ -35,6 +35,7 @@ from engine.definitions.model import WorkflowDefinition
 from engine.errors import PayloadInvalid, ReopenDenied, TransferInvalid
 from engine.runtime.context import EngineContext
 from engine.runtime.convert import case_view, timer_view
+from engine.runtime.item_transact import append_item_row, move_item_timers
 from engine.runtime.json_policy import MAX_RECORD_BYTES, check_json
 from engine.runtime.machine import CompiledWorkflow
 from engine.runtime.transact import HistoryFacts, commit_applied, open_case
@@ -45,6 +46,7 @@ from engine.store.records import (
     CaseLinkRecord,
     CaseRecord,
     HistoryOutcome,
+    ItemRecord,
     RejectionReason,
     TimerRecord,
     TimerScope,
@@ -170,6 +172,20 @@ def _check_fits(transfer: Transfer, case: CaseRecord, target: WorkflowDefinition
     for _src, dst in transfer.clocks:
         if target.clock(dst) is None:
             raise invalid(f"carried clock {dst!r} is not a clock of the target")
+    for carry in transfer.items:
+        it = target.item_type(carry.target_type)
+        if it is None:
+            raise invalid(
+                f"items of type {carry.source_type!r} are carried as {carry.target_type!r}, "
+                f"which is not an item type of the target (declared: "
+                f"{', '.join(target.item_types) or 'none'})"
+            )
+        for old, new in carry.states:
+            if new not in it.states:
+                raise invalid(
+                    f"item state {old!r} of {carry.source_type!r} maps to {new!r}, which is "
+                    f"not a state of the target's {it.name!r} items"
+                )
 
 
 def transfer_case(
@@ -256,9 +272,9 @@ def transfer_case(
         outcome=HistoryOutcome.TRANSFERRED_IN,
     )
     _carry_clocks(tx, target_d, target_id, transfer, carried, record, now)
-    carry_work_items(tx, case, target_id, transfer, now)
-    opened = tx.get_case(target_id)
+    opened = tx.get_case(target_id)  # the link names the opening row
     assert opened is not None
+    carry_work_items(tx, case, target, target_id, transfer, facts, now)
     tx.insert_case_link(
         CaseLinkRecord(
             CaseLinkKind.TRANSFER,
@@ -272,20 +288,101 @@ def transfer_case(
             now,
         )
     )
-    target_view = case_view(opened, [timer_view(t) for t in tx.live_timers_of(target_id)])
+    now_open = tx.get_case(target_id)
+    assert now_open is not None
+    target_view = case_view(
+        now_open, [timer_view(t) for t in tx.live_timers_of(target_id)], tx.items_of(target_id)
+    )
     return TransferResult(source_view, target_view)
 
 
 def carry_work_items(
-    tx: StoreTransaction, source: CaseRecord, target_id: str, transfer: Transfer, now: datetime
+    tx: StoreTransaction,
+    source: CaseRecord,
+    target: CompiledWorkflow,
+    target_id: str,
+    transfer: Transfer,
+    facts: HistoryFacts,
+    now: datetime,
 ) -> None:
-    """HOOK for work items (issue 11): carry the source case's open items to the target.
+    """Carry the source case's open items of the types under the transfer's ``items:``
+    to the target case (same transaction, after the target case and its clocks exist,
+    before the link row): each keeps its id, data (checked against the target type's
+    schema) and ``opened_at``, takes the mapped type and state, and starts its history in
+    the target with one row (event ``@transfer_in``, outcome ``item_created``) whose
+    ``@link`` names the source case and item; its item timers and clocks are armed for
+    the target state as if it had just entered it. Closed items, items of types not
+    listed and items whose state has no mapping stay with the closed source case.
 
-    Work items are built on another branch; until they land a transfer carries none.
-    This is the one place to add it: same transaction, after the target case and its
-    clocks exist and before the link row is written.
+    Raises PayloadInvalid (an item's data against the target type's schema, with its
+    JSON path and the item id), TransferInvalid (more items than the target type allows).
     """
-    del tx, source, target_id, transfer, now
+    if not transfer.items:
+        return
+    case = tx.get_case(target_id)
+    assert case is not None
+    counts: dict[str, int] = {}
+    for item in tx.items_of(source.id):
+        carry = next((c for c in transfer.items if c.source_type == item.type), None)
+        if carry is None or item.closed_at is not None:
+            continue
+        cit = target.item_types[carry.target_type]  # _check_fits
+        it = cit.item_type
+        state = carry.target_state(item.state)
+        if state is None or state not in it.states:
+            continue
+        counts[it.name] = counts.get(it.name, 0) + 1
+        if counts[it.name] > it.max_items:
+            raise TransferInvalid(
+                case_id=source.id,
+                workflow=source.workflow_name,
+                to_workflow=target.definition.name,
+                problem=f"more than {it.max_items} {it.name} items to carry (max {it.max_items})",
+            )
+        what = f"data of item {item.item_id} carried as a {it.name} item"
+        try:
+            cit.data_check.validate(item.data, case_id=source.id)
+        except PayloadInvalid as exc:
+            raise PayloadInvalid(
+                what=what, json_path=exc.json_path, problem=exc.problem, case_id=source.id
+            ) from None
+        link = {
+            "kind": CaseLinkKind.TRANSFER.value,
+            "from_case": source.id,
+            "from_item": item.item_id,
+            "from_type": item.type,
+            "from_state": item.state,
+        }
+        row_facts = HistoryFacts(
+            facts.actor, facts.roles, {LINK_KEY: link}, None, client=facts.client
+        )
+        seq = case.version + 1
+        carried = ItemRecord(
+            target_id,
+            item.item_id,
+            target.definition.name,
+            it.name,
+            state,
+            dict(item.data),
+            1,
+            item.opened_at,
+            now,
+            now if it.states[state].final else None,
+            seq,
+            seq,
+        )
+        case = append_item_row(
+            tx,
+            target,
+            case,
+            event=TRANSFER_IN_EVENT,
+            outcome=HistoryOutcome.ITEM_CREATED,
+            facts=row_facts,
+            now=now,
+            item=(item.item_id, None, state),
+        )
+        tx.insert_item(carried)
+        move_item_timers(tx, target, case, it, None, carried, now)
 
 
 _LIVE = (TimerStatus.PENDING, TimerStatus.PAUSED)

@@ -75,7 +75,7 @@ def _compiled_type(compiled: CompiledWorkflow, name: str) -> CompiledItemType:
 # -- rows ------------------------------------------------------------------------------
 
 
-def _append_item_row(
+def append_item_row(
     tx: StoreTransaction,
     compiled: CompiledWorkflow,
     case: CaseRecord,
@@ -129,7 +129,7 @@ def _commit_item(
     actions: Sequence[str],
     entered: bool,
 ) -> CaseRecord:
-    case_after = _append_item_row(
+    case_after = append_item_row(
         tx,
         compiled,
         case,
@@ -147,7 +147,7 @@ def _commit_item(
         )
     item_type = _compiled_type(compiled, after.type).item_type
     if before is None or entered:
-        _move_item_timers(tx, compiled, case_after, item_type, before, after, now)
+        move_item_timers(tx, compiled, case_after, item_type, before, after, now)
     tx.insert_outbox(
         outbox_records(
             case.id,
@@ -208,7 +208,7 @@ def _timer_rows(
     return rows
 
 
-def _move_item_timers(
+def move_item_timers(
     tx: StoreTransaction,
     compiled: CompiledWorkflow,
     case: CaseRecord,
@@ -567,7 +567,7 @@ def fire_item_timer(
         current = tx.get_item(case.id, item.item_id)
         entered = current is None or current.state_entry_seq != item.state_entry_seq
     except (EventRejected, PayloadInvalid):
-        _append_item_row(
+        append_item_row(
             tx,
             compiled,
             case,

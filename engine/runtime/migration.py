@@ -9,7 +9,17 @@ version, state, record), its history row (event ``@migrate``, outcome
 its business keys and its timers and clocks (:class:`TimerPolicy`). A case
 that cannot move (its state's ``when`` is false or fails, a ``set`` expression
 fails, the moved record breaks the v2 schema, a clock's anchor is missing, a
-business key another open case holds) is listed with why and left untouched.
+business key another open case holds, an item v2 cannot place) is listed with
+why and left untouched.
+
+Work items (``items:`` of the plan) move with their case in the same transaction:
+each takes its v2 type and state (unmapped: unchanged, when v2 declares them), its
+data is checked against the v2 type's schema, and its armed item timers and item
+clocks follow the plan's ``timers:`` and ``clocks:`` policies by name (default:
+recompute a timer the item's v2 state has, keep a clock its v2 type runs there,
+cancel the rest); v2 timers and clocks the item did not have are armed from its
+state's entry. No item history row is written: the case's ``@migrate`` row lists
+the items whose type or state changed.
 
 Resumable without bookkeeping: the cases still on ``from_version`` are the work
 left, so a run that was interrupted (or that left cases behind) is run again.
@@ -25,6 +35,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.definitions.expressions import ExpressionError, compile_expression
+from engine.definitions.items import ItemType
 from engine.definitions.migration_plan import MigrationPlan, TimerPolicy
 from engine.definitions.model import State, Timer, TimerKind, WorkflowDefinition
 from engine.errors import ConcurrencyConflict, EngineError, PayloadInvalid
@@ -33,6 +44,7 @@ from engine.runtime.audit_trail import append_access
 from engine.runtime.business_keys import BusinessKeyConflict, key_records
 from engine.runtime.clocks import ClockOverdue, anchor_instant, overdue_since
 from engine.runtime.context import EngineContext
+from engine.runtime.convert import item_map
 from engine.runtime.json_policy import problem_of
 from engine.runtime.machine import CompiledWorkflow, _plain
 from engine.runtime.timers import first_due
@@ -43,6 +55,7 @@ from engine.store.records import (
     CaseRecord,
     HistoryOutcome,
     HistoryRecord,
+    ItemRecord,
     TimerRecord,
     TimerScope,
     TimerStatus,
@@ -80,9 +93,10 @@ class StateReport:
     timers: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> policy -> cases
     clocks: dict[str, dict[str, int]] = field(default_factory=dict)
     armed: dict[str, int] = field(default_factory=dict)  # new v2 timers armed -> cases
+    items: dict[str, int] = field(default_factory=dict)  # "v1 type.state -> v2 ..." -> items
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "from_state": self.source,
             "to_state": self.target,
             "cases": self.cases,
@@ -92,6 +106,9 @@ class StateReport:
             "clocks": self.clocks,
             "armed": self.armed,
         }
+        if self.items:  # only when the cases hold work items
+            out["items"] = self.items
+        return out
 
 
 @dataclass
@@ -144,6 +161,8 @@ class _Move:
     timers: dict[str, str]  # name -> policy applied
     clocks: dict[str, str]
     armed: list[str]
+    items: list[tuple[ItemRecord, ItemRecord]] = field(default_factory=list)  # (before, after)
+    item_moves: list[str] = field(default_factory=list)  # "type.state -> type.state" per item
 
 
 @dataclass
@@ -302,6 +321,13 @@ class _Planner:
             payload["clocks"] = applied_c
         if armed:
             payload["armed"] = armed
+        items = self._items(tx, case, record, rows, now, entered_at)
+        if items.changed:
+            payload["items"] = items.changed
+        if items.timers:
+            payload["item_timers"] = items.timers
+        cancel.extend(items.cancel)
+        insert.extend(items.insert)
         seq = case.version + 1
         hist = history_record(
             case_id=case.id,
@@ -338,7 +364,164 @@ class _Planner:
             overdue_since=overdue_after,
             updated_at=now,
         )
-        return _Move(after, hist, cancel, end_clocks, insert, applied_t, applied_c, armed)
+        return _Move(
+            after,
+            hist,
+            cancel,
+            end_clocks,
+            insert,
+            applied_t,
+            applied_c,
+            armed,
+            items.pairs,
+            items.moves,
+        )
+
+    def _items(
+        self,
+        tx: StoreTransaction,
+        case: CaseRecord,
+        record: Mapping[str, Any],
+        rows: list[TimerRecord],
+        now: datetime,
+        entered_at: Callable[[], datetime],
+    ) -> _ItemsMove:
+        """The case's items under v2 (see the module docstring); raises _Refused."""
+        out = _ItemsMove()
+        if not self.v1.item_types:
+            return out
+        history: dict[int, datetime] = {}
+
+        def entry_of(item: ItemRecord) -> datetime:
+            if not history:
+                history.update({h.seq: h.recorded_at for h in tx.history(case.id)})
+            return history.get(item.state_entry_seq, entered_at())
+
+        v2 = self.v2
+        for item in tx.items_of(case.id):
+            t2, s2 = self.plan.item_place(item.type, item.state)
+            cit = self.c2.item_types.get(t2)
+            where = f"item {item.item_id}"
+            if cit is None:
+                raise _Refused(
+                    f"{where}: item type {item.type!r} is not declared by v{v2.version} and "
+                    "the plan's items: does not map it"
+                )
+            it2 = cit.item_type
+            old = self.v1.item_types[item.type].states.get(item.state)
+            if s2 not in it2.states:
+                raise _Refused(
+                    f"{where}: state {s2!r} is not a state of {t2!r} in v{v2.version} "
+                    f"(map it under items.{item.type}.states)"
+                )
+            if old is not None and old.final != it2.states[s2].final:
+                raise _Refused(
+                    f"{where}: {item.type}.{item.state} -> {t2}.{s2} would "
+                    f"{'reopen' if old.final else 'close'} it"
+                )
+            try:
+                cit.data_check.validate(item.data, case_id=case.id)
+            except PayloadInvalid as exc:
+                raise _Refused(
+                    f"{where}: its data breaks the v{v2.version} {t2} schema at "
+                    f"{exc.json_path}: {exc.problem}"
+                ) from None
+            after = item
+            if (t2, s2) != (item.type, item.state):
+                after = replace(item, type=t2, state=s2, version=item.version + 1, updated_at=now)
+                out.pairs.append((item, after))
+                out.changed[item.item_id] = f"{t2}.{s2}"
+            out.moves.append(f"{item.type}.{item.state} -> {t2}.{s2}")
+            if item.closed_at is None:
+                mine = [r for r in rows if r.item_id == item.item_id]
+                self._item_timers(case, after, it2, mine, record, now, entry_of(item), out)
+        return out
+
+    def _item_timers(
+        self,
+        case: CaseRecord,
+        item: ItemRecord,
+        it2: ItemType,
+        rows: list[TimerRecord],
+        record: Mapping[str, Any],
+        now: datetime,
+        entered: datetime,
+        out: _ItemsMove,
+    ) -> None:
+        """One open item's armed timers and clocks under v2 (``item``: as after)."""
+        seen = item_map(item)
+        timers2: dict[str, Timer] = {t.name: t for t in it2.timers_of(item.state)}
+        clocks2: dict[str, Timer] = {
+            c.name: c.as_timer(item.state) for c in it2.clocks_in(item.state)
+        }
+        had: set[str] = set()
+        for r in rows:
+            assert r.id is not None
+            clock = r.scope == TimerScope.ITEM_CLOCK
+            v2_rule = (clocks2 if clock else timers2).get(r.name)
+            policy = (
+                self.plan.clock_policy(r.name, v2_rule is not None)
+                if clock
+                else self.plan.timer_policy(r.name, v2_rule is not None)
+            )
+            if v2_rule is None:
+                policy = TimerPolicy.CANCEL  # nothing of that name runs in the v2 state
+            out.timers[r.name] = policy.value
+            had.add(r.name)
+            if policy is TimerPolicy.KEEP:
+                assert v2_rule is not None
+                if (r.state, r.event) != (item.state, v2_rule.event):
+                    out.cancel.append(r.id)
+                    out.insert.append(replace(r, id=None, state=item.state, event=v2_rule.event))
+                continue
+            out.cancel.append(r.id)
+            if policy is TimerPolicy.RECOMPUTE:
+                assert v2_rule is not None
+                due = first_due(
+                    v2_rule,
+                    entered_at=r.created_at,
+                    definition=self.v2,
+                    case=record,
+                    case_id=case.id,
+                    item=seen,
+                )
+                if due is not None:
+                    out.insert.append(
+                        replace(r, id=None, state=item.state, event=v2_rule.event, due_at=due)
+                    )
+        for scope, rules in ((TimerScope.ITEM, timers2), (TimerScope.ITEM_CLOCK, clocks2)):
+            for name, tm in rules.items():
+                if name in had:
+                    continue
+                due = first_due(
+                    tm,
+                    entered_at=entered,
+                    definition=self.v2,
+                    case=record,
+                    case_id=case.id,
+                    item=seen,
+                )
+                if due is None:
+                    continue
+                out.timers[name] = "armed"
+                out.insert.append(
+                    TimerRecord(
+                        None,
+                        case.id,
+                        name,
+                        tm.event,
+                        item.state,
+                        item.state_entry_seq,
+                        due,
+                        TimerStatus.PENDING,
+                        tm.kind == TimerKind.EVERY,
+                        False,
+                        None,
+                        now,
+                        scope=scope,
+                        item_id=item.item_id,
+                    )
+                )
 
     def _record(self, case: CaseRecord, now: datetime) -> dict[str, Any]:
         computed: list[tuple[str, Any]] = []
@@ -392,6 +575,18 @@ class _Planner:
             due = add_duration(due, timer.every, tz)
             steps += 1
         return due
+
+
+@dataclass
+class _ItemsMove:
+    """What a migration does to one case's items."""
+
+    pairs: list[tuple[ItemRecord, ItemRecord]] = field(default_factory=list)
+    moves: list[str] = field(default_factory=list)
+    changed: dict[str, str] = field(default_factory=dict)  # item id -> "v2 type.state"
+    timers: dict[str, str] = field(default_factory=dict)  # item timer/clock -> policy
+    cancel: list[int] = field(default_factory=list)
+    insert: list[TimerRecord] = field(default_factory=list)
 
 
 def _timer_row(
@@ -455,6 +650,8 @@ def _tally(rep: StateReport, mv: _Move) -> None:
         per[pol] = per.get(pol, 0) + 1
     for name in mv.armed:
         rep.armed[name] = rep.armed.get(name, 0) + 1
+    for what in mv.item_moves:
+        rep.items[what] = rep.items.get(what, 0) + 1
 
 
 def _pages(
@@ -567,6 +764,14 @@ def migrate(
                     st.cannot_move += 1
                     rep.refused.append(CannotMove(case.id, case.state, why.reason))
                     continue
+                for before, after in mv.items:
+                    if not tx.update_item(before, after):  # pragma: no cover - case locked
+                        raise ConcurrencyConflict(
+                            case_id=case.id,
+                            expected_version=case.version,
+                            actual_version=-1,
+                            state=case.state,
+                        )
                 cancel.extend(mv.cancel)
                 end_clocks.extend(mv.end_clocks)
                 insert.extend(mv.insert)

@@ -227,8 +227,8 @@ class ItemRecord:
         return self.closed_at is not None
 
 
-#: The fields a change of an item may set.
-ITEM_MUTABLE = ("state", "data", "version", "updated_at", "closed_at", "state_entry_seq")
+#: The fields a change of an item may set (``type``: only a migration changes it).
+ITEM_MUTABLE = ("type", "state", "data", "version", "updated_at", "closed_at", "state_entry_seq")
 
 
 @dataclass(frozen=True, slots=True)
