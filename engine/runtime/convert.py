@@ -80,6 +80,10 @@ def case_view(
 ) -> CaseView:
     """The view of a case; ``timers`` may hold its items' timers too: each goes to its item."""
     every = tuple(timers)
+    by_item: dict[str, list[TimerView]] = {}
+    for t in every:
+        if t.item_id is not None:
+            by_item.setdefault(t.item_id, []).append(t)
     return CaseView(
         id=case.id,
         workflow=case.workflow_name,
@@ -93,7 +97,7 @@ def case_view(
         closed_at=case.closed_at,
         pending_timers=tuple(t for t in every if t.item_id is None),
         overdue_since=case.overdue_since,
-        items=tuple(item_view(i, every) for i in items),
+        items=tuple(item_view(i, by_item.get(i.item_id, ())) for i in items),
     )
 
 
