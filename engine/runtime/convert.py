@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -39,9 +40,19 @@ def timer_view(timer: TimerRecord, *, timer_id: int | None = None) -> TimerView:
     )
 
 
-def item_view(item: ItemRecord, timers: Iterable[TimerView] = ()) -> ItemView:
-    """The view of a stored item (``timers``: every live timer of the case, or its own)."""
-    return ItemView(
+#: the views (without timers) of the item records last seen, by (case, item): the store
+#: hands out the same record object again while the item is unchanged (its row cache),
+#: and only that very object (``is``) reuses the view, so its data is frozen once
+_VIEWS: dict[tuple[str, str], tuple[ItemRecord, ItemView]] = {}
+_VIEWS_LIMIT = 50_000
+
+
+def _bare_item_view(item: ItemRecord) -> ItemView:
+    key = (item.case_id, item.item_id)
+    seen = _VIEWS.get(key)
+    if seen is not None and seen[0] is item:
+        return seen[1]
+    view = ItemView(
         id=item.item_id,
         type=item.type,
         state=item.state,
@@ -50,8 +61,18 @@ def item_view(item: ItemRecord, timers: Iterable[TimerView] = ()) -> ItemView:
         opened_at=item.opened_at,
         updated_at=item.updated_at,
         closed_at=item.closed_at,
-        timers=tuple(t for t in timers if t.item_id == item.item_id),
     )
+    if len(_VIEWS) >= _VIEWS_LIMIT:
+        _VIEWS.clear()
+    _VIEWS[key] = (item, view)
+    return view
+
+
+def item_view(item: ItemRecord, timers: Iterable[TimerView] = ()) -> ItemView:
+    """The view of a stored item (``timers``: every live timer of the case, or its own)."""
+    view = _bare_item_view(item)
+    own = tuple(t for t in timers if t.item_id == item.item_id)
+    return replace(view, timers=own) if own else view
 
 
 def item_map(item: ItemRecord) -> dict[str, Any]:
@@ -80,6 +101,10 @@ def case_view(
 ) -> CaseView:
     """The view of a case; ``timers`` may hold its items' timers too: each goes to its item."""
     every = tuple(timers)
+    by_item: dict[str, list[TimerView]] = {}
+    for t in every:
+        if t.item_id is not None:
+            by_item.setdefault(t.item_id, []).append(t)
     return CaseView(
         id=case.id,
         workflow=case.workflow_name,
@@ -93,7 +118,7 @@ def case_view(
         closed_at=case.closed_at,
         pending_timers=tuple(t for t in every if t.item_id is None),
         overdue_since=case.overdue_since,
-        items=tuple(item_view(i, every) for i in items),
+        items=tuple(item_view(i, by_item.get(i.item_id, ())) for i in items),
     )
 
 

@@ -12,6 +12,7 @@ item as it was), ``case``, ``items``, ``event``, ``params`` and ``now``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ from engine.runtime.validation import SchemaCheck
 from engine.store.records import RejectionReason
 
 _STATE_ATTR = "cw_item_state"
+_ITEMS = re.compile(r"\bitems\b")
 
 
 @dataclass(slots=True)
@@ -113,6 +115,13 @@ class CompiledItemType:
             key = (t.source, t.event)
             self._by_state[key] = (*self._by_state.get(key, ()), t)
         self._index = {id(t): i for i, t in enumerate(item_type.transitions)}
+        sources = [src for _, src in c.sets]
+        for t in item_type.transitions:
+            sources += [t.guard or "", *(src for _, src in t.sets)]
+        #: does any guard or ``set`` of this type name ``items`` (the case's every item)?
+        #: When not, an event needs only its own item read (conservative: a string
+        #: literal spelling ``items`` counts too).
+        self.uses_items = any(_ITEMS.search(src) for src in sources)
         self.machine = self._build_machine()
 
     # -- construction -----------------------------------------------------------

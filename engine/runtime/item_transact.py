@@ -397,7 +397,7 @@ def add_item(
         item_id=item_id,
         payload=payload,
         case_record=case.record,
-        items=case_items(tx, compiled, case.id) or {},
+        items=(case_items(tx, compiled, case.id) or {}) if cit.uses_items else {},
         item=item_map(stub),
         now=now,
     )
@@ -462,7 +462,7 @@ def send_item(
         event=event,
         payload=payload,
         case_record=case.record,
-        items=case_items(tx, compiled, case.id) or {},
+        items=(case_items(tx, compiled, case.id) or {}) if cit.uses_items else {},
         roles=roles,
         now=now,
         system=system,

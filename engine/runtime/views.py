@@ -14,10 +14,16 @@ from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def freeze(value: Any) -> Any:
     """Deep-freeze JSON-like data: dicts become read-only mappings, lists tuples."""
+    kind = type(value)
+    if kind in _SCALARS:  # the common case first, without the ABC checks below
+        return value
+    if kind is dict:
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
     if isinstance(value, Mapping):
         return MappingProxyType({k: freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):

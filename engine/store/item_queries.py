@@ -27,6 +27,15 @@ _UPDATE_ITEM = sa.update(t.case_items).where(
     _I.item_id == sa.bindparam("_item"),
     _I.version == sa.bindparam("_expected"),
 )
+_KEYS = (
+    sa.select(_I.item_id, _I.opened_seq, _I.version)
+    .where(_I.case_id == sa.bindparam("_case"))
+    .order_by(_I.opened_seq, _I.item_id)
+)
+_BY_IDS = sa.select(*ITEM_COLUMNS).where(
+    _I.case_id == sa.bindparam("_case"), _I.item_id.in_(sa.bindparam("_ids", expanding=True))
+)
+_IDS_PER_QUERY = 500  # well below SQLite's bound-parameter limit
 _LIVE = (TimerStatus.PENDING.value, TimerStatus.PAUSED.value)
 _ITEM_SCOPES = (TimerScope.ITEM.value, TimerScope.ITEM_CLOCK.value)
 
@@ -60,6 +69,20 @@ def items_of(
     if state is not None:
         q = q.where(_I.state == state)
     return [item_record(r) for r in conn.execute(q.order_by(_I.opened_seq, _I.item_id))]
+
+
+def item_keys_of(conn: sa.Connection, case_id: str) -> list[tuple[str, int, int]]:
+    """``(item_id, opened_seq, version)`` of every item of a case, oldest first."""
+    return [(r[0], r[1], r[2]) for r in conn.execute(_KEYS, {"_case": case_id})]
+
+
+def items_by_id(conn: sa.Connection, case_id: str, item_ids: Sequence[str]) -> list[ItemRecord]:
+    """The items of a case named by ``item_ids`` (in no particular order)."""
+    out: list[ItemRecord] = []
+    for k in range(0, len(item_ids), _IDS_PER_QUERY):
+        ids = list(item_ids[k : k + _IDS_PER_QUERY])
+        out += [item_record(r) for r in conn.execute(_BY_IDS, {"_case": case_id, "_ids": ids})]
+    return out
 
 
 def items_for(conn: sa.Connection, case_ids: Sequence[str]) -> dict[str, list[ItemRecord]]:

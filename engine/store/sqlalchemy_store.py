@@ -12,6 +12,7 @@ module: :func:`engine.store.open_store` loads it.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -47,14 +48,53 @@ def _translate_errors() -> Iterator[None]:
         raise DuplicateKey() from exc
 
 
+ItemKey = tuple[str, str, int, int]  # case id, item id, opened_seq, version
+
+
+class ItemCache:
+    """Decoded item rows by ``(case, item, opened_seq, version)``, shared by a store's
+    transactions so that reading a case with many items decodes only the items changed
+    since (an item's version grows with each change, and ``opened_seq`` tells a
+    re-created id apart). Rows reach it only when the transaction that read them
+    committed: a rolled-back write leaves nothing behind. Bounded, least recent out."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._rows: OrderedDict[ItemKey, r.ItemRecord] = OrderedDict()
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def get(self, key: ItemKey) -> r.ItemRecord | None:
+        with self._lock:
+            row = self._rows.get(key)
+            if row is not None:
+                self._rows.move_to_end(key)
+            return row
+
+    def update(self, rows: dict[ItemKey, r.ItemRecord]) -> None:
+        with self._lock:
+            self._rows.update(rows)
+            while len(self._rows) > self._limit:
+                self._rows.popitem(last=False)
+
+
 class SqlAlchemyTransaction(StoreTransaction):
     """A :class:`StoreTransaction` on one open SQLAlchemy connection."""
 
-    __slots__ = ("conn", "postgres")
+    __slots__ = ("conn", "item_cache", "postgres", "read_items")
 
-    def __init__(self, conn: sa.Connection, postgres: bool) -> None:
+    def __init__(
+        self, conn: sa.Connection, postgres: bool, item_cache: ItemCache | None = None
+    ) -> None:
         self.conn = conn
         self.postgres = postgres
+        self.item_cache = item_cache
+        #: item rows this transaction decoded: for ``item_cache`` once it committed
+        self.read_items: dict[ItemKey, r.ItemRecord] = {}
+
+    def commit_reads(self) -> None:
+        """The transaction committed: what it read may serve later transactions."""
+        if self.item_cache is not None and self.read_items:
+            self.item_cache.update(self.read_items)
 
     def now(self) -> datetime:
         return cq.db_now(self.conn)
@@ -159,7 +199,23 @@ class SqlAlchemyTransaction(StoreTransaction):
     def items_of(
         self, case_id: str, *, item_type: str | None = None, state: str | None = None
     ) -> list[r.ItemRecord]:
-        return iq.items_of(self.conn, case_id, item_type=item_type, state=state)
+        if self.item_cache is None or item_type is not None or state is not None:
+            return iq.items_of(self.conn, case_id, item_type=item_type, state=state)
+        keys = [(case_id, *k) for k in iq.item_keys_of(self.conn, case_id)]
+        found: dict[ItemKey, r.ItemRecord] = {}
+        missing: list[str] = []
+        for key in keys:
+            row = self.read_items.get(key) or self.item_cache.get(key)
+            if row is None:
+                missing.append(key[1])
+            else:
+                found[key] = row
+        for row in iq.items_by_id(self.conn, case_id, missing):
+            key = (case_id, row.item_id, row.opened_seq, row.version)
+            found[key] = self.read_items[key] = row
+        # a key read but not found was changed since by a writer the snapshot cannot see
+        # (not expected: the keys and the rows are read in one transaction)
+        return [found[k] for k in keys if k in found]
 
     def items_for(self, case_ids: Sequence[str]) -> dict[str, list[r.ItemRecord]]:
         return iq.items_for(self.conn, case_ids)
@@ -435,6 +491,7 @@ class SqlAlchemyStore(CaseStore):
         self._writer: sa.Connection | None = None
         self._writer_lock = threading.Lock()
         self._writing = threading.local()
+        self._items = ItemCache()
         self._grouped: GroupCommit[Callable[[StoreTransaction], None]] = GroupCommit(
             self._write_batch
         )
@@ -451,7 +508,9 @@ class SqlAlchemyStore(CaseStore):
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
         if not self._hold_writer or getattr(self._writing, "active", False):
             with _translate_errors(), self.db.begin() as conn:
-                yield SqlAlchemyTransaction(conn, self.postgres)
+                tx = SqlAlchemyTransaction(conn, self.postgres, self._items)
+                yield tx
+            tx.commit_reads()
             return
         with self._writer_lock:
             self._writing.active = True
@@ -460,7 +519,9 @@ class SqlAlchemyStore(CaseStore):
                     self._writer = self.db.connect()
                 conn = self._writer
                 with _translate_errors(), conn.begin():
-                    yield SqlAlchemyTransaction(conn, False)
+                    tx = SqlAlchemyTransaction(conn, False, self._items)
+                    yield tx
+                tx.commit_reads()
             except sa.exc.DBAPIError:  # the driver failed: start over on a new connection
                 self._discard_writer()
                 raise
@@ -492,7 +553,9 @@ class SqlAlchemyStore(CaseStore):
         with self.db.connect() as conn:
             conn = conn.execution_options(**READ)
             with conn.begin():
-                yield SqlAlchemyTransaction(conn, self.postgres)
+                tx = SqlAlchemyTransaction(conn, self.postgres, self._items)
+                yield tx
+            tx.commit_reads()
 
     @contextmanager
     def snapshot(self, *, write: bool = False) -> Iterator[StoreTransaction]:
