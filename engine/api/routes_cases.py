@@ -86,6 +86,12 @@ def _roles(engine: Engine, client: Client, workflow: str, version: int | None = 
     return list(client.roles_for(defn.roles))
 
 
+def _roles_on_case(engine: Engine, client: Client, case_id: str) -> list[str]:
+    """The client's roles in the workflow version the case runs on. Raises CaseNotFound."""
+    current = engine.get(case_id)
+    return _roles(engine, client, current.workflow, current.workflow_version)
+
+
 def _case_body(view: CaseView, options: list[Any] | None = None) -> dict[str, Any]:
     body = view.to_dict()
     body["allowed_events"] = [o.to_dict() for o in options or []]

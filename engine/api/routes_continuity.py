@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -24,19 +24,11 @@ from engine.api.routes_cases import (
     _engine,
     _etag,
     _expected_version,
+    _roles_on_case,
     _written_body,
 )
 
-if TYPE_CHECKING:
-    from engine.runtime.engine import Engine
-
 router = APIRouter(prefix="/v1", tags=["cases"])
-
-
-def _roles_on(engine: Engine, client: Client, case_id: str) -> list[str]:
-    current = engine.get(case_id)
-    defn = engine.definition(current.workflow, current.workflow_version)
-    return list(client.roles_for(defn.roles))
 
 
 @router.post(
@@ -57,7 +49,7 @@ def transfer_case(
 ) -> dict[str, Any]:
     engine = _engine(request)
     expected = _expected_version(if_match)
-    roles = _roles_on(engine, client, case_id)
+    roles = _roles_on_case(engine, client, case_id)
     result = engine.transfer(
         case_id,
         body.to_workflow,
@@ -70,7 +62,7 @@ def transfer_case(
         client=client.via,
     )
     response.headers["ETag"] = _etag(result.source.version)
-    target_roles = _roles_on(engine, client, result.target.id)
+    target_roles = _roles_on_case(engine, client, result.target.id)
     return {
         "source": _written_body(
             engine, client, result.source, engine.allowed_events(case_id, roles)
@@ -99,7 +91,7 @@ def reopen_case(
 ) -> dict[str, Any]:
     engine = _engine(request)
     expected = _expected_version(if_match)
-    roles = _roles_on(engine, client, case_id)
+    roles = _roles_on_case(engine, client, case_id)
     view = engine.reopen(
         case_id,
         body.payload,

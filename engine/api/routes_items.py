@@ -9,7 +9,7 @@ allowed now (engine/api/problems.py).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -25,22 +25,14 @@ from engine.api.routes_cases import (
     _engine,
     _etag,
     _expected_version,
+    _roles_on_case,
     _written_body,
 )
-
-if TYPE_CHECKING:
-    from engine.runtime.engine import Engine
 
 router = APIRouter(prefix="/v1", tags=["items"])
 
 ItemId = Annotated[str, Path(min_length=1, max_length=64, description="item id in the case")]
 _LOCATION = {"Location": {"description": "the new item", "schema": {"type": "string"}}}
-
-
-def _roles(engine: Engine, client: Client, case_id: str) -> tuple[list[str], int]:
-    current = engine.get(case_id)
-    defn = engine.definition(current.workflow, current.workflow_version)
-    return list(client.roles_for(defn.roles)), current.version
 
 
 @router.post(
@@ -62,7 +54,7 @@ def add_item(
 ) -> dict[str, Any]:
     engine = _engine(request)
     expected = _expected_version(if_match)
-    roles, _ = _roles(engine, client, case_id)
+    roles = _roles_on_case(engine, client, case_id)
     before = {i.id for i in engine.get(case_id).items}
     view = engine.add_item(
         case_id,
@@ -100,7 +92,7 @@ def send_item_event(
 ) -> dict[str, Any]:
     engine = _engine(request)
     expected = _expected_version(if_match)
-    roles, _ = _roles(engine, client, case_id)
+    roles = _roles_on_case(engine, client, case_id)
     view = engine.send_item(
         case_id,
         item_id,
